@@ -62,3 +62,12 @@ class ScanSummary:
 def scan(options: ScanOptions) -> ScanSummary:
     """Run the whole pipeline for `options`; returns the run's id and counts."""
     raise NotImplementedError("scan is being written (issue 3)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("source", help="a folder, a glob or an s3:// prefix of videos")
+    parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Parquet tables")
+
+
+def run(args) -> int:
+    raise NotImplementedError("scan is being written (issue 3)")
