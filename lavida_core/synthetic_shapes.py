@@ -1,0 +1,376 @@
+"""A synthetic segmentation dataset: coloured shapes moving over textured backgrounds.
+
+Every category is a colour word and a shape word ("red circle", "blue star"). Some colour/shape
+combinations are held out of training (``held_out_categories``) so that a model can be tested on
+names built from words it has seen, but never together.
+
+Videos are generated as pure numpy arrays, deterministically from a seed and an index. Two
+functions at the end, ``write_vos_layout`` and ``write_coco_layout``, lay them out on disk in the
+YouTube-VOS and COCO layouts that ``lavida_core.seg_datasets`` reads.
+
+    config = ShapesConfig(n_videos=32, seed=0)
+    video = render_training_video(config, index=3)   # SyntheticVideo
+    video.frames          # uint8 [T, H, W, 3]
+    video.objects[0].name, video.objects[0].masks     # "red circle", bool [T, H, W]
+    test = render_anomaly_video(config, index=0, novel=True)   # AnomalyTestVideo
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pycocotools import mask as coco_mask
+
+from lavida_core.errors import InputError
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 80, 230),
+    "yellow": (240, 215, 40),
+    "purple": (150, 60, 200),
+    "orange": (250, 140, 30),
+    "white": (250, 250, 250),
+    "cyan": (40, 210, 220),
+}
+
+# A shape is a boolean function of pixel offsets from its centre: (dy, dx, radius) -> mask.
+ShapeFn = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+def _regular_polygon(n_vertices: int, rotation: float, inner: float | None = None) -> np.ndarray:
+    """Unit-radius polygon vertices [V, 2] as (y, x); ``inner`` makes a star with that inner radius."""
+    if inner is None:
+        angles = rotation + 2 * np.pi * np.arange(n_vertices) / n_vertices
+        radii = np.ones(n_vertices)
+    else:
+        angles = rotation + np.pi * np.arange(2 * n_vertices) / n_vertices
+        radii = np.where(np.arange(2 * n_vertices) % 2 == 0, 1.0, inner)
+    return np.stack([radii * np.sin(angles), radii * np.cos(angles)], axis=1)
+
+
+def _inside_polygon(dy: np.ndarray, dx: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Even-odd rule: a pixel is inside when a ray to +x crosses the outline an odd number of times."""
+    inside = np.zeros(dy.shape, dtype=bool)
+    for (y0, x0), (y1, x1) in zip(vertices, np.roll(vertices, -1, axis=0)):
+        spans = (y0 > dy) != (y1 > dy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_cross = x0 + (dy - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= spans & (dx < x_cross)
+    return inside
+
+
+def _polygon_shape(vertices: np.ndarray) -> ShapeFn:
+    return lambda dy, dx, r: _inside_polygon(dy / r, dx / r, vertices)
+
+
+SHAPES: dict[str, ShapeFn] = {
+    "circle": lambda dy, dx, r: dy**2 + dx**2 <= r**2,
+    "square": lambda dy, dx, r: np.maximum(np.abs(dy), np.abs(dx)) <= 0.8 * r,
+    "diamond": lambda dy, dx, r: np.abs(dy) + np.abs(dx) <= r,
+    "ring": lambda dy, dx, r: (dy**2 + dx**2 <= r**2) & (dy**2 + dx**2 >= (0.55 * r) ** 2),
+    "cross": lambda dy, dx, r: (np.abs(dy) <= r) & (np.abs(dx) <= 0.3 * r)
+    | (np.abs(dx) <= r) & (np.abs(dy) <= 0.3 * r),
+    "triangle": _polygon_shape(_regular_polygon(3, rotation=-np.pi / 2)),
+    "star": _polygon_shape(_regular_polygon(5, rotation=-np.pi / 2, inner=0.45)),
+    "hexagon": _polygon_shape(_regular_polygon(6, rotation=0.0)),
+}
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """What the synthetic dataset looks like; every video is a pure function of (seed, index)."""
+
+    n_videos: int = 64  # training videos
+    n_frames: int = 8  # frames per video
+    height: int = 64
+    width: int = 64
+    min_objects: int = 1  # objects per training video
+    max_objects: int = 3
+    min_radius: float = 0.10  # object radius as a fraction of min(height, width)
+    max_radius: float = 0.20
+    max_speed: float = 0.06  # pixels per frame as a fraction of min(height, width)
+    colours: tuple[str, ...] = tuple(COLOURS)
+    shapes: tuple[str, ...] = tuple(SHAPES)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.colours if c not in COLOURS] + [s for s in self.shapes if s not in SHAPES]
+        if unknown:
+            raise InputError(f"unknown colour or shape words {unknown}; known: {list(COLOURS)}, {list(SHAPES)}")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise InputError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        if self.n_frames < 1 or min(self.height, self.width) < 16:
+            raise InputError("need n_frames >= 1 and frames of at least 16x16 pixels")
+
+
+@dataclass(frozen=True)
+class SyntheticObject:
+    name: str  # "<colour> <shape>"
+    masks: np.ndarray  # bool [T, H, W], what is visible after occlusion
+
+
+@dataclass(frozen=True)
+class SyntheticVideo:
+    video_id: str
+    frames: np.ndarray  # uint8 [T, H, W, 3]
+    objects: tuple[SyntheticObject, ...]
+
+
+@dataclass(frozen=True)
+class AnomalyTestVideo:
+    """Normal frames, then ``anomaly_type`` appears in some frames only (the anomaly)."""
+
+    video_id: str
+    frames: np.ndarray  # uint8 [T, H, W, 3]
+    anomaly_type: str
+    frame_labels: np.ndarray  # bool [T], the anomaly is visible
+    masks: np.ndarray  # bool [T, H, W], the anomaly's pixels
+    novel_composition: bool  # anomaly_type's colour and shape never appear together in training
+    normal_categories: tuple[str, ...] = field(default=())
+
+
+def category_name(colour: str, shape: str) -> str:
+    return f"{colour} {shape}"
+
+
+def held_out_categories(config: ShapesConfig) -> list[str]:
+    """One combination per colour, on a diagonal, so every word still appears in training."""
+    n_shapes = len(config.shapes)
+    return [category_name(c, config.shapes[(i * 3 + 1) % n_shapes]) for i, c in enumerate(config.colours)]
+
+
+def training_categories(config: ShapesConfig) -> list[str]:
+    held_out = set(held_out_categories(config))
+    every = [category_name(c, s) for c in config.colours for s in config.shapes]
+    return [name for name in every if name not in held_out]
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A dim, low-saturation texture (smooth noise + stripes) so the shapes' colours stand out."""
+    coarse = rng.uniform(0.0, 1.0, size=(height // 8 + 2, width // 8 + 2))
+    noise = np.kron(coarse, np.ones((8, 8)))[:height, :width]  # [H, W], blocky noise
+    yy, xx = np.mgrid[0:height, 0:width]
+    angle = rng.uniform(0, np.pi)
+    period = rng.uniform(6, 16)
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (np.cos(angle) * xx + np.sin(angle) * yy) / period)
+    grey = 70 + 40 * noise + 25 * stripes  # [H, W], 70..135
+    tint = rng.uniform(-8, 8, size=3)
+    return np.clip(grey[..., None] + tint, 0, 255)  # float [H, W, 3]
+
+
+@dataclass(frozen=True)
+class _Track:
+    """An object's path: centre (y, x) per frame, bouncing off the frame's edges."""
+
+    name: str
+    radius: float
+    centres: np.ndarray  # float [T, 2]
+
+
+def _random_track(rng: np.random.Generator, config: ShapesConfig, name: str) -> _Track:
+    side = min(config.height, config.width)
+    radius = rng.uniform(config.min_radius, config.max_radius) * side
+    limits = np.array([config.height - 1 - radius, config.width - 1 - radius])
+    position = rng.uniform([radius, radius], limits)
+    velocity = rng.uniform(-1, 1, size=2) * config.max_speed * side
+    centres = np.empty((config.n_frames, 2))
+    for t in range(config.n_frames):
+        centres[t] = position
+        position = position + velocity
+        for axis in range(2):  # reflect off the edges
+            if not radius <= position[axis] <= limits[axis]:
+                velocity[axis] = -velocity[axis]
+                position[axis] = np.clip(position[axis], radius, limits[axis])
+    return _Track(name=name, radius=radius, centres=centres)
+
+
+def _render(
+    rng: np.random.Generator, config: ShapesConfig, tracks: list[_Track], visible: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Draw tracks in order (later ones on top). ``visible[k]`` is bool [T]: frames where track k exists.
+
+    Returns frames uint8 [T, H, W, 3] and per-track masks bool [T, H, W] of what stays visible.
+    """
+    height, width, n_frames = config.height, config.width, config.n_frames
+    background = _background(rng, height, width)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    frames = np.repeat(background[None], n_frames, axis=0)  # float [T, H, W, 3]
+    masks = [np.zeros((n_frames, height, width), dtype=bool) for _ in tracks]
+    for k, track in enumerate(tracks):
+        colour_word, shape_word = track.name.split(" ", 1)
+        colour = np.array(COLOURS[colour_word], dtype=np.float64)
+        for t in np.flatnonzero(visible[k]):
+            cy, cx = track.centres[t]
+            drawn = SHAPES[shape_word](yy - cy, xx - cx, track.radius)  # bool [H, W]
+            frames[t][drawn] = colour
+            masks[k][t] = drawn
+            for earlier in masks[:k]:  # occlusion: what is drawn on top hides what is below
+                earlier[t] &= ~drawn
+    return np.round(frames).astype(np.uint8), masks
+
+
+def _rng(config: ShapesConfig, stream: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, stream, index])
+
+
+def render_training_video(config: ShapesConfig, index: int) -> SyntheticVideo:
+    """Training video ``index``: 1..max_objects distinct training categories moving about."""
+    rng = _rng(config, stream=0, index=index)
+    categories = training_categories(config)
+    n_objects = int(rng.integers(config.min_objects, config.max_objects + 1))
+    names = [categories[i] for i in rng.choice(len(categories), size=n_objects, replace=False)]
+    tracks = [_random_track(rng, config, name) for name in names]
+    always = [np.ones(config.n_frames, dtype=bool)] * len(tracks)
+    frames, masks = _render(rng, config, tracks, always)
+    objects = tuple(SyntheticObject(name=n, masks=m) for n, m in zip(names, masks))
+    return SyntheticVideo(video_id=f"shapes_{index:05d}", frames=frames, objects=objects)
+
+
+def generate_training_videos(config: ShapesConfig) -> list[SyntheticVideo]:
+    return [render_training_video(config, i) for i in range(config.n_videos)]
+
+
+def _anomaly_window(rng: np.random.Generator, n_frames: int) -> np.ndarray:
+    """bool [T]: a contiguous run of frames, never the first frame, covering 1/4..1/2 of the clip."""
+    length = int(rng.integers(max(1, n_frames // 4), max(2, n_frames // 2) + 1))
+    length = min(length, n_frames - 1)
+    start = int(rng.integers(1, n_frames - length + 1))
+    window = np.zeros(n_frames, dtype=bool)
+    window[start : start + length] = True
+    return window
+
+
+def render_anomaly_video(config: ShapesConfig, index: int, *, novel: bool) -> AnomalyTestVideo:
+    """Held-out test video ``index``: normal training categories throughout, and one anomaly category
+    that appears in some frames only, drawn on top (never occluded).
+
+    ``novel=True`` picks the anomaly among ``held_out_categories`` (words seen in training, never in
+    that combination); ``novel=False`` among training categories absent from the normal objects.
+    Needs ``config.n_frames >= 2``.
+    """
+    if config.n_frames < 2:
+        raise InputError("an anomaly test video needs at least 2 frames (normal ones, then the anomaly)")
+    rng = _rng(config, stream=1 if novel else 2, index=index)
+    categories = training_categories(config)
+    n_normal = int(rng.integers(config.min_objects, config.max_objects + 1))
+    normal = [categories[i] for i in rng.choice(len(categories), size=n_normal, replace=False)]
+    candidates = held_out_categories(config) if novel else [c for c in categories if c not in normal]
+    anomaly = candidates[int(rng.integers(len(candidates)))]
+    tracks = [_random_track(rng, config, name) for name in [*normal, anomaly]]
+    window = _anomaly_window(rng, config.n_frames)
+    visible = [np.ones(config.n_frames, dtype=bool)] * n_normal + [window]
+    frames, masks = _render(rng, config, tracks, visible)
+    return AnomalyTestVideo(
+        video_id=f"shapes_anomaly_{'novel' if novel else 'seen'}_{index:05d}",
+        frames=frames,
+        anomaly_type=anomaly,
+        frame_labels=masks[-1].reshape(config.n_frames, -1).any(axis=1),
+        masks=masks[-1],
+        novel_composition=novel,
+        normal_categories=tuple(normal),
+    )
+
+
+# --- on-disk layouts ---------------------------------------------------------------------------
+
+VOS_PALETTE = [0, 0, 0] + [v for k in range(1, 256) for v in ((k * 67) % 256, (k * 149) % 256, (k * 29) % 256)]
+
+
+def _save_jpeg(frame: np.ndarray, path: Path) -> None:
+    Image.fromarray(frame).save(path, quality=95)
+
+
+def _save_id_png(ids: np.ndarray, path: Path) -> None:
+    """ids: uint8 [H, W], 0 is background, k the object id; saved as a palette PNG (as YouTube-VOS)."""
+    image = Image.fromarray(ids, mode="P")
+    image.putpalette(VOS_PALETTE)
+    image.save(path)
+
+
+def write_vos_layout(videos: Sequence[SyntheticVideo], root: str | Path, *, expressions: bool = False) -> Path:
+    """Lay videos out as YouTube-VOS train: ``JPEGImages/<video>/<frame>.jpg``,
+    ``Annotations/<video>/<frame>.png`` (palette, object ids 1..K) and ``meta.json``.
+
+    With ``expressions=True`` also writes ``meta_expressions.json`` (Ref-YouTube-VOS) with one
+    expression per object, "the <category>". Returns ``root``.
+    """
+    root = Path(root)
+    meta: dict = {"videos": {}}
+    meta_expressions: dict = {"videos": {}}
+    for video in videos:
+        (root / "JPEGImages" / video.video_id).mkdir(parents=True, exist_ok=True)
+        (root / "Annotations" / video.video_id).mkdir(parents=True, exist_ok=True)
+        stems = [f"{5 * t:05d}" for t in range(len(video.frames))]  # YouTube-VOS numbers every 5th frame
+        ids = np.zeros(video.frames.shape[:3], dtype=np.uint8)  # [T, H, W]
+        for k, obj in enumerate(video.objects, start=1):
+            ids[obj.masks] = k
+        for t, stem in enumerate(stems):
+            _save_jpeg(video.frames[t], root / "JPEGImages" / video.video_id / f"{stem}.jpg")
+            _save_id_png(ids[t], root / "Annotations" / video.video_id / f"{stem}.png")
+        objects = {
+            str(k): {"category": obj.name, "frames": [s for s, m in zip(stems, obj.masks) if m.any()]}
+            for k, obj in enumerate(video.objects, start=1)
+        }
+        meta["videos"][video.video_id] = {"objects": objects}
+        meta_expressions["videos"][video.video_id] = {
+            "expressions": {str(k - 1): {"exp": f"the {obj.name}", "obj_id": str(k)} for k, obj in enumerate(video.objects, start=1)},
+            "frames": stems,
+        }
+    (root / "meta.json").write_text(json.dumps(meta))
+    if expressions:
+        (root / "meta_expressions.json").write_text(json.dumps(meta_expressions))
+    return root
+
+
+def _coco_annotation(mask: np.ndarray, *, ann_id: int, image_id: int, category_id: int) -> dict:
+    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "segmentation": {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")},
+        "area": float(coco_mask.area(rle)),
+        "bbox": [float(v) for v in coco_mask.toBbox(rle)],
+        "iscrowd": 0,
+    }
+
+
+def write_coco_layout(
+    videos: Sequence[SyntheticVideo], root: str | Path, *, frames_per_video: int = 1
+) -> tuple[Path, Path]:
+    """Lay the first ``frames_per_video`` frames of each video out as COCO instances: images in
+    ``root/images/`` and ``root/annotations/instances.json`` with RLE segmentations (one annotation
+    per visible object). Returns (images folder, annotation file).
+    """
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    names = sorted({obj.name for video in videos for obj in video.objects})
+    category_ids = {name: i for i, name in enumerate(names, start=1)}
+    images, annotations = [], []
+    for video in videos:
+        for t in range(min(frames_per_video, len(video.frames))):
+            image_id = len(images) + 1
+            file_name = f"{video.video_id}_{t:05d}.jpg"
+            _save_jpeg(video.frames[t], root / "images" / file_name)
+            height, width = video.frames.shape[1:3]
+            images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
+            for obj in video.objects:
+                if obj.masks[t].any():
+                    annotations.append(
+                        _coco_annotation(obj.masks[t], ann_id=len(annotations) + 1, image_id=image_id, category_id=category_ids[obj.name])
+                    )
+    instances = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": i, "name": name} for name, i in category_ids.items()],
+    }
+    annotation_file = root / "annotations" / "instances.json"
+    annotation_file.write_text(json.dumps(instances))
+    return root / "images", annotation_file
