@@ -1,0 +1,93 @@
+"""Open a DuckDB connection over OUT (a local folder or an s3:// prefix) with the views of schemas/views.py.
+
+For s3:// the s3fs filesystem is registered with DuckDB (`register_filesystem`), so DuckDB reads
+through fsspec and no DuckDB extension (httpfs) is downloaded or loaded. S3 endpoint and keys come
+from `storage_options` (s3fs keyword arguments) or from the usual AWS environment variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import duckdb
+import fsspec
+
+from jobs.errors import UserError
+from schemas.tables import TABLE_NAMES
+from schemas.views import table_glob, view_statements
+
+log = logging.getLogger(__name__)
+
+# Settings a sandboxed connection runs with; lock_configuration comes last, after these.
+_SANDBOX_SETTINGS = (
+    ("autoinstall_known_extensions", False),
+    ("autoload_known_extensions", False),
+    ("allow_community_extensions", False),
+    ("python_enable_replacements", False),  # user SQL cannot read this process's Python variables
+    ("enable_external_access", False),
+)
+
+
+@dataclass(frozen=True)
+class Out:
+    """An OUT root: the path DuckDB reads and the fsspec filesystem that lists it."""
+
+    root: str  # absolute local path, or s3://bucket/prefix (no trailing slash)
+    fs: fsspec.AbstractFileSystem
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.root
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+
+def open_out(out: str, *, storage_options: dict | None = None) -> Out:
+    """Resolve OUT and its filesystem; raises UserError when it does not exist."""
+    if out.startswith(("s3://", "s3a://")):
+        fs = fsspec.filesystem("s3", **(storage_options or {}))
+        root = "s3://" + out.split("://", 1)[1].rstrip("/")
+    elif "://" in out:
+        raise UserError(f"OUT {out!r}: only local folders and s3:// prefixes are supported")
+    else:
+        fs = fsspec.filesystem("file")
+        root = os.path.abspath(out)
+    if not fs.exists(root):
+        raise UserError(f"OUT {out!r} does not exist: run `lavida scan SOURCE --out {out}` first")
+    return Out(root=root, fs=fs)
+
+
+def present_tables(out: Out) -> list[str]:
+    """The tables that have at least one Parquet file under OUT."""
+    return [table for table in TABLE_NAMES if out.fs.glob(table_glob(out.root, table))]
+
+
+def connect(out: str | Out, *, storage_options: dict | None = None, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views over OUT.
+
+    sandbox: lock the connection for user SQL — no file outside OUT, no extension install or load,
+    no configuration change afterwards (the views still read OUT: it is the one allowed directory).
+    """
+    if isinstance(out, str):
+        out = open_out(out, storage_options=storage_options)
+    con = duckdb.connect()
+    if out.is_remote:
+        con.register_filesystem(out.fs)
+    tables = present_tables(out)
+    log.debug("OUT %s has tables %s", out.root, tables)
+    for statement in view_statements(out.root, tables):
+        con.execute(statement)
+    if sandbox:
+        lock_down(con, out.root)
+    return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, root: str) -> None:
+    """Allow reads under `root` only, forbid extensions, then lock the configuration."""
+    con.execute("SET allowed_directories = $dirs", {"dirs": [root.rstrip("/") + "/"]})
+    for name, value in _SANDBOX_SETTINGS:
+        con.execute(f"SET {name} = {'true' if value else 'false'}")
+    con.execute("SET lock_configuration = true")

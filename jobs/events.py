@@ -1,0 +1,114 @@
+"""`lavida events OUT`: the anomalous events in OUT, from the `events` macro of schemas/views.py.
+
+Thresholds go to DuckDB as parameters; the event logic itself is SQL (window functions), so it
+runs over millions of frames without a Python loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import duckdb
+
+from jobs.errors import UserError
+from jobs.output import add_format_argument, render
+from schemas.views import DEFAULT_EVENT_PARAMS, EventParams
+
+log = logging.getLogger(__name__)
+
+# What `lavida events` prints (the mask is left out: `lavida query OUT "SELECT * FROM events"` has it).
+LISTED_COLUMNS = (
+    "video_id",
+    "uri",
+    "event_index",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "start_frame",
+    "end_frame",
+    "n_frames",
+    "peak_score",
+    "peak_frame_index",
+    "mean_score",
+    "anomaly_types",
+)
+
+_ORDERS = {
+    "time": "video_id, start_s",
+    "score": "peak_score DESC, video_id, start_s",
+}
+
+
+def add_event_arguments(parser: argparse.ArgumentParser) -> None:
+    """The threshold options shared by `events`, `search` and `report`."""
+    d = DEFAULT_EVENT_PARAMS
+    parser.add_argument("--min-score", type=float, default=d.min_score,
+                        help=f"a sampled frame is anomalous when its score >= this (default {d.min_score})")
+    parser.add_argument("--max-gap", type=float, default=d.max_gap,
+                        help=f"merge anomalous runs separated by at most this many seconds (default {d.max_gap})")
+    parser.add_argument("--min-duration", type=float, default=d.min_duration,
+                        help=f"keep events lasting at least this many seconds; one sampled frame lasts one "
+                             f"sampling step (default {d.min_duration})")
+
+
+def event_params(args: argparse.Namespace) -> EventParams:
+    """The thresholds from parsed arguments; raises UserError when one is out of range."""
+    if not 0.0 <= args.min_score <= 1.0:
+        raise UserError(f"--min-score must be between 0 and 1, got {args.min_score}")
+    if args.max_gap < 0:
+        raise UserError(f"--max-gap must be >= 0 seconds, got {args.max_gap}")
+    if args.min_duration < 0:
+        raise UserError(f"--min-duration must be >= 0 seconds, got {args.min_duration}")
+    return EventParams(min_score=args.min_score, max_gap=args.max_gap, min_duration=args.min_duration)
+
+
+def fetch_events(
+    con: duckdb.DuckDBPyConnection,
+    params: EventParams = DEFAULT_EVENT_PARAMS,
+    *,
+    columns: tuple[str, ...] = LISTED_COLUMNS,
+    video_ids: list[str] | None = None,
+    order: str = "time",
+    limit: int | None = None,
+) -> tuple[list[str], list[tuple]]:
+    """Events of OUT under `params`: (column names, rows)."""
+    values: dict[str, object] = {
+        "min_score": float(params.min_score),
+        "max_gap": float(params.max_gap),
+        "min_duration": float(params.min_duration),
+    }
+    sql = (
+        f"SELECT {', '.join(columns)} "
+        "FROM events(min_score := $min_score, max_gap := $max_gap, min_duration := $min_duration)"
+    )
+    if video_ids is not None:
+        sql += " WHERE list_contains($video_ids, video_id)"
+        values["video_ids"] = list(video_ids)
+    sql += f" ORDER BY {_ORDERS[order]}"
+    if limit is not None:
+        sql += " LIMIT $limit"
+        values["limit"] = int(limit)
+    cursor = con.execute(sql, values)
+    return [c[0] for c in cursor.description], cursor.fetchall()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
+    add_event_arguments(parser)
+    parser.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
+    parser.add_argument("--order", choices=sorted(_ORDERS), default="time",
+                        help="time: by video and start; score: highest peak first (default time)")
+    add_format_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jobs import duck
+
+    params = event_params(args)
+    con = duck.connect(args.out)
+    columns, rows = fetch_events(con, params, video_ids=args.video, order=args.order)
+    log.info("%d events (min_score %s, max_gap %s s, min_duration %s s)", len(rows),
+             params.min_score, params.max_gap, params.min_duration)
+    print(render(args.format, columns, rows))
+    return 0

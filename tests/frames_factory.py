@@ -1,0 +1,170 @@
+"""Hand-made OUT trees whose events are known exactly (no model, no video decoding).
+
+Tables are built from the Arrow schemas of schemas/tables.py and written in the scan's layout
+(OUT/<table>/<video_id>.parquet, OUT/runs/<run_id>.parquet). Masks are real COCO RLE from
+pycocotools, so readers can decode them as they would a scan's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pycocotools import mask as mask_utils
+
+from schemas.tables import SCHEMA_VERSION, SCHEMAS
+
+RUN_ID = "run-test"
+ANOMALY_TYPES = ("fighting", "a person climbing a fence")
+_NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def rle_of(mask: np.ndarray) -> dict:
+    """COCO compressed RLE of a bool mask [H, W], as the frames table stores it."""
+    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(s) for s in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
+
+
+def box_mask(height: int, width: int, top: int, left: int, size: int) -> np.ndarray:
+    mask = np.zeros((height, width), dtype=bool)  # [H, W]
+    mask[top : top + size, left : left + size] = True
+    return mask
+
+
+@dataclass(kw_only=True)
+class FakeVideo:
+    """One video's sampled frames: scores at timestamps (seconds), every `step` frames."""
+
+    video_id: str
+    scores: Sequence[float]
+    fps: float = 10.0
+    step: int = 5  # frames between samples; timestamps are frame_index / fps
+    uri: str | None = None  # default file:///videos/<video_id>.mp4
+    height: int = 24
+    width: int = 32
+    committed: bool = True  # False: frames/clips written, no videos row (a crashed run's leftovers)
+    status: str = "ok"
+    frames_per_clip: int = 4
+    masks: dict[int, np.ndarray] = field(default_factory=dict)  # sample number -> bool [H, W]
+
+    @property
+    def frame_indices(self) -> list[int]:
+        return [i * self.step for i in range(len(self.scores))]
+
+    @property
+    def timestamps(self) -> list[float]:
+        return [index / self.fps for index in self.frame_indices]
+
+    def resolved_uri(self) -> str:
+        return self.uri or f"file:///videos/{self.video_id}.mp4"
+
+
+def frames_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
+    n = len(video.scores)
+    masks = [rle_of(video.masks[i]) if i in video.masks else None for i in range(n)]
+    return pa.Table.from_pydict(
+        {
+            "video_id": [video.video_id] * n,
+            "uri": [video.resolved_uri()] * n,
+            "clip_index": [i // video.frames_per_clip for i in range(n)],
+            "frame_index": video.frame_indices,
+            "timestamp_s": video.timestamps,
+            "score": list(video.scores),
+            "mask_rle": masks,
+            "run_id": [run_id] * n,
+        },
+        schema=SCHEMAS["frames"],
+    )
+
+
+def clips_table(video: FakeVideo, anomaly_types: Sequence[str], run_id: str = RUN_ID) -> pa.Table:
+    indices, times, k = video.frame_indices, video.timestamps, video.frames_per_clip
+    starts = list(range(0, len(indices), k))
+    return pa.Table.from_pydict(
+        {
+            "video_id": [video.video_id] * len(starts),
+            "uri": [video.resolved_uri()] * len(starts),
+            "clip_index": list(range(len(starts))),
+            "frame_indices": [indices[s : s + k] for s in starts],
+            "start_s": [times[s] for s in starts],
+            "end_s": [times[min(s + k, len(times)) - 1] for s in starts],
+            "max_score": [max(video.scores[s : s + k]) for s in starts],
+            "anomaly_types": [list(anomaly_types)] * len(starts),
+            "run_id": [run_id] * len(starts),
+        },
+        schema=SCHEMAS["clips"],
+    )
+
+
+def videos_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
+    n_frames = (len(video.scores) - 1) * video.step + 1 if video.scores else 0
+    ok = video.status == "ok"
+    row = {
+        "video_id": video.video_id,
+        "uri": video.resolved_uri(),
+        "status": video.status,
+        "error": None if ok else f"fake {video.status} error",
+        "n_frames": n_frames if ok else None,
+        "fps": video.fps if ok else None,
+        "duration_s": n_frames / video.fps if ok else None,
+        "width": video.width if ok else None,
+        "height": video.height if ok else None,
+        "run_id": run_id,
+        "size_bytes": 1000,
+        "version_tag": "1",
+        "n_sampled_frames": len(video.scores),
+        "n_clips": -(-len(video.scores) // video.frames_per_clip),
+        "committed_at": _NOW,
+    }
+    return pa.Table.from_pylist([row], schema=SCHEMAS["videos"])
+
+
+def runs_table(
+    *, run_id: str = RUN_ID, out: str, anomaly_types: Sequence[str], trained: bool, kind: str = "scan",
+    description: str | None = None, n_ok: int = 0, n_failed: int = 0,
+) -> pa.Table:
+    row = {
+        "run_id": run_id,
+        "kind": kind,
+        "source": "/videos",
+        "out": out,
+        "model": "tiny",
+        "model_trained": trained,
+        "anomaly_types": list(anomaly_types),
+        "sample_interval": 5,
+        "frames_per_clip": 4,
+        "device": "cpu",
+        "started_at": _NOW,
+        "finished_at": _NOW,
+        "n_ok": n_ok,
+        "n_failed": n_failed,
+        "n_skipped": 0,
+        "description": description,
+        "schema_version": SCHEMA_VERSION,
+    }
+    return pa.Table.from_pylist([row], schema=SCHEMAS["runs"])
+
+
+def write_out(
+    out: Path, videos: Sequence[FakeVideo], *, anomaly_types: Sequence[str] = ANOMALY_TYPES, trained: bool = False,
+    run_id: str = RUN_ID,
+) -> Path:
+    """Write `videos` as a scan would into the folder `out`; returns `out`."""
+    for name in ("frames", "clips", "videos", "runs"):
+        (out / name).mkdir(parents=True, exist_ok=True)
+    for video in videos:
+        if video.status == "ok":
+            pq.write_table(frames_table(video, run_id), out / "frames" / f"{video.video_id}.parquet")
+            pq.write_table(clips_table(video, anomaly_types, run_id), out / "clips" / f"{video.video_id}.parquet")
+        if video.committed:
+            pq.write_table(videos_table(video, run_id), out / "videos" / f"{video.video_id}.parquet")
+    n_ok = sum(v.committed and v.status == "ok" for v in videos)
+    n_failed = sum(v.committed and v.status != "ok" for v in videos)
+    runs = runs_table(run_id=run_id, out=str(out), anomaly_types=anomaly_types, trained=trained, n_ok=n_ok, n_failed=n_failed)
+    pq.write_table(runs, out / "runs" / f"{run_id}.parquet")
+    return out
