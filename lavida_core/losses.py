@@ -1,0 +1,157 @@
+"""LAVIDA's training loss: SAM2's multi-mask losses plus the language model's cross-entropy.
+
+    terms = lavida_loss(
+        mask_logits=...,          # [N, M, H, W]  M candidate masks per frame (M=3 multimask)
+        pred_ious=...,            # [N, M]        the decoder's predicted IoU per candidate
+        object_score_logits=...,  # [N, 1]        the frame's "object present" logit (= anomaly score)
+        target_masks=...,         # [N, H, W]     bool/0-1, the anomaly's pixels (empty on normal frames)
+        target_labels=...,        # [N]           1 where the frame shows the target
+        lm_loss=...,              # scalar, cross-entropy of the answer tokens (already a mean)
+    )
+    terms.total.backward()
+
+N counts frames over the whole batch (clips x frames). As in SAM2's ``MultiStepMultiMasksAndIous``:
+focal, dice and IoU losses are computed for each of the M candidates; only the candidate with the
+lowest weighted focal+dice is trained for focal and dice, while the IoU head is trained on all M
+(supervise_all_iou); these three count only frames whose target label is 1. The object-score loss
+(a plain BCE: focal with gamma 0, no alpha) counts every frame. Each term is summed over frames and
+divided by ``normalizer`` (default N, so a per-frame mean; pass the number of clips for SAM2's own
+scaling, which divides by the number of objects). Weights: focal 20, dice 2, IoU 1, object 2, LM 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lavida_core.errors import InputError
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    mask_weight: float = 20.0  # sigmoid focal loss on mask pixels
+    dice_weight: float = 2.0
+    iou_weight: float = 1.0  # L1 between predicted and actual IoU
+    object_score_weight: float = 2.0
+    lm_weight: float = 1.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    object_focal_alpha: float = -1.0  # negative: no alpha weighting
+    object_focal_gamma: float = 0.0  # 0: plain binary cross-entropy
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """Unweighted terms and their weighted sum ``total`` (all scalar tensors)."""
+
+    total: torch.Tensor
+    mask: torch.Tensor
+    dice: torch.Tensor
+    iou: torch.Tensor
+    object_score: torch.Tensor
+    lm: torch.Tensor
+
+    def as_floats(self) -> dict[str, float]:
+        names = ("total", "mask", "dice", "iou", "object_score", "lm")
+        return {name: float(getattr(self, name).detach()) for name in names}
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float, gamma: float) -> torch.Tensor:
+    """Element-wise focal loss (RetinaNet); same shape as ``logits``. alpha < 0: no alpha weighting."""
+    prob = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = prob * targets + (1 - prob) * (1 - targets)  # probability given to the true class
+    loss = ce * (1 - p_t) ** gamma
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    return loss
+
+
+def dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """[N, M, H, W] logits and 0/1 targets -> [N, M]: 1 - (2|P∩G| + 1) / (|P| + |G| + 1), soft P."""
+    prob = logits.sigmoid().flatten(2)  # [N, M, HW]
+    targets = targets.flatten(2)
+    intersection = (prob * targets).sum(-1)
+    return 1 - (2 * intersection + 1) / (prob.sum(-1) + targets.sum(-1) + 1)
+
+
+def iou_prediction_loss(logits: torch.Tensor, targets: torch.Tensor, pred_ious: torch.Tensor) -> torch.Tensor:
+    """[N, M, H, W] logits, targets and [N, M] predicted IoUs -> [N, M] L1 to the actual IoU of the
+    thresholded mask (logit > 0), which carries no gradient."""
+    with torch.no_grad():
+        predicted = logits.flatten(2) > 0  # [N, M, HW]
+        truth = targets.flatten(2) > 0
+        intersection = (predicted & truth).sum(-1).float()
+        union = (predicted | truth).sum(-1).float()
+        actual = intersection / union.clamp(min=1.0)  # [N, M]
+    return (pred_ious - actual).abs()
+
+
+def _check_shapes(mask_logits: torch.Tensor, pred_ious: torch.Tensor, object_score_logits: torch.Tensor,
+                  target_masks: torch.Tensor, target_labels: torch.Tensor) -> None:
+    n, m = mask_logits.shape[:2]
+    ok = (
+        mask_logits.dim() == 4
+        and tuple(pred_ious.shape) == (n, m)
+        and tuple(object_score_logits.shape) == (n, 1)
+        and target_masks.dim() == 3
+        and target_masks.shape[0] == n
+        and tuple(target_labels.shape) == (n,)
+    )
+    if not ok:
+        raise InputError(
+            "loss inputs must be mask_logits [N, M, H, W], pred_ious [N, M], object_score_logits [N, 1], "
+            f"target_masks [N, H, W], target_labels [N]; got {list(mask_logits.shape)}, {list(pred_ious.shape)}, "
+            f"{list(object_score_logits.shape)}, {list(target_masks.shape)}, {list(target_labels.shape)}"
+        )
+
+
+def lavida_loss(
+    *,
+    mask_logits: torch.Tensor,
+    pred_ious: torch.Tensor,
+    object_score_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    target_labels: torch.Tensor,
+    lm_loss: torch.Tensor | None = None,
+    normalizer: float | None = None,
+    config: LossConfig | None = None,
+) -> LossTerms:
+    """The weighted LAVIDA loss (see the module docstring). Mask logits at another resolution than
+    the targets are resized bilinearly to the targets' size first (SAM2 trains on high-res masks)."""
+    config = config or LossConfig()
+    _check_shapes(mask_logits, pred_ious, object_score_logits, target_masks, target_labels)
+    mask_logits = mask_logits.float()
+    if mask_logits.shape[-2:] != target_masks.shape[-2:]:
+        mask_logits = F.interpolate(mask_logits, size=target_masks.shape[-2:], mode="bilinear", align_corners=False)
+    n, m = mask_logits.shape[:2]
+    normalizer = float(normalizer if normalizer is not None else max(n, 1))
+    targets = target_masks.float().unsqueeze(1).expand(n, m, *target_masks.shape[-2:])  # [N, M, H, W]
+    present = target_labels.float()  # [N]
+
+    focal = sigmoid_focal_loss(mask_logits, targets, alpha=config.focal_alpha, gamma=config.focal_gamma)
+    focal = focal.flatten(2).mean(-1)  # [N, M], mean over pixels
+    dice = dice_loss(mask_logits, targets)  # [N, M]
+    iou = iou_prediction_loss(mask_logits, targets, pred_ious.float())  # [N, M]
+
+    best = torch.argmin(config.mask_weight * focal + config.dice_weight * dice, dim=1)  # [N]
+    rows = torch.arange(n, device=mask_logits.device)
+    mask_term = (focal[rows, best] * present).sum() / normalizer
+    dice_term = (dice[rows, best] * present).sum() / normalizer
+    iou_term = (iou.mean(dim=1) * present).sum() / normalizer  # all M candidates supervised
+
+    object_term = sigmoid_focal_loss(
+        object_score_logits.float().squeeze(1), present, alpha=config.object_focal_alpha, gamma=config.object_focal_gamma
+    ).sum() / normalizer
+    lm_term = lm_loss.float() if lm_loss is not None else mask_term.new_zeros(())
+
+    total = (
+        config.mask_weight * mask_term
+        + config.dice_weight * dice_term
+        + config.iou_weight * iou_term
+        + config.object_score_weight * object_term
+        + config.lm_weight * lm_term
+    )
+    return LossTerms(total=total, mask=mask_term, dice=dice_term, iou=iou_term, object_score=object_term, lm=lm_term)

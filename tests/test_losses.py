@@ -1,0 +1,197 @@
+"""LAVIDA loss terms: hand-computed values on tiny tensors, gradients, and the multi-mask rules."""
+
+import math
+
+import pytest
+import torch
+
+from lavida_core.errors import InputError
+from lavida_core.losses import LossConfig, dice_loss, iou_prediction_loss, lavida_loss, sigmoid_focal_loss
+
+LN2 = math.log(2.0)
+
+
+def test_focal_loss_at_logit_zero_matches_hand_computation():
+    logits = torch.zeros(2)
+    targets = torch.tensor([1.0, 0.0])
+    loss = sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0)
+    # p = 0.5 for both, ce = ln 2, (1 - p_t)^2 = 0.25; alpha 0.25 for positives, 0.75 for negatives
+    assert loss.tolist() == pytest.approx([0.25 * 0.25 * LN2, 0.75 * 0.25 * LN2])
+
+
+def test_focal_loss_with_gamma_zero_and_no_alpha_is_bce():
+    logits = torch.tensor([2.0, -1.0, 0.3])
+    targets = torch.tensor([1.0, 1.0, 0.0])
+    loss = sigmoid_focal_loss(logits, targets, alpha=-1.0, gamma=0.0)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert torch.allclose(loss, expected)
+
+
+def test_dice_loss_hand_value():
+    logits = torch.zeros(1, 1, 2, 2)  # p = 0.5 everywhere
+    targets = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    # 1 - (2 * 0.5 + 1) / (2 + 1 + 1) = 0.5
+    assert dice_loss(logits, targets).item() == pytest.approx(0.5)
+
+
+def test_iou_prediction_loss_hand_value():
+    logits = torch.tensor([[[[5.0, 5.0], [-5.0, -5.0]]]])  # predicts the top row
+    targets = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])  # IoU = 1 / 2
+    pred_ious = torch.tensor([[0.8]])
+    assert iou_prediction_loss(logits, targets, pred_ious).item() == pytest.approx(0.3)
+
+
+def _perfect_inputs(n=4, m=3, size=8):
+    target_masks = torch.zeros(n, size, size, dtype=torch.bool)
+    target_masks[0, 2:5, 2:6] = True
+    target_masks[2, 0:3, 4:8] = True
+    labels = target_masks.flatten(1).any(1)
+    sign = target_masks.float() * 2 - 1  # +1 inside, -1 outside
+    mask_logits = (30 * sign).unsqueeze(1).repeat(1, m, 1, 1)
+    pred_ious = torch.ones(n, m)
+    object_logits = (30 * (labels.float() * 2 - 1)).unsqueeze(1)
+    return mask_logits, pred_ious, object_logits, target_masks, labels
+
+
+def test_perfect_prediction_gives_near_zero_loss_and_a_bad_one_does_not():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
+    perfect = lavida_loss(
+        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
+        target_masks=target_masks, target_labels=labels,
+    )
+    assert perfect.total.item() < 1e-4
+    bad = lavida_loss(
+        mask_logits=-mask_logits, pred_ious=pred_ious, object_score_logits=-object_logits,
+        target_masks=target_masks, target_labels=labels,
+    )
+    assert bad.total.item() > 10.0
+    assert min(bad.mask.item(), bad.dice.item(), bad.iou.item(), bad.object_score.item()) > 0.1
+
+
+def test_total_matches_hand_computed_sum_on_one_positive_and_one_negative_frame():
+    # frame 0 has the object (1 pixel of 2x2); frame 1 has none. M = 1, all logits 0.
+    target_masks = torch.tensor([[[1, 0], [0, 0]], [[0, 0], [0, 0]]], dtype=torch.bool)
+    labels = torch.tensor([1, 0])
+    terms = lavida_loss(
+        mask_logits=torch.zeros(2, 1, 2, 2),
+        pred_ious=torch.full((2, 1), 0.25),
+        object_score_logits=torch.zeros(2, 1),
+        target_masks=target_masks,
+        target_labels=labels,
+        lm_loss=torch.tensor(1.5),
+    )
+    focal_frame0 = (0.25 * 0.25 * LN2 + 3 * 0.75 * 0.25 * LN2) / 4  # mean over the 4 pixels
+    dice_frame0 = 0.5  # as in test_dice_loss_hand_value
+    iou_frame0 = 0.25  # logits 0 predict nothing: actual IoU 0
+    # terms are summed over counted frames and divided by N = 2
+    assert terms.mask.item() == pytest.approx(focal_frame0 / 2)
+    assert terms.dice.item() == pytest.approx(dice_frame0 / 2)
+    assert terms.iou.item() == pytest.approx(iou_frame0 / 2)
+    assert terms.object_score.item() == pytest.approx(LN2)  # both frames count: 2 ln2 / 2
+    expected = 20 * focal_frame0 / 2 + 2 * dice_frame0 / 2 + 1 * iou_frame0 / 2 + 2 * LN2 + 1.5
+    assert terms.total.item() == pytest.approx(expected)
+
+
+def test_normalizer_scales_every_term_but_lm():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
+    kwargs = dict(mask_logits=-mask_logits, pred_ious=pred_ious * 0.5, object_score_logits=-object_logits,
+                  target_masks=target_masks, target_labels=labels, lm_loss=torch.tensor(0.7))
+    per_frame = lavida_loss(**kwargs)
+    per_clip = lavida_loss(**kwargs, normalizer=1.0)
+    for name in ("mask", "dice", "iou", "object_score"):
+        assert getattr(per_clip, name).item() == pytest.approx(4 * getattr(per_frame, name).item())
+    assert per_clip.lm.item() == pytest.approx(per_frame.lm.item())
+
+
+def test_only_the_best_candidate_mask_gets_mask_gradients():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs(n=4, m=3)
+    mask_logits = mask_logits / 10  # +-3: right but not saturated, so the best one has a gradient
+    mask_logits[:, 0] = -mask_logits[:, 0]  # candidate 0 wrong, candidate 1 right, candidate 2 unsure
+    mask_logits[:, 2] = mask_logits[:, 2] * 0.1
+    mask_logits.requires_grad_(True)
+    terms = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
+                        target_masks=target_masks, target_labels=labels)
+    terms.total.backward()
+    grad = mask_logits.grad
+    assert grad[0, 0].abs().sum() == 0 and grad[0, 2].abs().sum() == 0  # not the best: no gradient
+    assert grad[0, 1].abs().sum() > 0  # frame 0 has the object: its best candidate (1) learns
+    assert grad[1].abs().sum() == 0  # frame 1 has no object: mask terms do not count it
+
+
+def test_iou_head_is_supervised_on_all_candidates_of_positive_frames_only():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs(n=4, m=3)
+    pred_ious = torch.full((4, 3), 0.3, requires_grad=True)
+    lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
+                target_masks=target_masks, target_labels=labels).total.backward()
+    positive = labels.bool()
+    assert (pred_ious.grad[positive] != 0).all()
+    assert (pred_ious.grad[~positive] == 0).all()
+
+
+def test_negative_frames_change_only_the_object_score_term():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
+    base = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
+                       target_masks=target_masks, target_labels=labels)
+    noisy = mask_logits.clone()
+    noisy[~labels.bool()] = torch.randn_like(noisy[~labels.bool()]) * 10
+    changed = lavida_loss(mask_logits=noisy, pred_ious=pred_ious * 0.1, object_score_logits=object_logits,
+                          target_masks=target_masks, target_labels=labels)
+    # pred_ious changed on positive frames too, so compare mask and dice only
+    assert changed.mask.item() == pytest.approx(base.mask.item())
+    assert changed.dice.item() == pytest.approx(base.dice.item())
+
+
+def test_gradients_reach_every_input_and_training_lowers_the_loss():
+    torch.manual_seed(0)
+    _, _, _, target_masks, labels = _perfect_inputs(n=4, m=3)
+    mask_logits = torch.randn(4, 3, 8, 8, requires_grad=True)
+    pred_ious = torch.rand(4, 3, requires_grad=True)
+    object_logits = torch.randn(4, 1, requires_grad=True)
+    lm = torch.tensor(2.0, requires_grad=True)
+    optimizer = torch.optim.SGD([mask_logits, pred_ious, object_logits, lm], lr=0.5)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        terms = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
+                            target_masks=target_masks, target_labels=labels, lm_loss=lm * 1.0)
+        terms.total.backward()
+        if not losses:
+            for tensor in (mask_logits, pred_ious, object_logits, lm):
+                assert tensor.grad is not None and tensor.grad.abs().sum() > 0
+        losses.append(terms.total.item())
+        optimizer.step()
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_low_resolution_logits_are_resized_to_the_targets():
+    target_masks = torch.zeros(1, 16, 16, dtype=torch.bool)
+    target_masks[0, :8] = True
+    low_res = torch.full((1, 1, 8, 8), -20.0)
+    low_res[0, 0, :4] = 20.0  # the top half at half resolution
+    terms = lavida_loss(mask_logits=low_res, pred_ious=torch.ones(1, 1), object_score_logits=torch.full((1, 1), 20.0),
+                        target_masks=target_masks, target_labels=torch.ones(1))
+    assert terms.dice.item() < 0.05
+
+
+def test_bfloat16_inputs_give_a_float32_loss():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
+    terms = lavida_loss(mask_logits=mask_logits.bfloat16(), pred_ious=pred_ious.bfloat16(),
+                        object_score_logits=object_logits.bfloat16(), target_masks=target_masks, target_labels=labels)
+    assert terms.total.dtype == torch.float32
+
+
+def test_mismatched_shapes_raise_input_error():
+    with pytest.raises(InputError, match="pred_ious"):
+        lavida_loss(mask_logits=torch.zeros(2, 3, 4, 4), pred_ious=torch.zeros(2, 1),
+                    object_score_logits=torch.zeros(2, 1), target_masks=torch.zeros(2, 4, 4),
+                    target_labels=torch.zeros(2))
+
+
+def test_weights_come_from_the_config():
+    mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
+    kwargs = dict(mask_logits=-mask_logits, pred_ious=pred_ious, object_score_logits=-object_logits,
+                  target_masks=target_masks, target_labels=labels)
+    only_dice = LossConfig(mask_weight=0, dice_weight=1, iou_weight=0, object_score_weight=0, lm_weight=0)
+    terms = lavida_loss(**kwargs, config=only_dice)
+    assert terms.total.item() == pytest.approx(terms.dice.item())
+    assert terms.as_floats()["dice"] == pytest.approx(terms.dice.item())
