@@ -1,4 +1,4 @@
-"""TEMPORARY STAND-IN (owner: the model session) — the real detector replaces this file.
+"""The LAVIDA predictor: uint8 frames and anomaly names in, per-frame scores and masks out.
 
 Interface that jobs rely on (stable):
 
@@ -10,13 +10,31 @@ Interface that jobs rely on (stable):
     det.detect_batch(clips, anomaly_types) -> list[ClipDetection]   # clips: list of such arrays
     ClipDetection.scores: np.ndarray float32 [T] in 0..1
     ClipDetection.masks:  np.ndarray bool [T, H, W] at each frame's own resolution
+
+Runs in eval mode without gradients; on CUDA the weights are bf16 under bf16 autocast, on CPU
+float32. Several clips (of any sizes) run as one batch.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
+
+from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida
+from lavida_core.config import PRESETS, preset
+from lavida_core.errors import InputError
+from lavida_core.frames import masks_at_frame_size, qwen_video_patches, sam_images, validate_clip
+from lavida_core.model import LavidaInputs
+from lavida_core.tokenizer import encode_anomaly_types, encode_prompt
+
+log = logging.getLogger(__name__)
+
+MAX_ANOMALY_TYPES = 64
+MAX_ANOMALY_TYPE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -26,22 +44,102 @@ class ClipDetection:
 
 
 class LavidaDetector:
-    def __init__(self, model_name: str, device: str) -> None:
+    def __init__(self, loaded: LoadedLavida, *, model_name: str, device: str = "cpu") -> None:
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
         self.model_name = model_name
-        self.device = device
-        self.trained = False
+        self.device = torch.device(device)
+        self.trained = loaded.trained
+        self._qwen_tokenizer = loaded.qwen_tokenizer
+        self._clip_tokenizer = loaded.clip_tokenizer
+        self._dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.model = loaded.model.to(device=self.device, dtype=self._dtype).eval()
+        self.config = self.model.config
+        if not self.trained:
+            log.warning(
+                "model %r has NO trained LAVIDA weights (built from its config with random weights): "
+                "its scores and masks are not meaningful detections",
+                model_name,
+            )
 
     @classmethod
     def load(cls, model: str = "tiny", *, device: str = "cpu") -> "LavidaDetector":
-        return cls(model, device)
+        """A preset name (random weights) or a model folder written by `save_lavida` / `lavida train`."""
+        if model in PRESETS:
+            return cls(build_lavida(preset(model)), model_name=model, device=device)
+        if Path(model).is_dir():
+            return cls(load_lavida(Path(model)), model_name=str(model), device=device)
+        raise InputError(f"--model {model!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a model folder")
 
     def detect(self, frames: np.ndarray, anomaly_types: list[str]) -> ClipDetection:
         return self.detect_batch([frames], anomaly_types)[0]
 
+    @torch.inference_mode()
     def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
-        out = []
-        for frames in clips:
-            mean = frames.reshape(frames.shape[0], -1).mean(axis=1) / 255.0
-            masks = frames.mean(axis=-1) > 200
-            out.append(ClipDetection(scores=mean.astype(np.float32), masks=masks))
-        return out
+        if not isinstance(clips, (list, tuple)) or len(clips) == 0:
+            raise InputError("give at least one clip")
+        clips = [validate_clip(c) for c in clips]
+        names = _validate_anomaly_types(anomaly_types)
+        inputs = self._prepare(clips, names)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            outputs = self.model(inputs)
+        scores = outputs.scores.float().cpu().numpy()
+        best = outputs.masks.best()
+        results, start = [], 0
+        for clip in clips:
+            t, h, w, _ = clip.shape
+            frames = slice(start, start + t)
+            start += t
+            results.append(ClipDetection(scores=scores[frames].astype(np.float32), masks=masks_at_frame_size(best[frames], h, w)))
+        return results
+
+    def _prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
+        mllm = self.config.mllm
+        patches, grids, prompts = [], [], []
+        for clip in clips:
+            patches_b, grid = qwen_video_patches(
+                clip,
+                patch_size=mllm.patch_size,
+                temporal_patch_size=mllm.temporal_patch_size,
+                merge_size=mllm.spatial_merge_size,
+                min_pixels=mllm.min_pixels,
+                max_pixels=mllm.max_pixels,
+            )
+            patches.append(patches_b)
+            grids.append(grid)
+            n_video_tokens = grid[0] * grid[1] * grid[2] // mllm.spatial_merge_size**2
+            prompts.append(encode_prompt(self._qwen_tokenizer, names, n_video_tokens).input_ids)
+        text = encode_anomaly_types(self._clip_tokenizer, names)
+        pad = self._qwen_tokenizer.pad_token_id
+        length = max(len(p) for p in prompts)
+        input_ids = torch.stack([torch.nn.functional.pad(p, (0, length - len(p)), value=pad) for p in prompts])
+        to = dict(device=self.device)
+        return LavidaInputs(
+            input_ids=input_ids.to(**to),
+            pixel_values=torch.cat(patches).to(**to, dtype=self._dtype),
+            grid_thw=torch.tensor(grids, dtype=torch.long, device=self.device),
+            sam_images=torch.cat([sam_images(c, image_size=self.config.image_encoder.image_size) for c in clips]).to(
+                **to, dtype=self._dtype
+            ),
+            frames_per_clip=[c.shape[0] for c in clips],
+            text_input_ids=[text["input_ids"].to(**to)] * len(clips),
+            text_attention_mask=[text["attention_mask"].to(**to)] * len(clips),
+        )
+
+
+def _validate_anomaly_types(anomaly_types: object) -> list[str]:
+    if isinstance(anomaly_types, str) or not isinstance(anomaly_types, (list, tuple)):
+        raise InputError("anomaly_types must be a list of names, e.g. ['fighting', 'a person falling']")
+    names = [n.strip() if isinstance(n, str) else n for n in anomaly_types]
+    if not names:
+        raise InputError("give at least one anomaly type to look for (e.g. --anomaly 'fighting')")
+    if len(names) > MAX_ANOMALY_TYPES:
+        raise InputError(f"at most {MAX_ANOMALY_TYPES} anomaly types per scan, got {len(names)}")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise InputError(f"anomaly type names must be non-empty text, got {name!r}")
+        if len(name) > MAX_ANOMALY_TYPE_CHARS:
+            raise InputError(f"anomaly type {name[:40]!r}… is longer than {MAX_ANOMALY_TYPE_CHARS} characters")
+    return names

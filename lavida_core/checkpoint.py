@@ -1,0 +1,231 @@
+"""Build LAVIDA from a config, and load its weights strictly from local files.
+
+`build_lavida(config, checkpoint=None)` is the one way to get a model:
+- no checkpoint: every part randomly initialised from the config (tokenizers: byte-level fallback);
+- `Checkpoint(qwen_dir=, clip_dir=, sam2_path=, trained_path=)`: Qwen2-VL and CLIP Hugging Face
+  folders, an official SAM2.1 `.pt`, and LAVIDA's own trained parts (safetensors: LoRA, projector,
+  mask decoder, prompt encoder, token embeddings and LM head) — any subset, the rest random;
+- `Checkpoint(full_path=)`: a whole-model safetensors written by `save_lavida`.
+
+Every load is strict: a missing, unexpected or wrongly-shaped key raises CheckpointError naming the
+keys. The only keys ever skipped are SAM2's video-memory modules (`SAM2_UNUSED_KEY_PREFIXES`) and a
+CLIP checkpoint's vision tower (`CLIP_UNUSED_KEY_PREFIXES`), which LAVIDA does not use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from peft import LoraConfig as PeftLoraConfig
+from peft import inject_adapter_in_model
+from safetensors.torch import load_file, save_file
+from transformers import CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
+
+from lavida_core.config import LavidaConfig
+from lavida_core.errors import CheckpointError
+from lavida_core.mllm import LavidaMLLM, qwen_config
+from lavida_core.model import LavidaModel
+from lavida_core.projector import SemanticProjector
+from lavida_core.segmenter import SAM2_UNUSED_KEY_PREFIXES, Segmenter
+from lavida_core.text_encoder import TextEncoder, clip_text_config
+from lavida_core.tokenizer import SpecialIds, load_clip_tokenizer, load_qwen_tokenizer
+
+log = logging.getLogger(__name__)
+
+CLIP_UNUSED_KEY_PREFIXES = ("vision_model.", "visual_projection.", "text_projection.", "logit_scale")
+# What LAVIDA trains (reference): LoRA on the LLM, the projector, SAM2's decoder and prompt encoder,
+# and the token embeddings + LM head (which hold the added <SEG> token).
+TRAINED_PART_PATTERNS = (
+    ".lora_",
+    "projector.",
+    "segmenter.sam_mask_decoder.",
+    "segmenter.sam_prompt_encoder.",
+    "language_model.embed_tokens.",
+    "qwen.lm_head.",
+)
+CONFIG_FILE = "lavida.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    qwen_dir: Path | None = None
+    clip_dir: Path | None = None
+    sam2_path: Path | None = None
+    trained_path: Path | None = None
+    full_path: Path | None = None
+
+    @property
+    def trained(self) -> bool:
+        """Whether LAVIDA's own trained parts are loaded (without them the detector is untrained)."""
+        return self.trained_path is not None or self.full_path is not None
+
+
+@dataclass
+class LoadedLavida:
+    model: LavidaModel
+    qwen_tokenizer: PreTrainedTokenizerBase
+    clip_tokenizer: PreTrainedTokenizerBase
+    trained: bool
+
+
+def build_lavida(config: LavidaConfig, checkpoint: Checkpoint | None = None) -> LoadedLavida:
+    checkpoint = checkpoint or Checkpoint()
+    qwen_tokenizer = load_qwen_tokenizer(checkpoint.qwen_dir)
+    clip_tokenizer = load_clip_tokenizer(checkpoint.clip_dir)
+    ids = SpecialIds.of(qwen_tokenizer)
+    qwen = _build_qwen(config, ids, checkpoint.qwen_dir, vocab_size=max(config.mllm.vocab_size, len(qwen_tokenizer)))
+    if config.lora.r > 0:
+        lora = PeftLoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=list(config.lora.target_modules),
+        )
+        inject_adapter_in_model(lora, qwen.model.language_model)
+    text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir))
+    segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
+    if checkpoint.sam2_path is not None:
+        load_sam2_checkpoint(segmenter, checkpoint.sam2_path)
+    mllm = LavidaMLLM(qwen, ids=ids, compression=config.compression)
+    projector = SemanticProjector(
+        config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
+    )
+    model = LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector)
+    if checkpoint.trained_path is not None:
+        load_trained_parts(model, checkpoint.trained_path)
+    if checkpoint.full_path is not None:
+        _load_strict(model, _read_safetensors(checkpoint.full_path), source=checkpoint.full_path)
+    model.eval()
+    return LoadedLavida(model=model, qwen_tokenizer=qwen_tokenizer, clip_tokenizer=clip_tokenizer, trained=checkpoint.trained)
+
+
+def _build_qwen(config: LavidaConfig, ids: SpecialIds, folder: Path | None, *, vocab_size: int) -> Qwen2VLForConditionalGeneration:
+    if folder is None:
+        hf_config = qwen_config(replace(config.mllm, vocab_size=vocab_size), ids)
+        return Qwen2VLForConditionalGeneration(hf_config)
+    try:
+        qwen, info = Qwen2VLForConditionalGeneration.from_pretrained(
+            str(folder), output_loading_info=True, local_files_only=True, attn_implementation=config.mllm.attn_implementation
+        )
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot load the Qwen2-VL folder {folder}: {error}") from error
+    _raise_on_loading_info(info, source=folder, allowed_unexpected=())
+    qwen.resize_token_embeddings(vocab_size)
+    qwen.config.video_token_id = ids.video
+    return qwen
+
+
+def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None) -> CLIPTextModel:
+    if folder is None:
+        return CLIPTextModel(
+            clip_text_config(
+                config.text_encoder, bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id
+            )
+        )
+    try:
+        clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
+    _raise_on_loading_info(info, source=folder, allowed_unexpected=CLIP_UNUSED_KEY_PREFIXES)
+    return clip
+
+
+def _raise_on_loading_info(info: dict, *, source: Path, allowed_unexpected: tuple[str, ...]) -> None:
+    missing = sorted(info.get("missing_keys", []))
+    unexpected = sorted(k for k in info.get("unexpected_keys", []) if not k.startswith(allowed_unexpected))
+    mismatched = [str(m[0]) if isinstance(m, tuple) else str(m) for m in info.get("mismatched_keys", [])]
+    _raise_if_keys_wrong(source, missing, unexpected, mismatched)
+
+
+def _raise_if_keys_wrong(source: object, missing: list[str], unexpected: list[str], mismatched: list[str]) -> None:
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:8]) + (f" … (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+            problems.append(f"{len(keys)} {label} key(s): {shown}")
+    if problems:
+        raise CheckpointError(f"checkpoint {source} does not fit this model: " + "; ".join(problems))
+
+
+def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, source: object) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    _raise_if_keys_wrong(source, missing, unexpected, mismatched)
+    module.load_state_dict(state, strict=True)
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (OSError, Exception) as error:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
+
+
+def load_sam2_checkpoint(segmenter: Segmenter, path: Path) -> None:
+    """Load an official SAM2/SAM2.1 `.pt` ({"model": state_dict}), skipping only video-memory keys."""
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise CheckpointError(f"cannot read SAM2 checkpoint {path}: {error}") from error
+    state = payload.get("model", payload) if isinstance(payload, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"SAM2 checkpoint {path} holds no state dict (expected {{'model': state_dict}})")
+    used = {k: v for k, v in state.items() if not k.startswith(SAM2_UNUSED_KEY_PREFIXES)}
+    _load_strict(segmenter, used, source=path)
+
+
+def trained_part_keys(model: LavidaModel) -> list[str]:
+    return [k for k in model.state_dict() if any(p in k for p in TRAINED_PART_PATTERNS)]
+
+
+def load_trained_parts(model: LavidaModel, path: Path) -> None:
+    """LAVIDA's own trained parts: exactly the keys of `trained_part_keys`, no more, no fewer."""
+    state = _read_safetensors(path)
+    expected = set(trained_part_keys(model))
+    own = model.state_dict()
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    mismatched = sorted(k for k in expected & set(state) if own[k].shape != state[k].shape)
+    _raise_if_keys_wrong(path, missing, unexpected, mismatched)
+    model.load_state_dict(state, strict=False)
+
+
+def save_trained_parts(model: LavidaModel, path: Path) -> None:
+    state = model.state_dict()
+    save_file({k: state[k].detach().contiguous().cpu() for k in trained_part_keys(model)}, str(path))
+
+
+def save_lavida(loaded: LoadedLavida, folder: Path) -> None:
+    """A self-contained model folder: lavida.json (config) + model.safetensors (all weights)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in loaded.model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    meta = {"format_version": FORMAT_VERSION, "trained": loaded.trained, "config": loaded.model.config.to_dict()}
+    (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def load_lavida(folder: Path) -> LoadedLavida:
+    """Load a model folder written by `save_lavida` (or by `lavida train`)."""
+    folder = Path(folder)
+    meta_path = folder / CONFIG_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"{folder} is not a LAVIDA model folder: {CONFIG_FILE} is missing")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {error}") from error
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{meta_path} has format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    config = LavidaConfig.from_dict(meta["config"])
+    loaded = build_lavida(config, Checkpoint(full_path=folder / WEIGHTS_FILE))
+    loaded.trained = bool(meta.get("trained", False))
+    return loaded
