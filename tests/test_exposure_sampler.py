@@ -1,0 +1,209 @@
+"""The Anomaly Exposure Sampler's label/target rules, as properties over many seeded draws."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lavida_core.errors import InputError
+from lavida_core.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames
+from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
+from lavida_core.synthetic_shapes import ShapesConfig, generate_training_videos
+
+
+def _video_dataset(n_videos=24, n_frames=12, name="shapes") -> ArraySegDataset:
+    config = ShapesConfig(n_videos=n_videos, n_frames=n_frames, height=32, width=32, max_objects=3, seed=7)
+    samples = [
+        SegSample(
+            sample_id=v.video_id,
+            frame_indices=tuple(range(n_frames)),
+            frames=v.frames,
+            objects=tuple(SegObject(o.name, o.masks) for o in v.objects),
+        )
+        for v in generate_training_videos(config)
+    ]
+    return ArraySegDataset(samples, name=name)
+
+
+def _image_dataset(name="images") -> ArraySegDataset:
+    """Still images (one-frame samples) with 2 instances of one category in some of them."""
+    rng = np.random.default_rng(3)
+    samples = []
+    for i in range(10):
+        masks = np.zeros((3, 1, 16, 16), dtype=bool)
+        masks[0, 0, :4, :4] = masks[1, 0, 8:, 8:] = masks[2, 0, 4:8, :] = True
+        names = [f"thing{i % 4}", f"thing{i % 4}", f"stuff{i % 3}"]
+        objects = tuple(SegObject(n, m) for n, m in zip(names, masks))
+        frames = rng.integers(0, 255, size=(1, 16, 16, 3), dtype=np.uint8)
+        samples.append(SegSample(sample_id=f"img{i}", frame_indices=(0,), frames=frames, objects=objects))
+    return ArraySegDataset(samples, name=name)
+
+
+VIDEOS = _video_dataset()
+IMAGES = _image_dataset()
+MIXED = ExposureSampler(
+    [VIDEOS, IMAGES], SamplerConfig(ratios={"shapes": 0.7, "images": 0.3}, n_anomalies=5, frames_per_clip=8, seed=11)
+)
+
+
+def _own_names(sampler: ExposureSampler, sample: TrainingSample) -> set[str]:
+    ds = sampler.datasets[sample.dataset]
+    index = next(i for i in range(len(ds)) if ds.info(i).sample_id == sample.sample_id)
+    return set(ds.info(index).names)
+
+
+def _check_rules(sampler: ExposureSampler, sample: TrainingSample) -> None:
+    own = _own_names(sampler, sample)
+    assert sample.anomaly_types, "named types are never empty"
+    assert len(set(sample.anomaly_types)) == len(sample.anomaly_types)
+    assert sample.target_masks.dtype == bool and sample.target_labels.dtype == bool
+    assert sample.target_masks.shape == sample.frames.shape[:3]
+    assert sample.frames.dtype == np.uint8
+    assert sample.target_masks.any() == sample.is_anomalous, "target empty iff normal"
+    assert np.array_equal(sample.target_labels, sample.target_masks.any(axis=(1, 2)))
+    named_own = own & set(sample.anomaly_types)
+    if sample.is_anomalous:
+        assert named_own == {sample.named_own_category}, "exactly one own category named iff anomalous"
+    else:
+        assert sample.named_own_category is None
+        assert not named_own, "a normal sample names none of its own categories"
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(min_value=0, max_value=2**31))
+def test_every_draw_follows_the_label_and_target_rules(index):
+    _check_rules(MIXED, MIXED.sample(index))
+
+
+def test_anomalous_target_is_the_union_of_all_instances_of_the_named_category():
+    for index in range(200):
+        sample = MIXED.sample(index)
+        if sample.dataset == "images" and sample.is_anomalous:
+            source = IMAGES.load(int(sample.sample_id[3:]), [0])
+            assert np.array_equal(sample.target_masks, source.mask_of(sample.named_own_category))
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.2, 0.9])
+def test_anomalous_share_is_within_tolerance(ratio):
+    sampler = ExposureSampler([VIDEOS], SamplerConfig(ratios={"shapes": 1.0}, anomaly_ratio=ratio, n_anomalies=4))
+    n = 1500
+    share = np.mean([sampler.sample(i).is_anomalous for i in range(n)])
+    assert abs(share - ratio) < 4 * np.sqrt(ratio * (1 - ratio) / n)
+
+
+def test_datasets_are_mixed_by_their_ratios_and_images_are_one_frame_clips():
+    n = 1500
+    draws = [MIXED.sample(i) for i in range(n)]
+    share_images = np.mean([s.dataset == "images" for s in draws])
+    assert abs(share_images - 0.3) < 4 * np.sqrt(0.3 * 0.7 / n)
+    assert {len(s.frames) for s in draws if s.dataset == "images"} == {1}
+    assert {len(s.frames) for s in draws if s.dataset == "shapes"} == {8}
+
+
+def test_prompt_length_is_n_anomalies_for_normal_and_anomalous_samples_alike():
+    lengths = {(s.dataset, len(s.anomaly_types)) for s in (MIXED.sample(i) for i in range(300))}
+    # 'images' has 4 + 3 = 7 names: a sample owns 2, so 5 others remain for normal samples
+    assert lengths == {("shapes", 5), ("images", 5)}
+
+
+def test_a_small_vocabulary_gives_fewer_names_but_never_none():
+    sampler = ExposureSampler([IMAGES], SamplerConfig(ratios={"images": 1.0}, n_anomalies=30))
+    for i in range(200):
+        sample = sampler.sample(i)
+        assert 1 <= len(sample.anomaly_types) <= 6
+        _check_rules(sampler, sample)
+
+
+def test_same_seed_and_index_give_the_same_sample_and_another_seed_differs():
+    a = ExposureSampler([VIDEOS], SamplerConfig(ratios={"shapes": 1.0}, seed=1))
+    b = ExposureSampler([VIDEOS], SamplerConfig(ratios={"shapes": 1.0}, seed=1))
+    c = ExposureSampler([VIDEOS], SamplerConfig(ratios={"shapes": 1.0}, seed=2))
+    for i in range(20):
+        x, y = a.sample(i), b.sample(i)
+        assert x.anomaly_types == y.anomaly_types and x.frame_indices == y.frame_indices
+        assert np.array_equal(x.frames, y.frames) and np.array_equal(x.target_masks, y.target_masks)
+    assert [a.sample(i).anomaly_types for i in range(20)] != [c.sample(i).anomaly_types for i in range(20)]
+    first = next(iter(a))
+    assert first.anomaly_types == a.sample(0).anomaly_types
+
+
+def test_anomalous_clips_show_the_target_when_it_is_visible_only_in_some_frames():
+    n_frames = 40
+    frames = np.zeros((n_frames, 8, 8, 3), dtype=np.uint8)
+    late = np.zeros((n_frames, 8, 8), dtype=bool)
+    late[33:36, 2:4, 2:4] = True  # visible in frames 33..35 only
+    samples = [
+        SegSample("v0", tuple(range(n_frames)), frames, (SegObject("late bird", late),)),
+        SegSample("v1", tuple(range(n_frames)), frames, (SegObject("early worm", late[::-1].copy()),)),
+    ]
+    sampler = ExposureSampler([ArraySegDataset(samples, name="v")], SamplerConfig(ratios={"v": 1}, anomaly_ratio=1.0))
+    for i in range(50):
+        sample = sampler.sample(i)
+        assert sample.is_anomalous and sample.target_labels.any()
+        assert list(sample.frame_indices) == list(range(sample.frame_indices[0], sample.frame_indices[0] + 8))
+
+
+def test_choose_frames_spreads_short_videos_and_covers_the_anchor():
+    rng = np.random.default_rng(0)
+    assert choose_frames(rng, 3, 8) == [0, 0, 1, 1, 1, 1, 2, 2]
+    assert choose_frames(rng, 1, 1) == [0]
+    for _ in range(100):
+        frames = choose_frames(rng, 50, 8, must_include=[20])
+        assert 20 in frames and len(frames) == 8 and frames == sorted(frames)
+
+
+def test_dataset_without_a_ratio_is_an_input_error():
+    with pytest.raises(InputError, match="no sampling ratio"):
+        ExposureSampler([VIDEOS], SamplerConfig(ratios={"coco": 1.0}))
+
+
+def test_duplicate_dataset_names_are_an_input_error():
+    with pytest.raises(InputError, match="distinct name"):
+        ExposureSampler([VIDEOS, _video_dataset()], SamplerConfig(ratios={"shapes": 1.0}))
+
+
+def test_a_single_category_everywhere_is_an_input_error():
+    frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    mask = np.ones((1, 4, 4), dtype=bool)
+    samples = [SegSample(f"s{i}", (0,), frames, (SegObject("cat", mask),)) for i in range(3)]
+    with pytest.raises(InputError, match="fewer than two"):
+        ExposureSampler([ArraySegDataset(samples, name="one")], SamplerConfig(ratios={"one": 1.0}))
+
+
+def test_empty_masks_everywhere_fail_anomalous_draws_clearly():
+    frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    empty = np.zeros((1, 4, 4), dtype=bool)
+    samples = [SegSample(f"s{i}", (0,), frames, (SegObject(f"c{i}", empty),)) for i in range(3)]
+    sampler = ExposureSampler([ArraySegDataset(samples, name="e")], SamplerConfig(ratios={"e": 1.0}, anomaly_ratio=1.0))
+    with pytest.raises(InputError, match="no segmented object"):
+        sampler.sample(0)
+
+
+def test_bad_config_values_are_input_errors():
+    with pytest.raises(InputError):
+        SamplerConfig(anomaly_ratio=1.5)
+    with pytest.raises(InputError):
+        SamplerConfig(n_anomalies=0)
+
+
+class _UnknownPresence(ArraySegDataset):
+    """Like Ref-YouTube-VOS expressions: the index does not say in which frames an object is visible."""
+
+    def info(self, index):
+        info = super().info(index)
+        objects = tuple(type(o)(name=o.name, present_frames=None) for o in info.objects)
+        return type(info)(sample_id=info.sample_id, n_frames=info.n_frames, objects=objects)
+
+
+def test_anomalous_draws_retry_until_the_target_is_visible_when_presence_is_unknown():
+    n_frames = 40
+    frames = np.zeros((n_frames, 8, 8, 3), dtype=np.uint8)
+    brief = np.zeros((n_frames, 8, 8), dtype=bool)
+    brief[30, 2:4, 2:4] = True  # visible in one frame of 40
+    samples = [SegSample(f"v{i}", tuple(range(n_frames)), frames, (SegObject(f"obj{i}", brief),)) for i in range(3)]
+    dataset = _UnknownPresence(samples, name="ref")
+    sampler = ExposureSampler([dataset], SamplerConfig(ratios={"ref": 1}, anomaly_ratio=1.0, max_attempts=500))
+    for i in range(30):
+        sample = sampler.sample(i)
+        assert sample.is_anomalous and sample.target_labels.sum() == 1
+        _check_rules(sampler, sample)
