@@ -1,11 +1,27 @@
 """`lavida scan`: list an archive, decode sampled clips, run LAVIDA on an actor pool, write Parquet.
 
-Other jobs (search, eval) call `scan(ScanOptions(...)) -> ScanSummary`.
+    list (driver, fsspec) -> decode (Ray Data flat_map, CPU tasks, decord)
+        -> detect (Ray Data map_batches, actor pool, LAVIDA) -> write (driver, per-video commit)
+
+Other jobs (search, eval) call `scan(ScanOptions(...)) -> ScanSummary`. Stages: jobs/listing.py,
+jobs/decode.py, jobs/detect.py, jobs/write.py (which documents the exactly-once commit protocol).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import logging
+import os
+import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from jobs.errors import UserError
+from jobs.listing import VideoFile, describe_uris, list_videos
+
+log = logging.getLogger(__name__)
 
 # Default anomaly types for surveillance footage when neither --anomaly nor --prompts is given.
 DEFAULT_ANOMALY_TYPES: tuple[str, ...] = (
@@ -60,14 +76,242 @@ class ScanSummary:
 
 
 def scan(options: ScanOptions) -> ScanSummary:
-    """Run the whole pipeline for `options`; returns the run's id and counts."""
-    raise NotImplementedError("scan is being written (issue 3)")
+    """Run the whole pipeline for `options`; returns the run's id and counts.
+
+    Connects to `options.ray_address` (or reuses an already initialised Ray, or starts a local one).
+    Raises UserError for bad options, an unreadable source or OUT.
+    """
+    from jobs.write import OutStore, run_table
+
+    validate(options)
+    store = OutStore(options.out, options.storage_options)
+    videos = _list(options)
+    store.clean_uncommitted()
+    committed = store.committed_ids()
+    todo = [v for v in videos if options.rescan or v.video_id not in committed]
+    n_skipped = len(videos) - len(todo)
+    run_id = new_run_id()
+    started_at = datetime.now(timezone.utc)
+    store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at)))
+    log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
+    counts = {"ok": 0, "failed": 0, "model_trained": None}
+    if todo:
+        _run_pipeline(options, todo, store, run_id, counts)
+    summary = ScanSummary(run_id=run_id, n_ok=counts["ok"], n_failed=counts["failed"], n_skipped=n_skipped)
+    finished = run_row(options, run_id, started_at, summary=summary, model_trained=counts["model_trained"])
+    store.put(store.path("runs", run_id), run_table(finished))
+    return summary
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("source", help="a folder, a glob or an s3:// prefix of videos")
+def validate(options: ScanOptions) -> None:
+    """UserError for options that cannot work, before anything starts."""
+    problems = [
+        (options.source is None) == (options.uris is None) and "give either a source or a list of uris",
+        options.sample_interval < 1 and "--sample-interval must be >= 1",
+        options.frames_per_clip < 1 and "--frames-per-clip must be >= 1",
+        options.batch_size < 1 and "--batch-size must be >= 1",
+        options.num_actors < 1 and "--num-actors must be >= 1",
+        options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
+        options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
+        options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
+        not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
+        options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
+        ("/" in options.model and not os.path.isdir(options.model))
+        and f"--model {options.model}: no such model folder",
+    ]
+    for problem in problems:
+        if problem:
+            raise UserError(problem)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def run_row(options: ScanOptions, run_id: str, started_at: datetime, *, summary: ScanSummary | None = None, model_trained: bool | None = None) -> dict:
+    """The run's `runs` row: written at the start (counts null) and rewritten at the end."""
+    return {
+        "run_id": run_id,
+        "kind": options.kind,
+        "source": options.source,
+        "out": options.out,
+        "model": options.model,
+        "model_trained": model_trained,
+        "anomaly_types": list(options.anomaly_types),
+        "sample_interval": options.sample_interval,
+        "frames_per_clip": options.frames_per_clip,
+        "device": options.device,
+        "started_at": started_at,
+        "finished_at": datetime.now(timezone.utc) if summary else None,
+        "n_ok": summary.n_ok if summary else None,
+        "n_failed": summary.n_failed if summary else None,
+        "n_skipped": summary.n_skipped if summary else None,
+        "description": options.description,
+        "schema_version": _schema_version(),
+    }
+
+
+def _schema_version() -> int:
+    from schemas.tables import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
+
+
+def _list(options: ScanOptions) -> list[VideoFile]:
+    try:
+        if options.uris is not None:
+            return describe_uris(list(options.uris), options.storage_options)
+        return list_videos(options.source, options.storage_options)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot list {options.source or 'the given uris'}: {error}") from error
+
+
+def connect_ray(address: str | None) -> None:
+    """Join `address`, or reuse the Ray this process is already connected to, or start a local one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address, logging_level=logging.WARNING)
+
+
+def build_dataset(options: ScanOptions, todo: list[VideoFile]):
+    """The Ray Data pipeline: listed videos -> decoded clips -> detected clips (rows, see jobs/detect.py)."""
+    import ray
+
+    from jobs.decode import DecodeConfig, decode_video
+    from jobs.detect import DetectClips
+
+    config = DecodeConfig(
+        frames_per_clip=options.frames_per_clip,
+        sample_interval=options.sample_interval,
+        storage_options=dict(options.storage_options),
+    )
+    items = [dataclasses.asdict(v) for v in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one decode task per video
+    dataset = dataset.flat_map(decode_video, fn_kwargs={"config": config}, num_cpus=1)
+    return dataset.map_batches(
+        DetectClips,
+        fn_constructor_kwargs={"model": options.model, "device": options.device, "anomaly_types": list(options.anomaly_types)},
+        batch_size=options.batch_size,
+        batch_format="numpy",
+        concurrency=options.num_actors,
+        num_gpus=options.gpus_per_actor or None,
+        num_cpus=1 if options.gpus_per_actor == 0 else None,
+    )
+
+
+def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: str, counts: dict) -> None:
+    """Stream the detected rows into the writer; commit each video as soon as it is complete."""
+    from jobs.write import VideoAssembler, clips_table, frames_table, video_table
+
+    connect_ray(options.ray_address)
+    _check_gpus(options)
+    assembler = VideoAssembler()
+    started = time.monotonic()
+    for row in build_dataset(options, todo).iter_rows():
+        if counts["model_trained"] is None and "model_trained" in row:
+            counts["model_trained"] = bool(row["model_trained"])
+        video = assembler.add(row)
+        if video is None:
+            continue
+        ok = video.status == "ok"
+        store.commit_video(
+            row["video_id"],
+            frames=frames_table(video, run_id) if ok else None,
+            clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
+            video=video_table(video, run_id),
+        )
+        counts["ok" if ok else "failed"] += 1
+        done = counts["ok"] + counts["failed"]
+        log.info(
+            "[%d/%d, %.0fs] %s %s%s",
+            done, len(todo), time.monotonic() - started, video.status, video.meta["uri"],
+            f" ({len(video.clips)} clips)" if ok else f": {video.error}",
+        )
+    if assembler.pending:  # never expected: a clip row lost on the way; the next run re-does them
+        log.error("%d videos did not receive all their clips and were not committed", len(assembler.pending))
+
+
+def _check_gpus(options: ScanOptions) -> None:
+    import ray
+
+    if options.gpus_per_actor > 0 and ray.cluster_resources().get("GPU", 0) < options.gpus_per_actor:
+        raise UserError(
+            f"--gpus-per-actor {options.gpus_per_actor} but the Ray cluster has no such GPUs; "
+            "use --device cpu --gpus-per-actor 0, or join a GPU cluster with --ray-address"
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="a folder, a glob (quoted) or an s3:// prefix of videos")
     parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Parquet tables")
+    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
+    parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type to look for (repeatable)")
+    parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
+    parser.add_argument(
+        "--sample-interval", type=int, default=DEFAULT_SAMPLE_INTERVAL, metavar="N",
+        help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps)",
+    )
+    parser.add_argument("--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
+    parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
+    parser.add_argument("--rescan", action="store_true", help="scan again videos that OUT already holds")
+    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
+    parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
+    parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
+    parser.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
+        help="an fsspec storage option for s3:// (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
+    )
 
 
-def run(args) -> int:
-    raise NotImplementedError("scan is being written (issue 3)")
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    summary = scan(options)
+    print(f"run {summary.run_id}: {summary.n_ok} ok, {summary.n_failed} failed, {summary.n_skipped} skipped")
+    return 0
+
+
+def options_from_args(args: argparse.Namespace) -> ScanOptions:
+    anomaly_types = list(args.anomaly) + (read_prompts(args.prompts) if args.prompts else [])
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
+    return ScanOptions(
+        source=args.source,
+        out=args.out,
+        model=args.model,
+        anomaly_types=tuple(anomaly_types) or DEFAULT_ANOMALY_TYPES,
+        sample_interval=args.sample_interval,
+        frames_per_clip=args.frames_per_clip,
+        device=args.device,
+        ray_address=args.ray_address,
+        rescan=args.rescan,
+        batch_size=args.batch_size,
+        num_actors=args.num_actors,
+        gpus_per_actor=gpus,
+        storage_options=parse_storage_options(args.storage_option),
+    )
+
+
+def read_prompts(path: str) -> list[str]:
+    """Anomaly types from a file: one per line; blank lines and lines starting with # are ignored."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = [line.strip() for line in file]
+    except OSError as error:
+        raise UserError(f"cannot read --prompts {path}: {error.strerror}") from None
+    names = [line for line in lines if line and not line.startswith("#")]
+    if not names:
+        raise UserError(f"--prompts {path} has no anomaly type (one per line)")
+    return names
+
+
+def parse_storage_options(pairs: list[str]) -> dict:
+    """['endpoint_url=http://…', 'anon=false'] -> {'endpoint_url': 'http://…', 'anon': False}."""
+    options: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return options

@@ -93,7 +93,9 @@ RUNS_SCHEMA = pa.schema(
         pa.field("source", pa.string(), nullable=True),  # the archive listed; null when given explicit uris
         pa.field("out", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),  # preset name or model folder
-        pa.field("model_trained", pa.bool_(), nullable=False),  # False: a preset with random weights
+        # False: a preset with random weights (scores mean nothing); null while running, or when the
+        # run had no video to scan (the model was never loaded)
+        pa.field("model_trained", pa.bool_(), nullable=True),
         pa.field("anomaly_types", pa.list_(pa.string()), nullable=False),
         pa.field("sample_interval", pa.int64(), nullable=False),
         pa.field("frames_per_clip", pa.int64(), nullable=False),

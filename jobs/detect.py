@@ -1,0 +1,85 @@
+"""Detect stage: clips of frames -> per-frame scores and COCO-RLE masks (Ray Data actor pool).
+
+`DetectClips` is the callable class given to `map_batches`: `__init__` loads the detector once per
+actor; `__call__` runs `detect_batch` on the batch's clips and replaces the `frames` column by
+`scores` float32 [T] and `mask_counts`: the T COCO compressed RLE strings joined by newlines, an
+empty string standing for an empty mask (one plain string per row keeps the column type the same in
+every block; the mask size is the frame's `height` x `width`). 'error' rows pass through. A clip the model fails on
+becomes an 'error' row with status 'detect_error' (the video then fails, the job goes on).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from lavida_core.detector import LavidaDetector
+from lavida_core.rle import encode_rles
+
+log = logging.getLogger(__name__)
+
+
+class DetectClips:
+    def __init__(self, *, model: str, device: str, anomaly_types: list[str]) -> None:
+        self.detector = LavidaDetector.load(model, device=device)
+        self.anomaly_types = list(anomaly_types)
+        log.info("detector %s loaded on %s (trained=%s)", self.detector.model_name, device, self.detector.trained)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n_rows = len(batch["row_kind"])
+        clip_rows = [i for i in range(n_rows) if batch["row_kind"][i] == "clip"]
+        scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n_rows
+        counts: list[str] = [""] * n_rows
+        failures: dict[int, str] = {}
+        for i, detection in zip(clip_rows, self._detect([batch["frames"][i] for i in clip_rows], failures, clip_rows)):
+            if detection is None:
+                continue
+            scores[i] = np.asarray(detection.scores, dtype=np.float32)  # [T]
+            counts[i] = join_counts(encode_rles(detection.masks))
+        out = {name: column for name, column in batch.items() if name != "frames"}
+        out["scores"] = _object_column(scores)
+        out["mask_counts"] = np.array(counts, dtype=object)
+        out["model_trained"] = np.full(n_rows, bool(self.detector.trained))
+        if failures:
+            out["row_kind"], out["status"], out["error"] = (np.array(batch[c], dtype=object) for c in ("row_kind", "status", "error"))
+            for i, message in failures.items():
+                out["row_kind"][i], out["status"][i], out["error"][i] = "error", "detect_error", message
+        return out
+
+    def _detect(self, clips: list[np.ndarray], failures: dict[int, str], rows: list[int]) -> list:
+        """detect_batch on all clips; if that raises, clip by clip so one bad clip fails one video only."""
+        if not clips:
+            return []
+        try:
+            return list(self.detector.detect_batch(clips, self.anomaly_types))
+        except Exception:  # noqa: BLE001 - retried one by one below to find the failing clip
+            log.warning("detect_batch failed on %d clips; retrying one by one", len(clips), exc_info=True)
+        results = []
+        for row, clip in zip(rows, clips):
+            try:
+                results.append(self.detector.detect(clip, self.anomaly_types))
+            except Exception as error:  # noqa: BLE001 - becomes the video's error row
+                failures[row] = f"model failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}"
+                results.append(None)
+        return results
+
+
+def join_counts(rles: list[dict | None]) -> str:
+    """T RLEs -> one string: their counts joined by newlines, '' for an empty (None) mask."""
+    return "\n".join(rle["counts"] if rle else "" for rle in rles)
+
+
+def split_counts(joined: str, n_frames: int) -> list[str | None]:
+    """Inverse of join_counts for a clip of n_frames frames."""
+    counts = joined.split("\n") if n_frames else []
+    if len(counts) != n_frames:
+        raise ValueError(f"{len(counts)} masks for {n_frames} frames")
+    return [c or None for c in counts]
+
+
+def _object_column(values: list) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
