@@ -7,6 +7,8 @@ Two layers, each enough for a different part of the hostile list:
 2. The connection (jobs/duck.py `lock_down`): external access off with OUT as the one allowed
    directory, extension autoload/autoinstall off, configuration locked. A SELECT that calls
    read_csv('/etc/passwd'), read_text, read_parquet/glob of a path outside OUT fails there.
+   (That layer alone does not stop a COPY … TO into OUT itself — DuckDB allows writes to an allowed
+   directory — so the statement check is not optional.)
 The parsed statement is what runs, so the check and the execution read the same text.
 """
 
@@ -23,6 +25,8 @@ def check_select(con: duckdb.DuckDBPyConnection, sql: str, *, what: str = "query
         statements = con.extract_statements(sql)
     except duckdb.Error as error:
         raise UserError(f"{what} does not parse: {_first_line(error)}") from None
+    if not statements:
+        raise UserError(f"{what} is empty: give one SELECT statement")
     if len(statements) != 1:
         raise UserError(
             f"{what} must be exactly one SQL statement, found {len(statements)}"
@@ -31,7 +35,7 @@ def check_select(con: duckdb.DuckDBPyConnection, sql: str, *, what: str = "query
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
         raise UserError(
-            f"{what} is read-only: only a SELECT (or WITH … SELECT) is allowed, not a {statement.type.name} statement"
+            f"{what} is read-only: only a SELECT (or WITH … SELECT) is allowed; {statement.type.name} statements are not"
         )
     return statement
 
