@@ -9,7 +9,9 @@ Ref-DAVIS (as converted to that layout).
                                                                                   "obj_id": "1"}}}}}
                                              (MeViS: "obj_id" may be a list; the objects' masks are joined)
 
-A video's frames are the annotated ones (the PNGs), in name order; each needs its JPEG.
+A video's frames are the annotated ones (the PNGs), in name order; each needs its JPEG. With
+expressions, a ``meta.json`` beside them (as Ref-YouTube-VOS ships) tells which frames show each
+object; without it, that is unknown until the masks are read.
 
     ds = VideoFolders("ytvos/train")
     ds.info(0)                 # SampleInfo: n_frames, objects with names and the frames they are in
@@ -68,7 +70,10 @@ def _objects_from_categories(entry: dict, stems: tuple[str, ...], meta_file: Pat
     return objects
 
 
-def _objects_from_expressions(entry: dict, meta_file: Path, video_id: str) -> list[_VideoObject]:
+def _objects_from_expressions(
+    entry: dict, meta_file: Path, video_id: str, presence: dict[int, tuple[int, ...]] | None
+) -> list[_VideoObject]:
+    """One object per expression; ``presence`` (object id -> frames, from meta.json) when known."""
     objects = []
     for exp_id, expression in entry["expressions"].items():
         where = f"video {video_id} expression {exp_id}"
@@ -78,8 +83,20 @@ def _objects_from_expressions(entry: dict, meta_file: Path, video_id: str) -> li
             f"{where}: needs 'exp' and 'obj_id'",
         )
         ids = _object_ids(expression["obj_id"], meta_file, where)
-        objects.append(_VideoObject(str(expression["exp"]), ids, None))
+        present = None
+        if presence is not None and all(i in presence for i in ids):
+            present = tuple(sorted({t for i in ids for t in presence[i]}))
+        objects.append(_VideoObject(str(expression["exp"]), ids, present))
     return objects
+
+
+def _category_presence(category_meta: dict | None, video_id: str, stems: tuple[str, ...], meta_file: Path) -> dict[int, tuple[int, ...]] | None:
+    """Object id -> frames it is in, from a YouTube-VOS meta.json beside an expressions file."""
+    entry = (category_meta or {}).get("videos", {}).get(video_id)
+    if not isinstance(entry, dict) or not isinstance(entry.get("objects"), dict):
+        return None
+    objects = _objects_from_categories(entry, stems, meta_file, video_id)
+    return {obj.ids[0]: obj.present_frames for obj in objects if obj.present_frames is not None}
 
 
 def _frame_stems(root: Path, video_id: str) -> tuple[str, ...]:
@@ -98,11 +115,14 @@ def _frame_stems(root: Path, video_id: str) -> tuple[str, ...]:
 def _index(root: Path, meta_file: Path) -> list[_Video]:
     meta = read_json(meta_file)
     require(isinstance(meta, dict) and isinstance(meta.get("videos"), dict), meta_file, "needs an object 'videos'")
+    category_file = root / "meta.json"  # Ref-YouTube-VOS keeps it beside the expressions: where objects are
+    category_meta = read_json(category_file) if category_file.is_file() and category_file != meta_file else None
     videos = []
     for video_id, entry in sorted(meta["videos"].items()):
         stems = _frame_stems(root, video_id)
         if isinstance(entry, dict) and isinstance(entry.get("expressions"), dict):
-            objects = _objects_from_expressions(entry, meta_file, video_id)
+            presence = _category_presence(category_meta, video_id, stems, category_file)
+            objects = _objects_from_expressions(entry, meta_file, video_id, presence)
         elif isinstance(entry, dict) and isinstance(entry.get("objects"), dict):
             objects = _objects_from_categories(entry, stems, meta_file, video_id)
         else:
