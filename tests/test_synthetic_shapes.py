@@ -1,0 +1,125 @@
+"""The synthetic shapes dataset: determinism, vocabulary split, masks that match the pixels."""
+
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lavida_core.errors import InputError
+from lavida_core.synthetic_shapes import (
+    COLOURS,
+    SHAPES,
+    ShapesConfig,
+    held_out_categories,
+    render_anomaly_video,
+    render_training_video,
+    training_categories,
+    write_vos_layout,
+)
+
+CONFIG = ShapesConfig(n_videos=16, n_frames=10, height=48, width=64, seed=3)
+
+
+def test_same_seed_and_index_give_the_same_video_and_another_seed_does_not():
+    a, b = render_training_video(CONFIG, 5), render_training_video(CONFIG, 5)
+    assert np.array_equal(a.frames, b.frames)
+    assert [o.name for o in a.objects] == [o.name for o in b.objects]
+    other = render_training_video(ShapesConfig(n_videos=16, n_frames=10, height=48, width=64, seed=4), 5)
+    assert not np.array_equal(a.frames, other.frames)
+    assert not np.array_equal(a.frames, render_training_video(CONFIG, 6).frames)
+
+
+def test_held_out_combinations_use_only_words_seen_in_training():
+    train, held_out = training_categories(CONFIG), held_out_categories(CONFIG)
+    every = {f"{c} {s}" for c in COLOURS for s in SHAPES}
+    assert set(train) | set(held_out) == every and not set(train) & set(held_out)
+    assert len(held_out) == len(COLOURS)
+    words_in_training = {w for name in train for w in name.split(" ")}
+    assert all(set(name.split(" ")) <= words_in_training for name in held_out)
+    assert len({name.split(" ")[1] for name in held_out}) > 1  # not one shape held out for every colour
+
+
+def test_training_videos_hold_distinct_training_categories_with_matching_pixels():
+    train = set(training_categories(CONFIG))
+    for index in range(CONFIG.n_videos):
+        video = render_training_video(CONFIG, index)
+        assert video.frames.shape == (10, 48, 64, 3) and video.frames.dtype == np.uint8
+        names = [o.name for o in video.objects]
+        assert CONFIG.min_objects <= len(names) <= CONFIG.max_objects and len(set(names)) == len(names)
+        assert set(names) <= train
+        union = np.zeros(video.frames.shape[:3], dtype=int)
+        for obj in video.objects:
+            assert obj.masks.shape == video.frames.shape[:3] and obj.masks.dtype == bool
+            union += obj.masks
+            colour = np.array(COLOURS[obj.name.split(" ")[0]])
+            assert (video.frames[obj.masks] == colour).all()  # every masked pixel shows the object
+        assert union.max() <= 1  # visible masks never overlap (occlusion)
+        assert video.objects[-1].masks.any(axis=(1, 2)).all()  # the top object is always visible
+
+
+def test_objects_move():
+    moved = 0
+    for index in range(CONFIG.n_videos):
+        for obj in render_training_video(CONFIG, index).objects:
+            ys, xs = np.nonzero(obj.masks[0])
+            ye, xe = np.nonzero(obj.masks[-1])
+            if len(ys) and len(ye):
+                moved += np.hypot(ys.mean() - ye.mean(), xs.mean() - xe.mean()) > 1.0
+    assert moved >= CONFIG.n_videos  # most of the ~2 objects per video travel more than a pixel
+
+
+def test_shapes_are_distinct_and_about_the_expected_size():
+    yy, xx = np.mgrid[-20:21, -20:21].astype(float)
+    masks = {name: fn(yy, xx, 15.0) for name, fn in SHAPES.items()}
+    for a, b in itertools.combinations(masks, 2):
+        assert (masks[a] != masks[b]).sum() > 20, (a, b)
+    assert masks["circle"].sum() == pytest.approx(np.pi * 15**2, rel=0.05)
+    for name, mask in masks.items():
+        assert 0.1 * np.pi * 15**2 < mask.sum() <= np.pi * 15**2 * 1.05, name
+        assert mask[20, 20] or name == "ring"
+
+
+@pytest.mark.parametrize("novel", [True, False])
+def test_anomaly_videos_show_the_anomaly_in_some_frames_only(novel):
+    held_out, train = set(held_out_categories(CONFIG)), set(training_categories(CONFIG))
+    for index in range(12):
+        video = render_anomaly_video(CONFIG, index, novel=novel)
+        labels = video.frame_labels
+        assert labels.dtype == bool and labels.shape == (CONFIG.n_frames,)
+        assert not labels[0] and labels.any() and not labels.all()
+        run = np.flatnonzero(labels)
+        assert (np.diff(run) == 1).all()  # one contiguous appearance
+        assert np.array_equal(video.masks.any(axis=(1, 2)), labels)
+        colour = np.array(COLOURS[video.anomaly_type.split(" ")[0]])
+        assert (video.frames[video.masks] == colour).all()
+        assert video.novel_composition == novel
+        assert set(video.normal_categories) <= train
+        if novel:
+            assert video.anomaly_type in held_out
+        else:
+            assert video.anomaly_type in train and video.anomaly_type not in video.normal_categories
+
+
+def test_anomaly_video_ids_and_content_differ_between_splits():
+    seen, novel = render_anomaly_video(CONFIG, 0, novel=False), render_anomaly_video(CONFIG, 0, novel=True)
+    assert seen.video_id != novel.video_id and not np.array_equal(seen.frames, novel.frames)
+
+
+def test_vos_layout_writes_palette_masks(tmp_path):
+    video = render_training_video(CONFIG, 0)
+    root = write_vos_layout([video], tmp_path)
+    png = Image.open(root / "Annotations" / video.video_id / "00000.png")
+    ids = np.asarray(png)
+    assert png.mode == "P"
+    for k, obj in enumerate(video.objects, start=1):
+        assert np.array_equal(ids == k, obj.masks[0])
+
+
+def test_bad_configs_are_input_errors():
+    with pytest.raises(InputError, match="unknown colour or shape"):
+        ShapesConfig(colours=("red", "mauve"))
+    with pytest.raises(InputError, match="min_objects"):
+        ShapesConfig(min_objects=3, max_objects=2)
+    with pytest.raises(InputError, match="at least 2 frames"):
+        render_anomaly_video(ShapesConfig(n_frames=1), 0, novel=True)
