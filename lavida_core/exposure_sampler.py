@@ -116,10 +116,12 @@ class ExposureSampler:
         self.config = config or SamplerConfig()
         self.datasets = {ds.name: ds for ds in datasets}
         if len(self.datasets) != len(datasets) or not datasets:
-            raise InputError(f"give at least one dataset, each with a distinct name; got {[ds.name for ds in datasets]}")
+            names = [ds.name for ds in datasets]
+            raise InputError(f"give at least one dataset, each with a distinct name; got {names}")
         missing = [name for name in self.datasets if name not in self.config.ratios]
         if missing:
-            raise InputError(f"no sampling ratio for datasets {missing}; ratios are given for {sorted(self.config.ratios)}")
+            given = sorted(self.config.ratios)
+            raise InputError(f"no sampling ratio for datasets {missing}; ratios are given for {given}")
         weights = np.array([self.config.ratios[name] for name in self.datasets], dtype=np.float64)
         empty = [name for name, ds in self.datasets.items() if len(ds) == 0]
         if weights.sum() <= 0 or empty:
@@ -128,9 +130,12 @@ class ExposureSampler:
         self._vocabularies = {name: self._vocabulary(ds) for name, ds in self.datasets.items()}
         self._all_names = sorted({n for vocabulary in self._vocabularies.values() for n in vocabulary})
         if len(self._all_names) < 2:
-            raise InputError("the datasets name fewer than two distinct categories; anomaly types come from other samples")
+            raise InputError(
+                "the datasets name fewer than two distinct categories; anomaly types come from other samples"
+            )
         for name, p in zip(self.datasets, self._probabilities):
-            log.info("dataset %s: %d samples, %d names, sampled %.3f", name, len(self.datasets[name]), len(self._vocabularies[name]), p)
+            n_samples, n_names = len(self.datasets[name]), len(self._vocabularies[name])
+            log.info("dataset %s: %d samples, %d names, sampled %.3f", name, n_samples, n_names, p)
 
     @staticmethod
     def _vocabulary(dataset: SegDataset) -> list[str]:
@@ -170,7 +175,7 @@ class ExposureSampler:
         frames = choose_frames(rng, info.n_frames, self._clip_length(info))
         names = self._other_names(rng, dataset, set(info.names), self._n_names(dataset))
         if not names:
-            raise InputError(f"sample {info.sample_id} of {dataset} names every category there is; no anomaly type left to draw")
+            raise InputError(f"sample {info.sample_id} of {dataset} holds every category name; none left to name")
         sample = ds.load(index, frames)
         target = np.zeros(sample.frames.shape[:3], dtype=bool)
         return _training_sample(dataset, sample, names, target, own=None)

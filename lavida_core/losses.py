@@ -142,9 +142,11 @@ def lavida_loss(
     dice_term = (dice[rows, best] * present).sum() / normalizer
     iou_term = (iou.mean(dim=1) * present).sum() / normalizer  # all M candidates supervised
 
-    object_term = sigmoid_focal_loss(
-        object_score_logits.float().squeeze(1), present, alpha=config.object_focal_alpha, gamma=config.object_focal_gamma
-    ).sum() / normalizer
+    object_logits = object_score_logits.float().squeeze(1)  # [N]
+    object_loss = sigmoid_focal_loss(
+        object_logits, present, alpha=config.object_focal_alpha, gamma=config.object_focal_gamma
+    )  # [N], every frame counts
+    object_term = object_loss.sum() / normalizer
     lm_term = lm_loss.float() if lm_loss is not None else mask_term.new_zeros(())
 
     total = (

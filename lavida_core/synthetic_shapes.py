@@ -319,7 +319,9 @@ def write_vos_layout(videos: Sequence[SyntheticVideo], root: str | Path, *, expr
         }
         meta["videos"][video.video_id] = {"objects": objects}
         meta_expressions["videos"][video.video_id] = {
-            "expressions": {str(k - 1): {"exp": f"the {obj.name}", "obj_id": str(k)} for k, obj in enumerate(video.objects, start=1)},
+            "expressions": {
+                str(k - 1): {"exp": f"the {obj.name}", "obj_id": str(k)} for k, obj in enumerate(video.objects, start=1)
+            },
             "frames": stems,
         }
     (root / "meta.json").write_text(json.dumps(meta))
@@ -363,8 +365,9 @@ def write_coco_layout(
             images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
             for obj in video.objects:
                 if obj.masks[t].any():
+                    ann_id, category_id = len(annotations) + 1, category_ids[obj.name]
                     annotations.append(
-                        _coco_annotation(obj.masks[t], ann_id=len(annotations) + 1, image_id=image_id, category_id=category_ids[obj.name])
+                        _coco_annotation(obj.masks[t], ann_id=ann_id, image_id=image_id, category_id=category_id)
                     )
     instances = {
         "images": images,

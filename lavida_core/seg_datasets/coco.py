@@ -51,7 +51,8 @@ def _check_segmentation(segmentation: Any, ann_file: Path, ann_id: Any) -> None:
             f"{where}: an RLE segmentation needs 'size' and 'counts'",
         )
     else:
-        raise InputError(f"{ann_file}: {where}: segmentation must be polygons or RLE, got {type(segmentation).__name__}")
+        kind = type(segmentation).__name__
+        raise InputError(f"{ann_file}: {where}: segmentation must be polygons or RLE, got {kind}")
 
 
 def _decode_segmentation(segmentation: Any, height: int, width: int, ann_file: Path) -> np.ndarray:
@@ -88,13 +89,16 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
         for im in images.values():
             _ = (str(im["file_name"]), int(im["height"]), int(im["width"]))
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{ann_file}: categories need id and name; images need id, file_name, height, width ({err!r})") from None
+        raise InputError(
+            f"{ann_file}: categories need id and name; images need id, file_name, height, width ({err!r})"
+        ) from None
     objects: dict[Any, list[tuple[str, Any]]] = {image_id: [] for image_id in images}
     for ann in instances["annotations"]:
         ann_id = ann.get("id") if isinstance(ann, dict) else None
         require(isinstance(ann, dict) and "segmentation" in ann, ann_file, f"annotation id {ann_id}: no segmentation")
-        require(ann.get("image_id") in images, ann_file, f"annotation id {ann_id}: unknown image_id {ann.get('image_id')}")
-        require(ann.get("category_id") in categories, ann_file, f"annotation id {ann_id}: unknown category_id {ann.get('category_id')}")
+        image_id, category_id = ann.get("image_id"), ann.get("category_id")
+        require(image_id in images, ann_file, f"annotation id {ann_id}: unknown image_id {image_id}")
+        require(category_id in categories, ann_file, f"annotation id {ann_id}: unknown category_id {category_id}")
         _check_segmentation(ann["segmentation"], ann_file, ann_id)
         image = images[ann["image_id"]]
         for name in _object_names(ann, image, categories[ann["category_id"]]):
@@ -138,13 +142,13 @@ class CocoInstances:
             f"image is {rgb.shape[1]}x{rgb.shape[0]} but {self.annotation_file} says {image.width}x{image.height}",
         )
         n = len(frame_indices)
-        objects = tuple(
-            SegObject(name=name, masks=np.repeat(_decode_segmentation(seg, image.height, image.width, self.annotation_file)[None], n, axis=0))
-            for name, seg in image.objects
-        )
+        objects = []
+        for name, segmentation in image.objects:
+            mask = _decode_segmentation(segmentation, image.height, image.width, self.annotation_file)  # [H, W]
+            objects.append(SegObject(name=name, masks=np.repeat(mask[None], n, axis=0)))
         return SegSample(
             sample_id=image.file_name,
             frame_indices=tuple(frame_indices),
             frames=np.repeat(rgb[None], n, axis=0),
-            objects=objects,
+            objects=tuple(objects),
         )

@@ -42,7 +42,8 @@ def read_id_mask(path: Path) -> np.ndarray:
     image = _open_image(path)
     if image.mode not in ("P", "L"):
         raise InputError(
-            f"{path}: mask is mode {image.mode}; expected a palette (P) or greyscale (L) PNG whose values are object ids"
+            f"{path}: mask is mode {image.mode}; expected a palette (P) or greyscale (L) PNG"
+            " whose values are object ids"
         )
     return np.asarray(image)
 

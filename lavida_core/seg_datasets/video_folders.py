@@ -54,7 +54,8 @@ def _object_ids(raw: Any, meta_file: Path, where: str) -> tuple[int, ...]:
         ids = tuple(int(v) for v in values)
     except (TypeError, ValueError):
         raise InputError(f"{meta_file}: {where}: object id {raw!r} is not an integer") from None
-    require(len(ids) > 0 and all(1 <= i <= 255 for i in ids), meta_file, f"{where}: object ids must be 1..255, got {raw!r}")
+    valid = len(ids) > 0 and all(1 <= i <= 255 for i in ids)
+    require(valid, meta_file, f"{where}: object ids must be 1..255, got {raw!r}")
     return ids
 
 
@@ -90,7 +91,9 @@ def _objects_from_expressions(
     return objects
 
 
-def _category_presence(category_meta: dict | None, video_id: str, stems: tuple[str, ...], meta_file: Path) -> dict[int, tuple[int, ...]] | None:
+def _category_presence(
+    category_meta: dict | None, video_id: str, stems: tuple[str, ...], meta_file: Path
+) -> dict[int, tuple[int, ...]] | None:
     """Object id -> frames it is in, from a YouTube-VOS meta.json beside an expressions file."""
     entry = (category_meta or {}).get("videos", {}).get(video_id)
     if not isinstance(entry, dict) or not isinstance(entry.get("objects"), dict):
@@ -174,7 +177,8 @@ class VideoFolders:
         first_shape = read[0][0].shape
         for t, (rgb, _) in zip(chosen, read):
             path = self.root / "JPEGImages" / video.video_id / f"{video.stems[t]}.jpg"
-            require(rgb.shape == first_shape, path, f"frame size {rgb.shape[:2]} differs from the video's {first_shape[:2]}")
+            same = rgb.shape == first_shape
+            require(same, path, f"frame size {rgb.shape[:2]} differs from the video's {first_shape[:2]}")
         frames = np.stack([rgb for rgb, _ in read])  # [T, H, W, 3]
         ids = np.stack([m for _, m in read])  # [T, H, W]
         objects = tuple(SegObject(name=obj.name, masks=np.isin(ids, obj.ids)) for obj in video.objects)
