@@ -14,8 +14,10 @@ CLIP checkpoint's vision tower (`CLIP_UNUSED_KEY_PREFIXES`), which LAVIDA does n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
+from transformers.utils import logging as hf_logging
 
 from lavida_core.config import LavidaConfig
 from lavida_core.errors import CheckpointError
@@ -110,9 +113,10 @@ def _build_qwen(config: LavidaConfig, ids: SpecialIds, folder: Path | None, *, v
         hf_config = qwen_config(replace(config.mllm, vocab_size=vocab_size), ids)
         return Qwen2VLForConditionalGeneration(hf_config)
     try:
-        qwen, info = Qwen2VLForConditionalGeneration.from_pretrained(
-            str(folder), output_loading_info=True, local_files_only=True, attn_implementation=config.mllm.attn_implementation
-        )
+        with _quiet_transformers():
+            qwen, info = Qwen2VLForConditionalGeneration.from_pretrained(
+                str(folder), output_loading_info=True, local_files_only=True, attn_implementation=config.mllm.attn_implementation
+            )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the Qwen2-VL folder {folder}: {error}") from error
     _raise_on_loading_info(info, source=folder, allowed_unexpected=())
@@ -129,11 +133,23 @@ def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder
             )
         )
     try:
-        clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True)
+        with _quiet_transformers():
+            clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True)
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
     _raise_on_loading_info(info, source=folder, allowed_unexpected=CLIP_UNUSED_KEY_PREFIXES)
     return clip
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers logs its own key report while loading; ours (an exception naming keys) replaces it."""
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
 
 
 def _raise_on_loading_info(info: dict, *, source: Path, allowed_unexpected: tuple[str, ...]) -> None:
@@ -173,8 +189,8 @@ def load_sam2_checkpoint(segmenter: Segmenter, path: Path) -> None:
     """Load an official SAM2/SAM2.1 `.pt` ({"model": state_dict}), skipping only video-memory keys."""
     try:
         payload = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise CheckpointError(f"cannot read SAM2 checkpoint {path}: {error}") from error
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise CheckpointError(f"cannot read SAM2 checkpoint {path}: {str(error).splitlines()[0]}") from error
     state = payload.get("model", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict):
         raise CheckpointError(f"SAM2 checkpoint {path} holds no state dict (expected {{'model': state_dict}})")

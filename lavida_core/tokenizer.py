@@ -15,7 +15,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from lavida_core.errors import InputError
+from lavida_core.errors import CheckpointError
 
 SEG_TOKEN = "<SEG>"
 QWEN_SPECIAL_TOKENS = (
@@ -82,7 +82,8 @@ def _from_folder(folder: str | Path, what: str) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as error:
-        raise InputError(f"cannot read the {what} tokenizer from {folder}: {error}") from error
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot read the {what} tokenizer from {folder}: {first_line}") from error
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,130 @@
+"""Loading the real file formats: Qwen2-VL and CLIP Hugging Face folders, an official SAM2.1 `.pt`.
+
+The files are made here with random weights by the libraries that define those formats
+(`save_pretrained`, SAM2's own `build_sam2` + `torch.save`), at tiny sizes; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPConfig, CLIPModel, Qwen2VLForConditionalGeneration
+
+from lavida_core.checkpoint import Checkpoint, build_lavida
+from lavida_core.config import MaskDecoderConfig, preset
+from lavida_core.detector import LavidaDetector
+from lavida_core.errors import CheckpointError
+from lavida_core.mllm import qwen_config
+from lavida_core.text_encoder import clip_text_config
+from lavida_core.tokenizer import SpecialIds, byte_level_tokenizer, load_clip_tokenizer, QWEN_SPECIAL_TOKENS
+
+# SAM2Base hard-codes its decoder sizes (mlp 2048, 8 heads, IoU head 256): the paper's values.
+TINY_WITH_SAM2_DECODER = preset("tiny").replace(mask_decoder=MaskDecoderConfig())
+
+
+def _sam2_overrides(config) -> list[str]:
+    image = config.image_encoder
+    d = image.d_model
+    channels = [image.embed_dim * 2**i for i in reversed(range(len(image.stages)))]
+    return [
+        f"++model.image_size={image.image_size}",
+        f"++model.image_encoder.trunk.embed_dim={image.embed_dim}",
+        f"++model.image_encoder.trunk.num_heads={image.num_heads}",
+        f"++model.image_encoder.trunk.stages={list(image.stages)}",
+        f"++model.image_encoder.trunk.global_att_blocks={list(image.global_att_blocks)}",
+        f"++model.image_encoder.trunk.window_spec={list(image.window_spec)}",
+        f"++model.image_encoder.trunk.window_pos_embed_bkg_spatial_size={list(image.window_pos_embed_bkg_spatial_size)}",
+        f"++model.image_encoder.neck.d_model={d}",
+        f"++model.image_encoder.neck.backbone_channel_list={channels}",
+        f"++model.image_encoder.neck.position_encoding.num_pos_feats={d}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def real_format_files(tmp_path_factory):
+    """A Qwen2-VL folder, a CLIP folder (full CLIPModel, as published) and a SAM2.1 .pt."""
+    from sam2.build_sam import build_sam2
+
+    root = tmp_path_factory.mktemp("real")
+    config = TINY_WITH_SAM2_DECODER
+    # Qwen2-VL: its tokenizer lacks <SEG> (LAVIDA adds it), so the folder's vocabulary is one smaller.
+    qwen_tokenizer = byte_level_tokenizer(QWEN_SPECIAL_TOKENS[:-1])
+    qwen_tokenizer.pad_token = "<|endoftext|>"
+    ids = SpecialIds(video=qwen_tokenizer.convert_tokens_to_ids("<|video_pad|>"), seg=-1, pad=qwen_tokenizer.pad_token_id)
+    qwen_cfg = qwen_config(dataclasses.replace(config.mllm, vocab_size=len(qwen_tokenizer)), ids)
+    torch.manual_seed(0)
+    Qwen2VLForConditionalGeneration(qwen_cfg).save_pretrained(root / "qwen")
+    qwen_tokenizer.save_pretrained(root / "qwen")
+    # CLIP: the whole two-tower model, as openai/clip-vit-base-patch32 is published.
+    clip_tokenizer = load_clip_tokenizer(None)
+    text = clip_text_config(
+        config.text_encoder, bos_id=clip_tokenizer.bos_token_id, eos_id=clip_tokenizer.eos_token_id, pad_id=clip_tokenizer.pad_token_id
+    )
+    clip_cfg = CLIPConfig(
+        text_config=text.to_dict(),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16),
+        projection_dim=16,
+    )
+    CLIPModel(clip_cfg).save_pretrained(root / "clip")
+    clip_tokenizer.save_pretrained(root / "clip")
+    # SAM2.1: built by SAM2's own builder from its official config (memory modules included).
+    sam = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu", hydra_overrides_extra=_sam2_overrides(config))
+    torch.save({"model": sam.state_dict()}, root / "sam2.1_tiny.pt")
+    return root, sam.state_dict()
+
+
+def test_real_formats_load_through_build_lavida(real_format_files):
+    root, sam_state = real_format_files
+    checkpoint = Checkpoint(qwen_dir=root / "qwen", clip_dir=root / "clip", sam2_path=root / "sam2.1_tiny.pt")
+    loaded = build_lavida(TINY_WITH_SAM2_DECODER, checkpoint)
+    assert not loaded.trained, "base parts alone are not a trained LAVIDA"
+    ours = loaded.model.state_dict()
+    for key in ("image_encoder.trunk.patch_embed.proj.weight", "sam_mask_decoder.iou_token.weight", "no_mem_embed"):
+        assert torch.equal(ours[f"segmenter.{key}"], sam_state[key])
+    qwen = Qwen2VLForConditionalGeneration.from_pretrained(root / "qwen")
+    name = "model.language_model.layers.0.mlp.up_proj.weight"
+    assert torch.equal(ours[f"mllm.qwen.{name}"], qwen.state_dict()[name])
+    # <SEG> was added to the folder's tokenizer and the embeddings grew by one row.
+    assert loaded.qwen_tokenizer.convert_tokens_to_ids("<SEG>") == len(loaded.qwen_tokenizer) - 1
+    assert ours["mllm.qwen.model.language_model.embed_tokens.weight"].shape[0] == len(loaded.qwen_tokenizer)
+    clip = CLIPModel.from_pretrained(root / "clip")
+    assert torch.equal(
+        ours["text_encoder.clip.embeddings.token_embedding.weight"],
+        clip.state_dict()["text_model.embeddings.token_embedding.weight"],
+    )
+    result = LavidaDetector(loaded, model_name="real").detect(
+        np.random.default_rng(0).integers(0, 256, (4, 40, 56, 3), dtype=np.uint8), ["fire"]
+    )
+    assert result.scores.shape == (4,) and result.masks.shape == (4, 40, 56)
+
+
+def test_sam2_checkpoint_with_a_foreign_key_fails_naming_it(real_format_files, tmp_path):
+    root, sam_state = real_format_files
+    state = dict(sam_state)
+    state["sam_mask_decoder.extra_head.weight"] = torch.zeros(1)
+    del state["image_encoder.neck.convs.0.conv.weight"]
+    torch.save({"model": state}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError) as error:
+        build_lavida(TINY_WITH_SAM2_DECODER, Checkpoint(sam2_path=tmp_path / "bad.pt"))
+    assert "sam_mask_decoder.extra_head.weight" in str(error.value)
+    assert "image_encoder.neck.convs.0.conv.weight" in str(error.value)
+
+
+def test_qwen_folder_of_another_size_fails_naming_keys(real_format_files):
+    root, _ = real_format_files
+    bigger = TINY_WITH_SAM2_DECODER
+    # The folder is read as is; a SAM2 file of another image-encoder size is a shape error.
+    other = bigger.replace(image_encoder=dataclasses.replace(bigger.image_encoder, embed_dim=16))
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        build_lavida(other, Checkpoint(sam2_path=root / "sam2.1_tiny.pt"))
+
+
+def test_not_a_checkpoint_file(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="cannot read SAM2 checkpoint"):
+        build_lavida(preset("tiny"), Checkpoint(sam2_path=tmp_path / "junk.pt"))
+    with pytest.raises(CheckpointError, match="Qwen2-VL"):
+        build_lavida(preset("tiny"), Checkpoint(qwen_dir=tmp_path))
