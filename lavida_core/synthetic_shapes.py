@@ -10,6 +10,7 @@ YouTube-VOS and COCO layouts that ``lavida_core.seg_datasets`` reads.
 
     config = ShapesConfig(n_videos=32, seed=0)
     video = render_training_video(config, index=3)   # SyntheticVideo
+    dataset = shapes_seg_dataset(config)             # all training videos as a SegDataset
     video.frames          # uint8 [T, H, W, 3]
     video.objects[0].name, video.objects[0].masks     # "red circle", bool [T, H, W]
     test = render_anomaly_video(config, index=0, novel=True)   # AnomalyTestVideo
@@ -27,6 +28,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 
 from lavida_core.errors import InputError
+from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -234,6 +236,20 @@ def render_training_video(config: ShapesConfig, index: int) -> SyntheticVideo:
 
 def generate_training_videos(config: ShapesConfig) -> list[SyntheticVideo]:
     return [render_training_video(config, i) for i in range(config.n_videos)]
+
+
+def shapes_seg_dataset(config: ShapesConfig, *, name: str = "shapes") -> ArraySegDataset:
+    """The training videos as an in-memory SegDataset, ready for the ExposureSampler."""
+    samples = [
+        SegSample(
+            sample_id=video.video_id,
+            frame_indices=tuple(range(len(video.frames))),
+            frames=video.frames,
+            objects=tuple(SegObject(name=obj.name, masks=obj.masks) for obj in video.objects),
+        )
+        for video in generate_training_videos(config)
+    ]
+    return ArraySegDataset(samples, name=name)
 
 
 def _anomaly_window(rng: np.random.Generator, n_frames: int) -> np.ndarray:

@@ -8,21 +8,12 @@ from hypothesis import strategies as st
 from lavida_core.errors import InputError
 from lavida_core.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames
 from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
-from lavida_core.synthetic_shapes import ShapesConfig, generate_training_videos
+from lavida_core.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
 
 def _video_dataset(n_videos=24, n_frames=12, name="shapes") -> ArraySegDataset:
     config = ShapesConfig(n_videos=n_videos, n_frames=n_frames, height=32, width=32, max_objects=3, seed=7)
-    samples = [
-        SegSample(
-            sample_id=v.video_id,
-            frame_indices=tuple(range(n_frames)),
-            frames=v.frames,
-            objects=tuple(SegObject(o.name, o.masks) for o in v.objects),
-        )
-        for v in generate_training_videos(config)
-    ]
-    return ArraySegDataset(samples, name=name)
+    return shapes_seg_dataset(config, name=name)
 
 
 def _image_dataset(name="images") -> ArraySegDataset:

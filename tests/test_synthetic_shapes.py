@@ -14,6 +14,7 @@ from lavida_core.synthetic_shapes import (
     held_out_categories,
     render_anomaly_video,
     render_training_video,
+    shapes_seg_dataset,
     training_categories,
     write_vos_layout,
 )
@@ -123,3 +124,14 @@ def test_bad_configs_are_input_errors():
         ShapesConfig(min_objects=3, max_objects=2)
     with pytest.raises(InputError, match="at least 2 frames"):
         render_anomaly_video(ShapesConfig(n_frames=1), 0, novel=True)
+
+
+def test_training_videos_as_a_seg_dataset():
+    config = ShapesConfig(n_videos=3, n_frames=4, height=32, width=32)
+    dataset = shapes_seg_dataset(config, name="shapes")
+    assert dataset.name == "shapes" and len(dataset) == 3
+    video = render_training_video(config, 1)
+    assert dataset.info(1).names == tuple(o.name for o in video.objects)
+    sample = dataset.load(1, [2, 3])
+    assert np.array_equal(sample.frames, video.frames[2:4])
+    assert np.array_equal(sample.objects[0].masks, video.objects[0].masks[2:4])
