@@ -155,7 +155,7 @@ CREATE OR REPLACE MACRO events(min_score := {min_score}, max_gap := {max_gap}, m
 AS TABLE
 WITH sampled AS (
     -- every committed sampled frame, numbered in time order, with the time it stands until
-    SELECT video_id, uri, run_id, frame_index, timestamp_s, score,
+    SELECT video_id, frame_index, timestamp_s, score,
            row_number() OVER w AS sample_no,
            coalesce(lead(timestamp_s) OVER w,
                     2 * timestamp_s - lag(timestamp_s) OVER w,
@@ -180,7 +180,6 @@ numbered AS (
 ),
 spans AS (
     SELECT video_id, event_no,
-           any_value(uri) AS uri, any_value(run_id) AS run_id,
            min(timestamp_s) AS start_s, max(until_s) AS end_s,
            min(frame_index) AS start_frame, max(frame_index) AS end_frame,
            count(*) AS n_frames,
@@ -191,15 +190,16 @@ spans AS (
     FROM numbered
     GROUP BY video_id, event_no
 )
-SELECT s.video_id, s.uri,
+SELECT s.video_id, v.uri,
        CAST(row_number() OVER (PARTITION BY s.video_id ORDER BY s.start_s) - 1 AS BIGINT) AS event_index,
        s.start_s, s.end_s, s.end_s - s.start_s AS duration_s,
        s.start_frame, s.end_frame, s.n_frames,
        s.peak_score, s.peak_frame_index, s.peak_s, f.mask_rle AS peak_mask_rle,
-       s.mean_score, r.anomaly_types, s.run_id
+       s.mean_score, r.anomaly_types, v.run_id
 FROM spans AS s
+JOIN videos AS v ON v.video_id = s.video_id
 LEFT JOIN frames AS f ON f.video_id = s.video_id AND f.frame_index = s.peak_frame_index
-LEFT JOIN runs AS r ON r.run_id = s.run_id
+LEFT JOIN runs AS r ON r.run_id = v.run_id
 WHERE s.end_s - s.start_s >= min_duration
 ORDER BY s.video_id, s.start_s
 """
