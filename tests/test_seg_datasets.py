@@ -268,7 +268,14 @@ def test_coco_rle_of_another_size_names_the_annotation_file(tmp_path):
     rle = coco_mask.encode(np.asfortranarray(np.ones((4, 4), dtype=np.uint8)))
     segmentation = {"size": [4, 4], "counts": rle["counts"].decode("ascii")}
     images_dir, ann_file = _write_coco(tmp_path, [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": segmentation}])
-    with pytest.raises(InputError, match=re.escape(f"{ann_file}: RLE size")):
+    with pytest.raises(InputError, match=re.escape(f"{ann_file}: annotation id 1: RLE size")):
+        CocoInstances(images_dir, ann_file).load(0, [0])
+
+
+def test_coco_rle_that_cannot_be_decoded_names_the_annotation_file(tmp_path):
+    segmentation = {"size": [12, 10], "counts": "bad\u00e9 counts"}
+    images_dir, ann_file = _write_coco(tmp_path, [{"id": 4, "image_id": 1, "category_id": 1, "segmentation": segmentation}])
+    with pytest.raises(InputError, match=re.escape(f"{ann_file}: annotation id 4: segmentation cannot be decoded")):
         CocoInstances(images_dir, ann_file).load(0, [0])
 
 

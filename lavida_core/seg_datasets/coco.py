@@ -27,11 +27,18 @@ from lavida_core.seg_datasets.sample import ObjectInfo, SampleInfo, SegObject, S
 
 
 @dataclass(frozen=True)
+class _Object:
+    name: str
+    segmentation: Any  # polygons or RLE, as in the file
+    ann_id: Any  # the annotation's id, for error messages
+
+
+@dataclass(frozen=True)
 class _Image:
     file_name: str
     height: int
     width: int
-    objects: tuple[tuple[str, Any], ...]  # (object name, segmentation) per object
+    objects: tuple[_Object, ...]
 
 
 def _check_segmentation(segmentation: Any, ann_file: Path, ann_id: Any) -> None:
@@ -55,20 +62,22 @@ def _check_segmentation(segmentation: Any, ann_file: Path, ann_id: Any) -> None:
         raise InputError(f"{ann_file}: {where}: segmentation must be polygons or RLE, got {kind}")
 
 
-def _decode_segmentation(segmentation: Any, height: int, width: int, ann_file: Path) -> np.ndarray:
+def _decode_segmentation(obj: _Object, height: int, width: int, ann_file: Path) -> np.ndarray:
     """bool [H, W] from polygons, uncompressed RLE (counts a list) or compressed RLE (counts a string)."""
-    if isinstance(segmentation, dict) and isinstance(segmentation["counts"], str):
-        rle = {"size": segmentation["size"], "counts": segmentation["counts"].encode("ascii")}
-    elif isinstance(segmentation, dict):
-        rle = coco_mask.frPyObjects(segmentation, height, width)
-    else:
-        rle = coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width))
-    require(
-        list(rle["size"]) == [height, width],
-        ann_file,
-        f"RLE size {list(rle['size'])} does not match its image's [height, width] [{height}, {width}]",
-    )
-    return coco_mask.decode(rle).astype(bool)
+    segmentation, where = obj.segmentation, f"annotation id {obj.ann_id}"
+    try:
+        if isinstance(segmentation, dict) and isinstance(segmentation["counts"], str):
+            rle = {"size": list(segmentation["size"]), "counts": segmentation["counts"].encode("ascii")}
+        elif isinstance(segmentation, dict):
+            rle = coco_mask.frPyObjects(segmentation, height, width)
+        else:
+            rle = coco_mask.merge(coco_mask.frPyObjects(segmentation, height, width))
+        size_ok = list(rle["size"]) == [height, width]
+        mask = coco_mask.decode(rle).astype(bool) if size_ok else None
+    except (TypeError, ValueError, UnicodeError) as err:
+        raise InputError(f"{ann_file}: {where}: segmentation cannot be decoded ({err})") from None
+    require(size_ok, ann_file, f"{where}: RLE size {list(rle['size'])} does not match its image's [{height}, {width}]")
+    return mask
 
 
 def _object_names(ann: dict, image: dict, category_name: str) -> list[str]:
@@ -92,7 +101,7 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
         raise InputError(
             f"{ann_file}: categories need id and name; images need id, file_name, height, width ({err!r})"
         ) from None
-    objects: dict[Any, list[tuple[str, Any]]] = {image_id: [] for image_id in images}
+    objects: dict[Any, list[_Object]] = {image_id: [] for image_id in images}
     for ann in instances["annotations"]:
         ann_id = ann.get("id") if isinstance(ann, dict) else None
         require(isinstance(ann, dict) and "segmentation" in ann, ann_file, f"annotation id {ann_id}: no segmentation")
@@ -100,9 +109,8 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
         require(image_id in images, ann_file, f"annotation id {ann_id}: unknown image_id {image_id}")
         require(category_id in categories, ann_file, f"annotation id {ann_id}: unknown category_id {category_id}")
         _check_segmentation(ann["segmentation"], ann_file, ann_id)
-        image = images[ann["image_id"]]
-        for name in _object_names(ann, image, categories[ann["category_id"]]):
-            objects[ann["image_id"]].append((name, ann["segmentation"]))
+        for name in _object_names(ann, images[image_id], categories[category_id]):
+            objects[image_id].append(_Object(name, ann["segmentation"], ann_id))
     return [
         _Image(str(im["file_name"]), int(im["height"]), int(im["width"]), tuple(objects[image_id]))
         for image_id, im in images.items()
@@ -127,7 +135,7 @@ class CocoInstances:
 
     def info(self, index: int) -> SampleInfo:
         image = self._images[index]
-        objects = tuple(ObjectInfo(name=name, present_frames=(0,)) for name, _ in image.objects)
+        objects = tuple(ObjectInfo(name=obj.name, present_frames=(0,)) for obj in image.objects)
         return SampleInfo(sample_id=image.file_name, n_frames=1, objects=objects)
 
     def load(self, index: int, frame_indices: Sequence[int] = (0,)) -> SegSample:
@@ -143,9 +151,9 @@ class CocoInstances:
         )
         n = len(frame_indices)
         objects = []
-        for name, segmentation in image.objects:
-            mask = _decode_segmentation(segmentation, image.height, image.width, self.annotation_file)  # [H, W]
-            objects.append(SegObject(name=name, masks=np.repeat(mask[None], n, axis=0)))
+        for obj in image.objects:
+            mask = _decode_segmentation(obj, image.height, image.width, self.annotation_file)  # [H, W]
+            objects.append(SegObject(name=obj.name, masks=np.repeat(mask[None], n, axis=0)))
         return SegSample(
             sample_id=image.file_name,
             frame_indices=tuple(frame_indices),
