@@ -85,6 +85,36 @@ def connect(out: str | Out, *, storage_options: dict | None = None, sandbox: boo
     return con
 
 
+def fetch(con: duckdb.DuckDBPyConnection, query: str | duckdb.Statement, params: dict | None = None):
+    """Run one SELECT; returns (column names, rows as tuples).
+
+    Rows come through Arrow, so TIMESTAMPTZ columns convert with zoneinfo (no pytz needed).
+    """
+    table = con.sql(query, params=params).to_arrow_table()
+    columns = [column.to_pylist() for column in table.columns]
+    return list(table.column_names), list(zip(*columns)) if columns else []
+
+
+def add_out_arguments(parser) -> None:
+    """OUT and its storage options, as every command over OUT takes them."""
+    parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
+    parser.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
+        help="an fsspec storage option for an s3:// OUT (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
+    )
+
+
+def storage_options_of(args) -> dict:
+    from jobs.scan import parse_storage_options
+
+    return parse_storage_options(args.storage_option)
+
+
+def connect_args(args, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+    """`connect` for a command's parsed OUT arguments (see add_out_arguments)."""
+    return connect(args.out, storage_options=storage_options_of(args), sandbox=sandbox)
+
+
 def lock_down(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Allow reads under `root` only, forbid extensions, then lock the configuration."""
     con.execute("SET allowed_directories = $dirs", {"dirs": [root.rstrip("/") + "/"]})

@@ -11,6 +11,8 @@ import logging
 
 import duckdb
 
+from jobs import duck
+from jobs.duck import add_out_arguments, fetch
 from jobs.errors import UserError
 from jobs.output import add_format_argument, render
 from schemas.views import DEFAULT_EVENT_PARAMS, EventParams
@@ -89,12 +91,11 @@ def fetch_events(
     if limit is not None:
         sql += " LIMIT $limit"
         values["limit"] = int(limit)
-    cursor = con.execute(sql, values)
-    return [c[0] for c in cursor.description], cursor.fetchall()
+    return fetch(con, sql, values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
+    add_out_arguments(parser)
     add_event_arguments(parser)
     parser.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
     parser.add_argument("--order", choices=sorted(_ORDERS), default="time",
@@ -103,10 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs import duck
-
     params = event_params(args)
-    con = duck.connect(args.out)
+    con = duck.connect_args(args)
     columns, rows = fetch_events(con, params, video_ids=args.video, order=args.order)
     log.info("%d events (min_score %s, max_gap %s s, min_duration %s s)", len(rows),
              params.min_score, params.max_gap, params.min_duration)

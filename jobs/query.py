@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from jobs.duck import add_out_arguments
 from jobs.output import add_format_argument, render
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
+    add_out_arguments(parser)
     parser.add_argument("sql", metavar="SQL", help="one SELECT over the views frames, clips, videos, runs, events")
     add_format_argument(parser)
 
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from jobs import duck
     from jobs.sandbox import run_select
 
-    con = duck.connect(args.out, sandbox=True)
+    con = duck.connect_args(args, sandbox=True)
     columns, rows = run_select(con, args.sql)
     print(render(args.format, columns, rows))
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import duckdb
 
+from jobs.duck import fetch
 from jobs.errors import UserError
 
 
@@ -44,8 +45,7 @@ def run_select(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = N
     """Check and run user SQL on a sandboxed connection; returns (column names, rows)."""
     statement = check_select(con, sql, what=what)
     try:
-        cursor = con.execute(statement, params) if params else con.execute(statement)
-        rows = cursor.fetchall()
+        return fetch(con, statement, params)
     except duckdb.PermissionException as error:
         raise UserError(
             f"{what} was refused: it may read OUT's views and files only; it cannot read other files, "
@@ -53,7 +53,6 @@ def run_select(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = N
         ) from None
     except duckdb.Error as error:
         raise UserError(f"{what} failed: {_first_line(error)}") from None
-    return [column[0] for column in cursor.description], rows
 
 
 def _first_line(error: Exception) -> str:
