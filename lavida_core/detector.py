@@ -27,9 +27,9 @@ import torch
 from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida
 from lavida_core.config import PRESETS, preset
 from lavida_core.errors import InputError
-from lavida_core.frames import masks_at_frame_size, qwen_video_patches, sam_images, validate_clip
+from lavida_core.frames import masks_at_frame_size, validate_clip
+from lavida_core.inputs import build_inputs, move_inputs
 from lavida_core.model import LavidaInputs
-from lavida_core.tokenizer import encode_anomaly_types, encode_prompt
 
 log = logging.getLogger(__name__)
 
@@ -96,37 +96,14 @@ class LavidaDetector:
         return results
 
     def _prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
-        mllm = self.config.mllm
-        patches, grids, prompts = [], [], []
-        for clip in clips:
-            patches_b, grid = qwen_video_patches(
-                clip,
-                patch_size=mllm.patch_size,
-                temporal_patch_size=mllm.temporal_patch_size,
-                merge_size=mllm.spatial_merge_size,
-                min_pixels=mllm.min_pixels,
-                max_pixels=mllm.max_pixels,
-            )
-            patches.append(patches_b)
-            grids.append(grid)
-            n_video_tokens = grid[0] * grid[1] * grid[2] // mllm.spatial_merge_size**2
-            prompts.append(encode_prompt(self._qwen_tokenizer, names, n_video_tokens).input_ids)
-        text = encode_anomaly_types(self._clip_tokenizer, names)
-        pad = self._qwen_tokenizer.pad_token_id
-        length = max(len(p) for p in prompts)
-        input_ids = torch.stack([torch.nn.functional.pad(p, (0, length - len(p)), value=pad) for p in prompts])
-        to = dict(device=self.device)
-        return LavidaInputs(
-            input_ids=input_ids.to(**to),
-            pixel_values=torch.cat(patches).to(**to, dtype=self._dtype),
-            grid_thw=torch.tensor(grids, dtype=torch.long, device=self.device),
-            sam_images=torch.cat([sam_images(c, image_size=self.config.image_encoder.image_size) for c in clips]).to(
-                **to, dtype=self._dtype
-            ),
-            frames_per_clip=[c.shape[0] for c in clips],
-            text_input_ids=[text["input_ids"].to(**to)] * len(clips),
-            text_attention_mask=[text["attention_mask"].to(**to)] * len(clips),
+        inputs = build_inputs(
+            clips,
+            [names] * len(clips),
+            config=self.config,
+            qwen_tokenizer=self._qwen_tokenizer,
+            clip_tokenizer=self._clip_tokenizer,
         )
+        return move_inputs(inputs, self.device, self._dtype)
 
 
 def _validate_anomaly_types(anomaly_types: object) -> list[str]:
