@@ -1,0 +1,161 @@
+"""`lavida report OUT --to DIR`: per video a score timeline, per event the peak frame with its mask,
+and one DIR/index.html that links them with relative paths (opens from disk, no server).
+
+    DIR/index.html
+    DIR/videos/<k>-<video_id>.png           score timeline, events shaded, threshold drawn
+    DIR/events/<k>-<video_id>-<e>.png       event e's peak frame with its mask overlaid
+
+Peak frames are decoded from each video's uri (jobs/frame_reader.py); a video that is gone is
+reported as such on the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from jobs import duck
+from jobs.duck import add_out_arguments, fetch
+from jobs.events import add_event_arguments, event_params, fetch_events
+from jobs.report_html import EventItem, RunLine, VideoSection, render_index
+from schemas.views import EVENT_COLUMNS, EventParams
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_out_arguments(parser)
+    parser.add_argument("--to", required=True, metavar="DIR", help="folder to write index.html and its pictures into")
+    add_event_arguments(parser)
+    parser.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    params = event_params(args)
+    storage_options = duck.storage_options_of(args)
+    con = duck.connect(args.out, storage_options=storage_options)
+    index = write_report(
+        con, out=args.out, to=Path(args.to), params=params, video_ids=args.video, storage_options=storage_options
+    )
+    print(index)
+    return 0
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    out: str,
+    to: Path,
+    params: EventParams,
+    video_ids: list[str] | None = None,
+    storage_options: dict | None = None,
+) -> Path:
+    """Write the report for OUT's committed videos into `to`; returns the path of index.html."""
+    for folder in (to, to / "videos", to / "events"):
+        folder.mkdir(parents=True, exist_ok=True)
+    events = _events_by_video(con, params, video_ids)
+    sections = []
+    for k, video in enumerate(_videos(con, video_ids)):
+        stem = f"{k:04d}-{_safe(video['video_id'])}"
+        section = _video_section(con, video, events.get(video["video_id"], []), to=to, stem=stem, params=params)
+        _add_peak_frames(section, events.get(video["video_id"], []), to=to, stem=stem, storage_options=storage_options)
+        sections.append(section)
+        log.info("report: %s (%d events)", video["uri"], len(section.events))
+    index = to / "index.html"
+    index.write_text(render_index(out=out, params=params, runs=_runs(con), videos=sections), encoding="utf-8")
+    return index
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
+    columns, rows = fetch(con, sql, params)
+    return [dict(zip(columns, row)) for row in rows]
+
+
+def _runs(con: duckdb.DuckDBPyConnection) -> list[RunLine]:
+    rows = _rows(con, "SELECT * FROM runs ORDER BY started_at, run_id")
+    return [
+        RunLine(
+            run_id=r["run_id"], kind=r["kind"], model=r["model"], model_trained=r["model_trained"],
+            anomaly_types=list(r["anomaly_types"] or []), description=r["description"],
+            started_at=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else "",
+        )
+        for r in rows
+    ]
+
+
+def _videos(con: duckdb.DuckDBPyConnection, video_ids: list[str] | None) -> list[dict]:
+    sql = "SELECT video_id, uri, status, error, duration_s FROM videos"
+    if video_ids is None:
+        return _rows(con, sql + " ORDER BY uri, video_id")
+    return _rows(con, sql + " WHERE list_contains($ids, video_id) ORDER BY uri, video_id", {"ids": list(video_ids)})
+
+
+def _events_by_video(con, params: EventParams, video_ids: list[str] | None) -> dict[str, list[dict]]:
+    columns, rows = fetch_events(con, params, columns=EVENT_COLUMNS, video_ids=video_ids)
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        event = dict(zip(columns, row))
+        grouped.setdefault(event["video_id"], []).append(event)
+    return grouped
+
+
+def _video_section(con, video: dict, events: list[dict], *, to: Path, stem: str, params: EventParams) -> VideoSection:
+    """The video's timeline PNG (for a scanned video) and its page section."""
+    from jobs.report_plots import timeline_png
+
+    section = VideoSection(
+        video_id=video["video_id"], uri=video["uri"], status=video["status"], error=video["error"],
+        duration_s=video["duration_s"], max_score=None, timeline=None,
+    )
+    if video["status"] != "ok":
+        return section
+    _, rows = fetch(
+        con, "SELECT timestamp_s, score FROM frames WHERE video_id = $id ORDER BY timestamp_s, frame_index",
+        {"id": video["video_id"]},
+    )
+    times = np.array([r[0] for r in rows], dtype=np.float64)  # [N]
+    scores = np.array([r[1] for r in rows], dtype=np.float32)  # [N]
+    section.max_score = float(scores.max()) if len(scores) else None
+    section.timeline = f"videos/{stem}.png"
+    timeline_png(
+        to / section.timeline, times=times, scores=scores, spans=[(e["start_s"], e["end_s"]) for e in events],
+        threshold=params.min_score, title=video["uri"],
+    )
+    return section
+
+
+def _add_peak_frames(section: VideoSection, events: list[dict], *, to: Path, stem: str, storage_options) -> None:
+    """One picture per event: the peak frame decoded from the video, with the peak mask overlaid."""
+    from jobs.frame_reader import FrameUnavailable, read_frames
+    from jobs.report_plots import overlay_png
+
+    if not events:
+        return
+    try:
+        frames = read_frames(section.uri, [e["peak_frame_index"] for e in events], storage_options=storage_options)
+        unavailable = None
+    except FrameUnavailable as reason:
+        frames, unavailable = None, f"peak frame not shown: {reason}"
+        log.warning("report: %s", unavailable)
+    for k, event in enumerate(events):
+        image, note = None, unavailable
+        if frames is not None:
+            image = f"events/{stem}-{event['event_index']}.png"
+            overlay_png(to / image, frames[k], event["peak_mask_rle"])
+            note = None if event["peak_mask_rle"] is not None else "nothing segmented in the peak frame"
+        section.events.append(
+            EventItem(
+                event_index=event["event_index"], start_s=event["start_s"], end_s=event["end_s"],
+                peak_score=event["peak_score"], peak_frame_index=event["peak_frame_index"],
+                mean_score=event["mean_score"], image=image, note=note,
+            )
+        )
