@@ -8,6 +8,7 @@ pycocotools, so readers can decode them as they would a scan's.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,4 +168,29 @@ def write_out(
     n_failed = sum(v.committed and v.status != "ok" for v in videos)
     runs = runs_table(run_id=run_id, out=str(out), anomaly_types=anomaly_types, trained=trained, n_ok=n_ok, n_failed=n_failed)
     pq.write_table(runs, out / "runs" / f"{run_id}.parquet")
+    return out
+
+
+# --- Parquet written by a real scan (tiny model, random weights) ---------------------------------
+
+SCANNED_VIDEOS = {  # file name -> video_factory.write_video kwargs
+    "cam1.mp4": dict(codec="h264", width=64, height=48, fps=25, n_frames=50),
+    "cam2.avi": dict(codec="mpeg4", width=80, height=60, fps=20, n_frames=40),
+}
+
+
+@functools.cache
+def scanned_out(base: Path) -> Path:
+    """A real `scan` (tiny model on CPU, local Ray) of two generated videos, once per test session.
+
+    base: a session temporary folder (tmp_path_factory.getbasetemp()); returns OUT under it.
+    """
+    from jobs.scan import ScanOptions, scan
+    from video_factory import write_video
+
+    archive, out = base / "scanned-archive", base / "scanned-out"
+    archive.mkdir(parents=True, exist_ok=True)
+    for name, kwargs in SCANNED_VIDEOS.items():
+        write_video(archive / name, **kwargs)
+    scan(ScanOptions(source=str(archive), out=str(out), anomaly_types=ANOMALY_TYPES, sample_interval=4, frames_per_clip=4))
     return out
