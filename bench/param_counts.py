@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from accelerate import init_empty_weights
 
-from lavida_core.checkpoint import build_lavida
+from lavida_core.checkpoint import build_empty
 from lavida_core.config import PRESETS, preset
 
 
@@ -23,8 +22,7 @@ def count(module: torch.nn.Module, *, skip_lora: bool = True) -> int:
 
 
 def rows(name: str) -> list[tuple[str, int]]:
-    with init_empty_weights():  # parameters on the meta device; SAM2's builder needs real scalars
-        model = build_lavida(preset(name)).model
+    model = build_empty(preset(name))
     mllm = model.mllm.qwen
     return [
         ("MLLM (Qwen2-VL), all", count(mllm)),

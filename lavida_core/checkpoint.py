@@ -77,29 +77,21 @@ class LoadedLavida:
     trained: bool
 
 
-def build_lavida(config: LavidaConfig, checkpoint: Checkpoint | None = None) -> LoadedLavida:
+def build_lavida(
+    config: LavidaConfig,
+    checkpoint: Checkpoint | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> LoadedLavida:
+    """The model (eval mode) and its tokenizers. Random parts are created directly on `device` in `dtype`."""
     checkpoint = checkpoint or Checkpoint()
     qwen_tokenizer = load_qwen_tokenizer(checkpoint.qwen_dir)
     clip_tokenizer = load_clip_tokenizer(checkpoint.clip_dir)
     ids = SpecialIds.of(qwen_tokenizer)
-    qwen = _build_qwen(config, ids, checkpoint.qwen_dir, vocab_size=max(config.mllm.vocab_size, len(qwen_tokenizer)))
-    if config.lora.r > 0:
-        lora = PeftLoraConfig(
-            r=config.lora.r,
-            lora_alpha=config.lora.alpha,
-            lora_dropout=config.lora.dropout,
-            target_modules=list(config.lora.target_modules),
-        )
-        inject_adapter_in_model(lora, qwen.model.language_model)
-    text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir))
-    segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
-    if checkpoint.sam2_path is not None:
-        load_sam2_checkpoint(segmenter, checkpoint.sam2_path)
-    mllm = LavidaMLLM(qwen, ids=ids, compression=config.compression)
-    projector = SemanticProjector(
-        config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
-    )
-    model = LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector)
+    with torch.device(device), _default_dtype(dtype):
+        model = _assemble(config, checkpoint, ids, qwen_tokenizer, clip_tokenizer, dtype=dtype)
+    model.to(device=device, dtype=dtype)
     if checkpoint.trained_path is not None:
         load_trained_parts(model, checkpoint.trained_path)
     if checkpoint.full_path is not None:
@@ -108,14 +100,75 @@ def build_lavida(config: LavidaConfig, checkpoint: Checkpoint | None = None) -> 
     return LoadedLavida(model=model, qwen_tokenizer=qwen_tokenizer, clip_tokenizer=clip_tokenizer, trained=checkpoint.trained)
 
 
-def _build_qwen(config: LavidaConfig, ids: SpecialIds, folder: Path | None, *, vocab_size: int) -> Qwen2VLForConditionalGeneration:
+def _assemble(
+    config: LavidaConfig,
+    checkpoint: Checkpoint,
+    ids: SpecialIds,
+    qwen_tokenizer: PreTrainedTokenizerBase,
+    clip_tokenizer: PreTrainedTokenizerBase,
+    *,
+    dtype: torch.dtype,
+) -> LavidaModel:
+    vocab_size = max(config.mllm.vocab_size, len(qwen_tokenizer))
+    qwen = _build_qwen(config, ids, checkpoint.qwen_dir, vocab_size=vocab_size, dtype=dtype)
+    if config.lora.r > 0:
+        lora = PeftLoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=list(config.lora.target_modules),
+        )
+        inject_adapter_in_model(lora, qwen.model.language_model)
+    text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir, dtype=dtype))
+    segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
+    if checkpoint.sam2_path is not None:
+        load_sam2_checkpoint(segmenter, checkpoint.sam2_path)
+    mllm = LavidaMLLM(qwen, ids=ids, compression=config.compression)
+    projector = SemanticProjector(
+        config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
+    )
+    return LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector)
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def build_empty(config: LavidaConfig) -> LavidaModel:
+    """The model a config builds with its parameters on the meta device (nothing allocated): for sizes."""
+    from accelerate import init_empty_weights
+
+    qwen_tokenizer, clip_tokenizer = load_qwen_tokenizer(None), load_clip_tokenizer(None)
+    with init_empty_weights():  # SAM2's builder needs real scalars, so not torch.device("meta")
+        return _assemble(
+            config, Checkpoint(), SpecialIds.of(qwen_tokenizer), qwen_tokenizer, clip_tokenizer, dtype=torch.float32
+        )
+
+
+def parameter_count(config: LavidaConfig) -> int:
+    return sum(p.numel() for p in build_empty(config).parameters())
+
+
+def _build_qwen(
+    config: LavidaConfig, ids: SpecialIds, folder: Path | None, *, vocab_size: int, dtype: torch.dtype
+) -> Qwen2VLForConditionalGeneration:
     if folder is None:
         hf_config = qwen_config(replace(config.mllm, vocab_size=vocab_size), ids)
         return Qwen2VLForConditionalGeneration(hf_config)
     try:
         with _quiet_transformers():
             qwen, info = Qwen2VLForConditionalGeneration.from_pretrained(
-                str(folder), output_loading_info=True, local_files_only=True, attn_implementation=config.mllm.attn_implementation
+                str(folder),
+                output_loading_info=True,
+                local_files_only=True,
+                attn_implementation=config.mllm.attn_implementation,
+                dtype=dtype,
             )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the Qwen2-VL folder {folder}: {error}") from error
@@ -125,7 +178,9 @@ def _build_qwen(config: LavidaConfig, ids: SpecialIds, folder: Path | None, *, v
     return qwen
 
 
-def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None) -> CLIPTextModel:
+def _build_clip(
+    config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype
+) -> CLIPTextModel:
     if folder is None:
         return CLIPTextModel(
             clip_text_config(
@@ -134,7 +189,7 @@ def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder
         )
     try:
         with _quiet_transformers():
-            clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True)
+            clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True, dtype=dtype)
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
     _raise_on_loading_info(info, source=folder, allowed_unexpected=CLIP_UNUSED_KEY_PREFIXES)

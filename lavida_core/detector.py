@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida
-from lavida_core.config import PRESETS, preset
+from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida, parameter_count
+from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
 from lavida_core.frames import masks_at_frame_size, validate_clip
 from lavida_core.inputs import build_inputs, move_inputs
@@ -45,10 +45,7 @@ class ClipDetection:
 
 class LavidaDetector:
     def __init__(self, loaded: LoadedLavida, *, model_name: str, device: str = "cpu") -> None:
-        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+        _check_device(device)
         self.model_name = model_name
         self.device = torch.device(device)
         self.trained = loaded.trained
@@ -67,8 +64,13 @@ class LavidaDetector:
     @classmethod
     def load(cls, model: str = "tiny", *, device: str = "cpu") -> "LavidaDetector":
         """A preset name (random weights) or a model folder written by `save_lavida` / `lavida train`."""
+        _check_device(device)
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         if model in PRESETS:
-            return cls(build_lavida(preset(model)), model_name=model, device=device)
+            config = preset(model)
+            if device == "cpu":
+                _check_fits_in_memory(config, model)
+            return cls(build_lavida(config, device=device, dtype=dtype), model_name=model, device=device)
         if Path(model).is_dir():
             return cls(load_lavida(Path(model)), model_name=str(model), device=device)
         raise InputError(f"--model {model!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a model folder")
@@ -104,6 +106,26 @@ class LavidaDetector:
             clip_tokenizer=self._clip_tokenizer,
         )
         return move_inputs(inputs, self.device, self._dtype)
+
+
+def _check_device(device: str) -> None:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+
+
+def _check_fits_in_memory(config: LavidaConfig, name: str) -> None:
+    """A float32 model that cannot fit in free RAM would be killed mid-build: say so up front."""
+    import psutil
+
+    needed = parameter_count(config) * 4
+    available = psutil.virtual_memory().available
+    if needed > 0.9 * available:
+        raise InputError(
+            f"model {name!r} needs about {needed / 2**30:.0f} GiB of memory in float32 on the CPU but only "
+            f"{available / 2**30:.0f} GiB is free: use --device cuda on a GPU machine, or --model tiny"
+        )
 
 
 def _validate_anomaly_types(anomaly_types: object) -> list[str]:

@@ -189,3 +189,24 @@ def test_unknown_device_and_missing_gpu(detector):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA GPU"):
             LavidaDetector(loaded, model_name="tiny", device="cuda")
+
+
+def test_a_preset_too_big_for_free_memory_is_refused_before_building(monkeypatch):
+    """Free memory is faked (psutil reports the real machine's): the guard must fire before any allocation."""
+    import psutil
+
+    real = psutil.virtual_memory()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: real._replace(available=1024))
+    with pytest.raises(InputError, match="needs about .* GiB .* --device cuda"):
+        LavidaDetector.load("tiny", device="cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: bf16 autocast path (CI has none)")
+def test_cuda_bf16_matches_cpu_float32_within_bf16_tolerance():
+    cpu = _detector()
+    torch.manual_seed(0)
+    gpu = LavidaDetector(build_lavida(preset("tiny")), model_name="tiny", device="cuda")
+    a, b = cpu.detect(_clip(11), TYPES), gpu.detect(_clip(11), TYPES)
+    np.testing.assert_allclose(a.scores, b.scores, atol=2e-2)
+    assert b.masks.shape == a.masks.shape
