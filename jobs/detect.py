@@ -10,19 +10,21 @@ becomes an 'error' row with status 'detect_error' (the video then fails, the job
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import numpy as np
 
-from lavida_core.detector import LavidaDetector
 from lavida_core.rle import encode_rles
 
 log = logging.getLogger(__name__)
 
 
 class DetectClips:
-    def __init__(self, *, model: str, device: str, anomaly_types: list[str]) -> None:
-        self.detector = LavidaDetector.load(model, device=device)
+    def __init__(
+        self, *, model: str, device: str, anomaly_types: list[str], detector_class: str = "lavida_core.detector:LavidaDetector"
+    ) -> None:
+        self.detector = load_class(detector_class).load(model, device=device)
         self.anomaly_types = list(anomaly_types)
         log.info("detector %s loaded on %s (trained=%s)", self.detector.model_name, device, self.detector.trained)
 
@@ -63,6 +65,12 @@ class DetectClips:
                 failures[row] = f"model failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}"
                 results.append(None)
         return results
+
+
+def load_class(path: str) -> type:
+    """'package.module:Class' -> the class."""
+    module_name, _, class_name = path.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def join_counts(rles: list[dict | None]) -> str:

@@ -1,7 +1,9 @@
 """List stage: an archive (folder, glob or s3:// prefix) -> the video files in it, each with a stable id.
 
 A file's `video_id` is a fingerprint of its uri, size and version tag (local mtime, or the S3 ETag),
-so the same file keeps its id from night to night and a replaced file gets a new one.
+so the same file keeps its id from night to night and a replaced file gets a new one: 20 hex digits,
+the first 10 from the uri alone (`uri_key`, shared by every version of the file, which lets the
+writer drop the rows of a replaced version), the last 10 from (uri, size, version tag).
 
 Listing a folder or prefix keeps files whose extension is a video extension (VIDEO_EXTENSIONS) and
 skips hidden files; a glob keeps whatever it matches. Storage options (endpoint_url, key, secret, …)
@@ -36,10 +38,23 @@ class VideoFile:
     video_id: str  # fingerprint(uri, size_bytes, version_tag)
 
 
+URI_KEY_LENGTH = 10
+
+
 def fingerprint(uri: str, size_bytes: int, version_tag: str) -> str:
-    """A stable id for one version of one file: 20 hex digits of sha256(uri, size, tag)."""
-    digest = hashlib.sha256(f"{uri}\n{size_bytes}\n{version_tag}".encode()).hexdigest()
-    return digest[:20]
+    """A stable id for one version of one file: uri_key(uri) + 10 hex digits of sha256(uri, size, tag)."""
+    version = hashlib.sha256(f"{uri}\n{size_bytes}\n{version_tag}".encode()).hexdigest()
+    return uri_key(uri) + version[:URI_KEY_LENGTH]
+
+
+def uri_key(uri: str) -> str:
+    """The part of a video_id that depends on the uri only."""
+    return hashlib.sha256(uri.encode()).hexdigest()[:URI_KEY_LENGTH]
+
+
+def uri_key_of(video_id: str) -> str:
+    """uri_key of the file a video_id was made from."""
+    return video_id[:URI_KEY_LENGTH]
 
 
 def filesystem_for(url: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:

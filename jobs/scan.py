@@ -65,6 +65,9 @@ class ScanOptions:
     description: str | None = None  # the search text for kind='search'
     uris: tuple[str, ...] | None = None  # explicit videos instead of listing `source`
     storage_options: dict[str, str] = field(default_factory=dict)  # fsspec options for s3:// (endpoint, keys)
+    # "module:Class" with LavidaDetector's interface (`load`, `trained`, `detect_batch`): another
+    # detector (a baseline, or a test's deterministic fake) through the same pipeline
+    detector_class: str = "lavida_core.detector:LavidaDetector"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ def scan(options: ScanOptions) -> ScanSummary:
     videos = _list(options)
     store.clean_uncommitted()
     committed = store.committed_ids()
+    for video in videos:  # finish what a killed run left: old versions of files already re-done
+        if video.video_id in committed:
+            committed -= set(store.remove_superseded(video.video_id, committed))
     todo = [v for v in videos if options.rescan or v.video_id not in committed]
     n_skipped = len(videos) - len(todo)
     run_id = new_run_id()
@@ -96,7 +102,7 @@ def scan(options: ScanOptions) -> ScanSummary:
     log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
     counts = {"ok": 0, "failed": 0, "model_trained": None}
     if todo:
-        _run_pipeline(options, todo, store, run_id, counts)
+        _run_pipeline(options, todo, store, run_id, counts, committed)
     summary = ScanSummary(run_id=run_id, n_ok=counts["ok"], n_failed=counts["failed"], n_skipped=n_skipped)
     finished = run_row(options, run_id, started_at, summary=summary, model_trained=counts["model_trained"])
     store.put(store.path("runs", run_id), run_table(finished))
@@ -192,7 +198,12 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
     dataset = dataset.flat_map(decode_video, fn_kwargs={"config": config}, num_cpus=1)
     return dataset.map_batches(
         DetectClips,
-        fn_constructor_kwargs={"model": options.model, "device": options.device, "anomaly_types": list(options.anomaly_types)},
+        fn_constructor_kwargs={
+            "model": options.model,
+            "device": options.device,
+            "anomaly_types": list(options.anomaly_types),
+            "detector_class": options.detector_class,
+        },
         batch_size=options.batch_size,
         batch_format="numpy",
         concurrency=options.num_actors,
@@ -201,7 +212,7 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
     )
 
 
-def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: str, counts: dict) -> None:
+def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: str, counts: dict, committed: set[str]) -> None:
     """Stream the detected rows into the writer; commit each video as soon as it is complete."""
     from jobs.write import VideoAssembler, clips_table, frames_table, video_table
 
@@ -222,6 +233,8 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
             clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
             video=video_table(video, run_id),
         )
+        committed.add(row["video_id"])
+        committed -= set(store.remove_superseded(row["video_id"], committed))
         counts["ok" if ok else "failed"] += 1
         done = counts["ok"] + counts["failed"]
         log.info(

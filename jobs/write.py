@@ -15,6 +15,10 @@ Each put is atomic: locally a write to `<name>.tmp-<uuid>` (not matched by `*.pa
 os.replace; on object stores (s3://) a single PUT, which becomes visible whole. A video is committed
 iff its `videos` file exists; a run killed between 2 and 4 leaves frames/clips files without a
 marker, which the next run deletes (`clean_uncommitted`) before it re-does that video.
+
+A file replaced in the archive (same uri, new size/mtime/ETag) gets a new video_id; once the new
+version is committed the old version's files are removed (`remove_superseded`), marker first, so
+a uri never counts twice.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from jobs.detect import split_counts
-from jobs.listing import filesystem_for
+from jobs.listing import filesystem_for, uri_key_of
 from schemas.tables import CLIPS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, VIDEOS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,19 @@ class OutStore:
             else:
                 self.put(self.path(table, video_id), rows)
         self.put(self.path("videos", video_id), video)
+
+    def remove_video(self, video_id: str) -> None:
+        """Un-commit a video (marker first), then remove its rows."""
+        for table in ("videos", "frames", "clips"):
+            self._remove(self.path(table, video_id))
+
+    def remove_superseded(self, video_id: str, committed: set[str]) -> list[str]:
+        """Remove the committed videos of the same uri as `video_id` but another version."""
+        old = [other for other in committed if other != video_id and uri_key_of(other) == uri_key_of(video_id)]
+        for other in old:
+            log.info("removing %s: replaced by a new version of the same file (%s)", other, video_id)
+            self.remove_video(other)
+        return old
 
     def put(self, path: str, table: pa.Table) -> None:
         """Write one Parquet file atomically (see the module docstring)."""

@@ -5,7 +5,7 @@
     make_frames(n_frames, height, width) -> uint8 [T, H, W, 3]
         a dark background with a bright square moving left to right (frame t is known exactly).
     write_empty(path), write_text(path), write_truncated(path, keep=0.5, **video_kwargs),
-    write_audio_only(path)
+    write_audio_only(path), write_no_frames(path)
         files that cannot be scanned, with the error kind jobs/decode.py should give them.
     make_archive(folder) -> dict[file name, expected status]
         a small mixed archive: several codecs/containers/sizes/fps, plus one of each bad file.
@@ -112,6 +112,17 @@ def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
     return path
 
 
+def write_no_frames(path: str | Path, *, codec: str = "mpeg4") -> Path:
+    """A container with a video stream but not one frame, e.g. .avi (status 'no_frames')."""
+    path = Path(path)
+    spec = CODECS[codec]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(spec.encoder, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, spec.pix_fmt
+        container.start_encoding()
+    return path
+
+
 # file name -> (writer kwargs) for the good part of `make_archive`
 GOOD_VIDEOS: dict[str, dict] = {
     "cam1_h264.mp4": dict(codec="h264", width=64, height=48, fps=25, n_frames=50),
@@ -134,12 +145,14 @@ def make_archive(folder: str | Path, *, bad: bool = True) -> dict[str, str]:
         write_text(folder / "bad_text.mp4")
         write_truncated(folder / "bad_truncated.mp4", keep=0.5, codec="h264", n_frames=30)
         write_audio_only(folder / "bad_audio_only.mp4")
+        write_no_frames(folder / "bad_no_frames.avi")
         expected.update(
             {
                 "bad_empty.mp4": "empty",
                 "bad_text.mp4": "not_a_video",
                 "bad_truncated.mp4": "truncated",
                 "bad_audio_only.mp4": "not_a_video",
+                "bad_no_frames.avi": "no_frames",
             }
         )
     return expected

@@ -1,0 +1,35 @@
+"""A FAKE detector with LavidaDetector's interface, for tests that need known scores and masks.
+
+The tiny LAVIDA preset has random weights: its masks are usually empty and its scores arbitrary, so
+tests that check mask encoding or compare runs row by row use this instead (ScanOptions.detector_class
+= "fake_detector:BrightDetector"): score = mean brightness of the frame, mask = pixels brighter than
+200 (the moving square of video_factory.make_frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lavida_core.detector import ClipDetection
+
+
+class BrightDetector:
+    trained = False
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+
+    @classmethod
+    def load(cls, model: str = "tiny", *, device: str = "cpu") -> "BrightDetector":
+        return cls(model)
+
+    def detect(self, frames: np.ndarray, anomaly_types: list[str]) -> ClipDetection:
+        return self.detect_batch([frames], anomaly_types)[0]
+
+    def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
+        out = []
+        for frames in clips:  # [T, H, W, 3]
+            scores = frames.reshape(frames.shape[0], -1).mean(axis=1) / 255.0  # [T]
+            masks = frames.mean(axis=-1) > 200  # [T, H, W]
+            out.append(ClipDetection(scores=scores.astype(np.float32), masks=masks))
+        return out
