@@ -1,0 +1,167 @@
+"""Training at the tiny preset on CPU: the loss goes down, only the trained parts move, and a run
+resumed from a checkpoint (in-process, and after a real `kill -9`) takes the same steps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from jobs.errors import UserError
+from jobs.train import CHECKPOINTS_DIR, LOSS_CSV, MODEL_DIR, build_model, build_sampler, job_config, train_process
+from lavida_core import training as T
+from lavida_core.checkpoint import load_lavida, trained_part_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+LOSS_TOLERANCE = 1e-4  # relative; same code, same seeds, float32 on CPU
+
+
+def _raw(steps: int = 4, **train) -> dict:
+    return {
+        "model": "tiny",
+        "synthetic_shapes": {"n_videos": 6, "n_frames": 4},
+        "sampler": {"n_anomalies": 4, "frames_per_clip": 4, "seed": 3},
+        "train": {"steps": steps, "batch_size": 2, "grad_accum": 1, "log_every": 1, "seed": 5, **train},
+    }
+
+
+def _job(tmp_path: Path, name: str = "out", **kwargs):
+    return job_config(_raw(**kwargs), overrides={"out": str(tmp_path / name)})
+
+
+def _losses(out: Path) -> dict[int, float]:
+    with open(out / LOSS_CSV, newline="") as handle:
+        return {int(row["step"]): float(row["total"]) for row in csv.DictReader(handle)}
+
+
+def _fixed_batch(job, loaded):
+    sampler = build_sampler(job)
+    samples = [sampler.sample(i) for i in range(8)]
+    samples = [next(s for s in samples if s.is_anomalous), next(s for s in samples if not s.is_anomalous)]
+    config = loaded.model.config
+    return T.collate(samples, model_config=config, qwen_tokenizer=loaded.qwen_tokenizer, clip_tokenizer=loaded.clip_tokenizer)
+
+
+def test_collate_targets_at_mask_logit_size(tmp_path):
+    job = _job(tmp_path)
+    loaded = build_model(job)
+    batch = _fixed_batch(job, loaded)
+    size = loaded.model.config.image_encoder.image_size // 4
+    assert batch.target_masks.shape == (8, size, size)  # 2 clips x 4 frames
+    assert batch.target_labels.shape == (8,)
+    assert batch.target_masks[:4].sum() > 0 and batch.target_masks[4:].sum() == 0  # anomalous, then normal
+    assert torch.equal(batch.target_labels, (batch.target_masks.flatten(1).sum(1) > 0).float())
+    assert batch.inputs.labels is not None and (batch.inputs.labels != -100).any()
+
+
+def test_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
+    job = _job(tmp_path, lr=1e-2, schedule="constant")
+    loaded = build_model(job)
+    model = loaded.model
+    T.set_trainable(model, job.train)
+    optimizer, scheduler = T.make_optimizer(model, job.train)
+    batch = _fixed_batch(job, loaded)
+    totals = [
+        T.train_step(model, [batch], optimizer, scheduler, config=job.train, step=s, loss_config=job.loss).terms["total"]
+        for s in range(8)
+    ]
+    assert totals[-1] < 0.8 * totals[0] and min(totals[-3:]) < min(totals[:3]), totals
+
+
+def test_only_the_trained_parts_change(tmp_path):
+    job = _job(tmp_path, lr=1e-2, max_grad_norm=None)
+    loaded = build_model(job)
+    model = loaded.model
+    trainable = set(T.set_trainable(model, job.train))
+    assert trainable == {n for n, _ in model.named_parameters() if n in set(trained_part_keys(model))}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer, scheduler = T.make_optimizer(model, job.train)
+    T.train_step(model, [_fixed_batch(job, loaded)], optimizer, scheduler, config=job.train, step=0)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed <= trainable
+    for part in (".lora_", "projector.", "segmenter.sam_mask_decoder.", "language_model.embed_tokens."):
+        assert any(part in k for k in changed), f"nothing in {part} was trained"
+    for frozen in ("segmenter.image_encoder.", "text_encoder.", "mllm.qwen.model.visual."):
+        assert not any(k.startswith(frozen) for k in changed), f"{frozen} changed"
+    assert not any(".base_layer." in k for k in changed), "LoRA's frozen base weights changed"
+
+
+def test_resume_from_a_checkpoint_takes_the_same_next_steps(tmp_path):
+    job = _job(tmp_path, steps=4, checkpoint_every=2, keep_checkpoints=5)
+    train_process(job, resume=False)
+    out = Path(job.out)
+    uninterrupted = _losses(out)
+    assert sorted(uninterrupted) == [1, 2, 3, 4]
+    # as if killed after step 3: the newest checkpoint on disk is step 2
+    for folder in ("step_000004",):
+        import shutil
+
+        shutil.rmtree(out / CHECKPOINTS_DIR / folder)
+    summary = train_process(job, resume=True)
+    assert summary["started_at_step"] == 2
+    resumed = _losses(out)
+    assert sorted(resumed) == [1, 2, 3, 4]
+    for step in (3, 4):
+        assert resumed[step] == pytest.approx(uninterrupted[step], rel=LOSS_TOLERANCE)
+    model = load_lavida(out / MODEL_DIR)
+    assert model.trained
+
+
+def _cli(config: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "jobs.cli", "train", "--config", str(config), "--out", str(out), *extra]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_9_then_resume_continues_with_the_same_losses(tmp_path):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps(_raw(steps=5, checkpoint_every=2, keep_checkpoints=5)))
+    reference_out, killed_out = tmp_path / "reference", tmp_path / "killed"
+    reference = _cli(config, reference_out)
+    assert reference.wait(timeout=600) == 0, reference.stdout.read()
+
+    victim = _cli(config, killed_out)
+    deadline = time.monotonic() + 600
+    while not (killed_out / CHECKPOINTS_DIR / "step_000002").is_dir():
+        assert victim.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    assert not (killed_out / MODEL_DIR).exists()
+
+    refused = _cli(config, killed_out)  # checkpoints there and no --resume: a one-line error
+    assert refused.wait(timeout=600) == 2 and "--resume" in refused.stdout.read()
+    resumed = _cli(config, killed_out, "--resume")
+    assert resumed.wait(timeout=600) == 0, resumed.stdout.read()
+    want, got = _losses(reference_out), _losses(killed_out)
+    assert sorted(got) == [1, 2, 3, 4, 5]
+    for step in (3, 4, 5):
+        assert got[step] == pytest.approx(want[step], rel=LOSS_TOLERANCE)
+    assert (killed_out / MODEL_DIR / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"model": "tiny", "synthetic_shapes": {}, "trian": {}}, "unknown config key"),
+        ({"model": "tiny", "synthetic_shapes": {}, "train": {"stpes": 3}}, "unknown field"),
+        ({"model": "tiny"}, "no training data"),
+        ({"model": "tiny", "datasets": [{"layout": "coco", "images": "x"}]}, "needs ['images', 'annotations']"),
+        ({"model": "tiny", "datasets": [{"layout": "parquet"}]}, "layout 'parquet' unknown"),
+        ({"model": "tiny", "synthetic_shapes": {}, "train": {"steps": 0}}, "at least 1"),
+    ],
+)
+def test_bad_configs_are_user_errors(tmp_path, raw, message):
+    with pytest.raises(UserError, match=None) as caught:
+        job = job_config(raw, overrides={"out": str(tmp_path)})
+        build_sampler(job)
+    assert message in str(caught.value)
