@@ -1,0 +1,141 @@
+"""`lavida search` end to end on a generated archive (real scan, tiny model, local Ray), and events /
+query over Parquet that a real scan wrote, locally and on a real S3 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from frames_factory import SCANNED_VIDEOS, scanned_out
+from jobs import duck
+from jobs.cli import main
+from jobs.errors import UserError
+from jobs.sandbox import run_select
+from jobs.search import SearchOptions, search, search_id
+from schemas.views import EventParams
+
+pytestmark = pytest.mark.slow
+
+EVERYTHING = EventParams(min_score=0.0, max_gap=0.0, min_duration=0.0)  # every video is one event
+HOSTILE_DESCRIPTION = "a \"man\" climbing the fence; DROP VIEW videos; -- it's 'night' — ночь, 夜, 🚧"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    return scanned_out(tmp_path_factory.getbasetemp())
+
+
+def rows_of(out: str | Path, sql: str, params: dict | None = None) -> list[tuple]:
+    return duck.fetch(duck.connect(str(out)), sql, params)[1]
+
+
+def test_real_scan_parquet_reads_through_the_views(out):
+    assert sorted(Path(u).name for (u,) in rows_of(out, "SELECT uri FROM videos WHERE status = 'ok'")) == sorted(
+        SCANNED_VIDEOS
+    )
+    (n_frames,) = rows_of(out, "SELECT count(*) FROM frames")[0]
+    assert n_frames == 50 // 4 + 1 + 40 // 4  # every 4th frame of 50 and of 40 frames
+    # min score 0: each video is one event spanning all its samples
+    spans = rows_of(out, "SELECT uri, start_s, start_frame, n_frames FROM events(min_score := 0, min_duration := 0) ORDER BY uri")
+    assert [(Path(u).name, s, f, n) for u, s, f, n in spans] == [("cam1.mp4", 0.0, 0, 13), ("cam2.avi", 0.0, 0, 10)]
+
+
+def test_search_end_to_end_with_a_hostile_description(out, capsys):
+    argv = ["search", str(out), HOSTILE_DESCRIPTION, "--min-score", "0", "--min-duration", "0", "--format", "json"]
+    assert main(argv) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["uri"]).name for r in ranked) == sorted(SCANNED_VIDEOS)
+    assert [r["peak_score"] for r in ranked] == sorted((r["peak_score"] for r in ranked), reverse=True)
+    results = out / "searches" / search_id(HOSTILE_DESCRIPTION, "tiny", 4, 4)
+    # the description arrived as data, byte for byte, in the runs table and as the anomaly type asked
+    runs = rows_of(results, "SELECT kind, description, anomaly_types FROM runs")
+    assert runs == [("search", HOSTILE_DESCRIPTION, [HOSTILE_DESCRIPTION])]
+    assert rows_of(results, "SELECT DISTINCT anomaly_types FROM clips") == [([HOSTILE_DESCRIPTION],)]
+    # OUT's own views are untouched by the search (the DROP VIEW in the text was never SQL)
+    assert len(rows_of(out, "SELECT * FROM videos")) == 2
+    assert rows_of(out, "SELECT count(*) FROM runs WHERE kind = 'search'") == [(0,)]
+
+
+def test_search_again_skips_what_it_already_searched(out):
+    first = search(SearchOptions(out=str(out), description=HOSTILE_DESCRIPTION, params=EVERYTHING))
+    again = search(SearchOptions(out=str(out), description=HOSTILE_DESCRIPTION, params=EVERYTHING))
+    assert again.search_id == first.search_id and again.rows == first.rows
+    skipped = rows_of(again.out, "SELECT n_ok, n_skipped FROM runs ORDER BY started_at DESC LIMIT 1")
+    assert skipped == [(0, 2)]
+
+
+def test_where_selects_the_candidates(out):
+    result = search(
+        SearchOptions(out=str(out), description="smoke near the gate", where="uri LIKE '%cam1%' AND n_events >= 0",
+                      params=EVERYTHING)
+    )
+    assert result.n_candidates == 1
+    assert [Path(uri).name for (uri,) in rows_of(result.out, "SELECT uri FROM videos")] == ["cam1.mp4"]
+    assert [Path(row[1]).name for row in result.rows] == ["cam1.mp4"]
+
+
+def test_source_searches_other_videos_into_the_same_results(out, tmp_path):
+    cam2 = next(uri for (uri,) in rows_of(out, "SELECT uri FROM videos") if uri.endswith("cam2.avi"))
+    result = search(SearchOptions(out=str(out), description=HOSTILE_DESCRIPTION, source=cam2, params=EVERYTHING))
+    assert result.n_candidates == 1
+    assert [row[1] for row in result.rows] == [cam2]  # ranked among this search's candidates only
+
+
+def test_where_that_selects_nothing_scans_nothing(out, capsys):
+    assert main(["search", str(out), "nothing at all", "--where", "false"]) == 0
+    assert "(0 rows)" in capsys.readouterr().out
+    assert not (out / "searches" / search_id("nothing at all", "tiny", 4, 4)).exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("true) ; DROP VIEW videos; SELECT (1", "exactly one SQL statement"),
+        ("uri IN (SELECT column0 FROM read_csv('/etc/passwd'))", "cannot read other files"),
+        ("no_such_column = 1", "--where filter failed"),
+    ],
+)
+def test_hostile_or_bad_where_is_refused(out, capsys, where, reason):
+    assert main(["search", str(out), "fire", "--where", where]) == 2
+    assert reason in capsys.readouterr().err
+
+
+def test_blank_description_is_refused(out):
+    with pytest.raises(UserError, match="give a description"):
+        search(SearchOptions(out=str(out), description="   "))
+
+
+# --- the same over S3 -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_out(out, tmp_path_factory):
+    from s3_server import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    try:
+        server.make_bucket("lavida")
+        fs = server.filesystem()
+        for table in ("frames", "clips", "videos", "runs"):
+            server.upload_folder(out / table, f"s3://lavida/nightly/out/{table}")
+        fs.pipe_file("lavida/private/secret.csv", b"a,b\n1,2\n")
+        yield server, "s3://lavida/nightly/out"
+    finally:
+        server.stop()
+
+
+def test_events_and_query_over_s3(s3_out, out, capsys):
+    server, url = s3_out
+    option = [f"--storage-option={k}={v}" for k, v in server.storage_options.items()]
+    assert main(["events", url, *option, "--min-score", "0", "--min-duration", "0", "--format", "json"]) == 0
+    remote = json.loads(capsys.readouterr().out)
+    assert main(["events", str(out), "--min-score", "0", "--min-duration", "0", "--format", "json"]) == 0
+    assert remote == json.loads(capsys.readouterr().out)  # same events from the same files
+    con = duck.connect(url, storage_options=server.storage_options, sandbox=True)
+    assert run_select(con, "SELECT count(*) FROM videos")[1] == [(2,)]
+    with pytest.raises(UserError, match="cannot read other files"):
+        run_select(con, "SELECT * FROM read_csv('s3://lavida/private/secret.csv')")
+    with pytest.raises(UserError, match="cannot read other files"):
+        run_select(con, "SELECT * FROM read_csv('/etc/passwd')")
