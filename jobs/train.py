@@ -260,7 +260,8 @@ def train_process(job: JobConfig, *, resume: bool, device_name: str | None = Non
                 _log_progress(stats, done, job.train.steps, begun, start)
             if job.train.checkpoint_every and done % job.train.checkpoint_every == 0 and done < job.train.steps:
                 _checkpoint(job, model, optimizer, scheduler, done)
-        _report(stats, done)
+        if done % job.train.log_every == 0 or done == job.train.steps:
+            _report(stats, done)  # every rank, at the same steps (Ray Train asks for that)
     if where.rank == 0:
         _checkpoint(job, model, optimizer, scheduler, job.train.steps)
         _save_model(loaded, out / MODEL_DIR)

@@ -165,3 +165,12 @@ def test_bad_configs_are_user_errors(tmp_path, raw, message):
         job = job_config(raw, overrides={"out": str(tmp_path)})
         build_sampler(job)
     assert message in str(caught.value)
+
+
+def test_every_step_micro_batch_and_process_draws_its_own_samples():
+    seen = []
+    for step in range(5):
+        for micro in range(3):
+            for rank in range(4):
+                seen += T.sample_indices(step, micro, batch_size=2, grad_accum=3, rank=rank, world_size=4)
+    assert sorted(seen) == list(range(5 * 3 * 4 * 2))  # no index twice, none skipped
