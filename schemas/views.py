@@ -33,7 +33,8 @@ boundary), `max_gap` 2 s (a person hidden for a moment is still the same inciden
 1 s (a single isolated sample at the scan's default two samples a second is treated as flicker;
 at sparse sampling one sample already covers more than a second and is kept).
 
-Version history (bump VIEWS_VERSION on every change of a view's columns or meaning):
+The view `lavida_versions` says which versions of these views and of the table schemas a
+connection uses. Version history (bump VIEWS_VERSION on every change of a view's columns or meaning):
   1 — first version.
 """
 
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from schemas.tables import SCHEMAS, TABLE_NAMES
+from schemas.tables import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 VIEWS_VERSION = 1
 
@@ -220,4 +221,8 @@ def view_statements(out: str, present: Iterable[str] = TABLE_NAMES) -> list[str]
     out: the OUT root as DuckDB reads it (a local path or s3://bucket/prefix).
     present: the tables that have at least one Parquet file; the others get empty views of their schema.
     """
-    return _table_views(out, present) + _events_views(DEFAULT_EVENT_PARAMS)
+    versions = (
+        f"CREATE OR REPLACE VIEW lavida_versions AS "
+        f"SELECT {VIEWS_VERSION} AS views_version, {SCHEMA_VERSION} AS schema_version"
+    )
+    return _table_views(out, present) + _events_views(DEFAULT_EVENT_PARAMS) + [versions]

@@ -20,7 +20,8 @@ from frames_factory import ANOMALY_TYPES, FakeVideo, box_mask, write_out
 from jobs import duck
 from jobs.cli import main
 from jobs.events import fetch_events
-from schemas.views import EVENT_COLUMNS, EventParams
+from schemas.tables import SCHEMA_VERSION
+from schemas.views import EVENT_COLUMNS, VIEWS_VERSION, EventParams
 
 LO, HI = 0.1, 0.9
 ALL = EventParams(min_score=0.5, max_gap=0.0, min_duration=0.0)  # every run of hot frames is an event
@@ -162,6 +163,7 @@ def test_empty_out_has_typed_empty_views(tmp_path):
     con = duck.connect(str(tmp_path / "out"))
     for view in ("frames", "clips", "videos", "runs", "events"):
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
+    assert con.execute("SELECT * FROM lavida_versions").fetchall() == [(VIEWS_VERSION, SCHEMA_VERSION)]
     types = {row[0]: row[1] for row in con.execute("DESCRIBE frames").fetchall()}
     assert types["mask_rle"] == "STRUCT(size INTEGER[], counts VARCHAR)"
     assert types["score"] == "FLOAT"
