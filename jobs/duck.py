@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 import fsspec
+import pyarrow as pa
 
 from jobs.errors import UserError
 from schemas.tables import TABLE_NAMES
@@ -93,6 +94,11 @@ def fetch(con: duckdb.DuckDBPyConnection, query: str | duckdb.Statement, params:
     table = con.sql(query, params=params).to_arrow_table()
     columns = [column.to_pylist() for column in table.columns]
     return list(table.column_names), list(zip(*columns)) if columns else []
+
+
+def fetch_arrow(con: duckdb.DuckDBPyConnection, query: str, params: dict | None = None) -> pa.Table:
+    """Run one SELECT; returns its rows as an Arrow table (for column-wise work with numpy)."""
+    return con.sql(query, params=params).to_arrow_table()
 
 
 def add_out_arguments(parser) -> None:

@@ -59,10 +59,13 @@ def write_report(
     for folder in (to, to / "videos", to / "events"):
         folder.mkdir(parents=True, exist_ok=True)
     events = _events_by_video(con, params, video_ids)
+    series = _score_series(con, video_ids)
     sections = []
     for k, video in enumerate(_videos(con, video_ids)):
         stem = f"{k:04d}-{_safe(video['video_id'])}"
-        section = _video_section(con, video, events.get(video["video_id"], []), to=to, stem=stem, params=params)
+        section = _video_section(
+            video, series.get(video["video_id"]), events.get(video["video_id"], []), to=to, stem=stem, params=params
+        )
         _add_peak_frames(section, events.get(video["video_id"], []), to=to, stem=stem, storage_options=storage_options)
         sections.append(section)
         log.info("report: %s (%d events)", video["uri"], len(section.events))
@@ -108,7 +111,30 @@ def _events_by_video(con, params: EventParams, video_ids: list[str] | None) -> d
     return grouped
 
 
-def _video_section(con, video: dict, events: list[dict], *, to: Path, stem: str, params: EventParams) -> VideoSection:
+def _score_series(con, video_ids: list[str] | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every video's sampled (timestamps float64 [N], scores float32 [N]) in time order, in two queries.
+
+    One pass over `frames` for the whole report (not one query per video, which would list OUT's
+    files once per video).
+    """
+    where, values = ("", None) if video_ids is None else (" WHERE list_contains($ids, video_id)", {"ids": list(video_ids)})
+    table = duck.fetch_arrow(
+        con, f"SELECT timestamp_s, score FROM frames{where} ORDER BY video_id, timestamp_s, frame_index", values
+    )
+    _, counts = fetch(con, f"SELECT video_id, count(*) FROM frames{where} GROUP BY video_id ORDER BY video_id", values)
+    times = table.column("timestamp_s").to_numpy()  # [total]
+    scores = table.column("score").to_numpy()  # [total]
+    series, start = {}, 0
+    for video_id, n in counts:
+        series[video_id] = (times[start : start + n], scores[start : start + n])
+        start += n
+    return series
+
+
+def _video_section(
+    video: dict, series: tuple[np.ndarray, np.ndarray] | None, events: list[dict], *, to: Path, stem: str,
+    params: EventParams,
+) -> VideoSection:
     """The video's timeline PNG (for a scanned video) and its page section."""
     from jobs.report_plots import timeline_png
 
@@ -118,12 +144,7 @@ def _video_section(con, video: dict, events: list[dict], *, to: Path, stem: str,
     )
     if video["status"] != "ok":
         return section
-    _, rows = fetch(
-        con, "SELECT timestamp_s, score FROM frames WHERE video_id = $id ORDER BY timestamp_s, frame_index",
-        {"id": video["video_id"]},
-    )
-    times = np.array([r[0] for r in rows], dtype=np.float64)  # [N]
-    scores = np.array([r[1] for r in rows], dtype=np.float32)  # [N]
+    times, scores = series if series is not None else (np.zeros(0), np.zeros(0, dtype=np.float32))
     section.max_score = float(scores.max()) if len(scores) else None
     section.timeline = f"videos/{stem}.png"
     timeline_png(
