@@ -164,3 +164,11 @@ def test_description_of_permissions_is_locked(tree):
     with pytest.raises(Exception, match="locked"):
         con.execute("SET enable_external_access = true")
     assert os.path.exists(tree / "secret.txt")
+
+
+def test_python_variables_of_the_caller_are_not_tables(tree):
+    """DuckDB's replacement scans would read a DataFrame/Arrow variable by name: they are off."""
+    con = duck.connect(str(tree / "out"), sandbox=True)
+    caller_secret = pa.table({"password": ["hunter2"]})  # noqa: F841 - the name is what the SQL tries
+    with pytest.raises(UserError, match="query failed"):
+        run_select(con, "SELECT * FROM caller_secret")
