@@ -139,3 +139,11 @@ def test_events_and_query_over_s3(s3_out, out, capsys):
         run_select(con, "SELECT * FROM read_csv('s3://lavida/private/secret.csv')")
     with pytest.raises(UserError, match="cannot read other files"):
         run_select(con, "SELECT * FROM read_csv('/etc/passwd')")
+
+
+def test_search_over_s3(s3_out):
+    server, url = s3_out
+    result = search(SearchOptions(out=url, description="fire", params=EVERYTHING, storage_options=server.storage_options))
+    assert result.out == f"{url}/searches/{search_id('fire', 'tiny', 4, 4)}"
+    assert sorted(Path(row[1]).name for row in result.rows) == sorted(SCANNED_VIDEOS)
+    assert len(server.filesystem().ls(result.out.removeprefix("s3://") + "/videos")) == 2
