@@ -297,8 +297,19 @@ def _restore(job: JobConfig, model, optimizer, scheduler, *, resume: bool) -> in
         state = load_train_state(folder, model=model, optimizer=optimizer, scheduler=scheduler)
     except InputError as error:
         raise UserError(f"cannot resume: {error}") from error
+    _check_same_start(job, state.get("extra", {}).get("job", {}), folder)
     log.info("resumed from %s at step %d", folder, state["step"])
     return int(state["step"])
+
+
+def _check_same_start(job: JobConfig, saved: dict[str, Any], folder: Path) -> None:
+    """A checkpoint holds only the trained parts; the frozen rest is rebuilt from the model, its
+    checkpoint files and the seed, so these must be what the checkpoint was made with."""
+    now = {"model": job.model, "checkpoint": job.checkpoint, "seed": job.train.seed}
+    then = {"model": saved.get("model"), "checkpoint": saved.get("checkpoint"), "seed": saved.get("train", {}).get("seed")}
+    changed = sorted(k for k in now if then[k] is not None and now[k] != then[k])
+    if changed:
+        raise UserError(f"cannot resume from {folder}: {changed} differ from the run that wrote it ({then})")
 
 
 def _checkpoint(job: JobConfig, model, optimizer, scheduler, step: int) -> None:

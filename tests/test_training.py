@@ -174,3 +174,11 @@ def test_every_step_micro_batch_and_process_draws_its_own_samples():
             for rank in range(4):
                 seen += T.sample_indices(step, micro, batch_size=2, grad_accum=3, rank=rank, world_size=4)
     assert sorted(seen) == list(range(5 * 3 * 4 * 2))  # no index twice, none skipped
+
+
+def test_resume_refuses_another_seed(tmp_path):
+    job = _job(tmp_path, steps=1)
+    train_process(job, resume=False)
+    other = job_config(_raw(steps=2, seed=6), overrides={"out": job.out})
+    with pytest.raises(UserError, match="seed"):
+        train_process(other, resume=True)
