@@ -277,6 +277,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--storage-option", action="append", default=[], metavar="KEY=VALUE",
         help="an fsspec storage option for s3:// (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
     )
+    parser.add_argument(
+        "--detector-class", default=ScanOptions.detector_class, metavar="MODULE:CLASS",
+        help="advanced: another detector with LavidaDetector's interface (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -303,6 +307,7 @@ def options_from_args(args: argparse.Namespace) -> ScanOptions:
         num_actors=args.num_actors,
         gpus_per_actor=gpus,
         storage_options=parse_storage_options(args.storage_option),
+        detector_class=args.detector_class,
     )
 
 

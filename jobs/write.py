@@ -147,7 +147,7 @@ class VideoAssembler:
         if row["row_kind"] == "error":
             self.done.add(video_id)
             self.pending.pop(video_id, None)
-            return Video(meta=row, clips=[], status=row["status"], error=row["error"])
+            return Video(meta=row, clips=[], status=row["status"], error=row["error"] or None)
         clips = self.pending.setdefault(video_id, {})
         clips[int(row["clip_index"])] = row
         if len(clips) < int(row["n_clips"]):

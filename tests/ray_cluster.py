@@ -86,9 +86,9 @@ def _node_flags(num_cpus: int, object_store_mb: int) -> list[str]:
 
 
 def _pythonpath() -> str:
-    """The repository root, so that workers import jobs/ and lavida_core/ as the driver does."""
-    root = str(Path(__file__).resolve().parents[1])
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    """The repository root and tests/, so that workers import jobs/, lavida_core/ and test helpers."""
+    tests = Path(__file__).resolve().parent
+    return os.pathsep.join(p for p in (str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def _ray_start(args: list[str], env: dict) -> None:

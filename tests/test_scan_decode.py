@@ -91,6 +91,13 @@ def test_unsupported_codec(tmp_path):
     assert [(r["row_kind"], r["status"]) for r in rows] == [("error", "unsupported_codec")], rows[0]["error"]
 
 
+def test_frames_the_decoder_cannot_return_are_a_decode_error(tmp_path):
+    """decord 0.6 fails on 48-pixel-wide frames after opening the file fine."""
+    rows = _decode(write_video(tmp_path / "narrow.mp4", width=48, height=48, n_frames=6))
+    assert [(r["row_kind"], r["status"]) for r in rows] == [("error", "decode_error")]
+    assert "cannot be decoded" in rows[0]["error"]
+
+
 def test_missing_file_is_a_read_error(tmp_path):
     path = write_video(tmp_path / "gone.mp4", n_frames=5)
     [video] = list_videos(str(path))

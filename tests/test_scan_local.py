@@ -1,0 +1,196 @@
+"""`scan` end to end on one local Ray (started once for the module): real encoded videos of several
+codecs/containers/sizes/fps and bad files, read back with DuckDB; re-run, re-scan, a replaced file;
+the same archive from a real S3 server on 127.0.0.1 (SeaweedFS, or moto's server as a fallback).
+"""
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from jobs.scan import ScanOptions, scan
+from s3_server import start_s3_server
+from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
+
+pytestmark = pytest.mark.slow
+
+TESTS = Path(__file__).resolve().parent
+SAMPLE_INTERVAL, FRAMES_PER_CLIP = 4, 3
+FAKE = "fake_detector:BrightDetector"  # FAKE detector (tests/fake_detector.py): known masks, deterministic
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="lvr", dir="/tmp")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 1024 * 1024,
+        _temp_dir=temp_dir,
+        logging_level="WARNING",
+        runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}},
+    )
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("archive")
+    return folder, make_archive(folder)
+
+
+def options(source, out, **overrides):
+    defaults = dict(source=str(source), out=str(out), sample_interval=SAMPLE_INTERVAL, frames_per_clip=FRAMES_PER_CLIP, anomaly_types=("fire", "a person falling"), batch_size=2)
+    return ScanOptions(**{**defaults, **overrides})
+
+
+def sql(out, query):
+    """Run `query` over OUT's tables, read as the contract says (read_parquet + hive_partitioning)."""
+    con = duckdb.connect()
+    for name in ("frames", "clips", "videos", "runs"):
+        if (Path(out) / name).is_dir():
+            con.execute(f"create view {name} as select * from read_parquet('{out}/{name}/**/*.parquet', hive_partitioning = true)")
+    return con.sql(query).fetchall()
+
+
+def sql_dicts(out, query):
+    con = duckdb.connect()
+    con.execute(f"create view runs as select * from read_parquet('{out}/runs/**/*.parquet', hive_partitioning = true)")
+    return con.sql(query).to_arrow_table().to_pylist()  # through Arrow: timestamps without pytz
+
+
+def test_archive_end_to_end(local_ray, archive, tmp_path):
+    folder, expected = archive
+    out = tmp_path / "out"
+    summary = scan(options(folder, out))  # the model's tiny preset (random weights)
+    n_bad = sum(status != "ok" for status in expected.values())
+    assert (summary.n_ok, summary.n_failed, summary.n_skipped) == (len(GOOD_VIDEOS), n_bad, 0)
+
+    videos = {
+        os.path.basename(uri): rest
+        for uri, *rest in sql(out, "select uri, status, error, n_frames, fps, width, height from videos")
+    }
+    assert {name: v[0] for name, v in videos.items()} == expected  # every file accounted for, with its kind
+    for name, spec in GOOD_VIDEOS.items():
+        assert videos[name][2:] == [spec["n_frames"], pytest.approx(spec["fps"]), spec["width"], spec["height"]]
+        assert videos[name][1] is None
+    assert all(v[1] for name, v in videos.items() if expected[name] != "ok")  # failed: a message
+
+    # frames: every sampled frame once, decoder timestamps, scores in 0..1
+    per_video = dict(sql(out, "select regexp_extract(uri, '[^/]+$'), count(*) from frames group by 1"))
+    assert per_video == {name: math.ceil(spec["n_frames"] / SAMPLE_INTERVAL) for name, spec in GOOD_VIDEOS.items()}
+    assert sql(out, "select count(*) - count(distinct (video_id, frame_index)) from frames") == [(0,)]
+    assert sql(out, "select count(*) from frames where frame_index % 4 <> 0 or score < 0 or score > 1") == [(0,)]
+    off = sql(out, "select count(*) from frames f join videos v using (video_id) where abs(f.timestamp_s - f.frame_index / v.fps) > 1e-3")
+    assert off == [(0,)]
+    # masks (may all be null with random weights): any present decodes to its frame's size
+    masks = sql(out, "select f.mask_rle, v.height, v.width from frames f join videos v using (video_id) where f.mask_rle is not null")
+    for rle, height, width in masks:
+        assert rle["size"] == [height, width]
+        assert mask_utils.decode({"size": rle["size"], "counts": rle["counts"]}).shape == (height, width)
+
+    # clips: consistent with frames, the anomaly types recorded
+    n_clips = sum(math.ceil(math.ceil(s["n_frames"] / SAMPLE_INTERVAL) / FRAMES_PER_CLIP) for s in GOOD_VIDEOS.values())
+    assert sql(out, "select count(*) from clips") == [(n_clips,)]
+    assert sql(out, "select distinct anomaly_types from clips") == [(["fire", "a person falling"],)]
+    assert sql(out, "select count(*) from clips where len(frame_indices) > 3 or start_s > end_s") == [(0,)]
+    flat = sql(out, "select video_id, unnest(frame_indices) as i from clips order by 1, 2")
+    assert flat == sql(out, "select video_id, frame_index from frames order by 1, 2")
+
+    # runs: one finished row that says the model is untrained
+    [run] = sql_dicts(out, "select * from runs")
+    assert run["run_id"] == summary.run_id and run["kind"] == "scan" and run["finished_at"] is not None
+    assert (run["n_ok"], run["n_failed"], run["n_skipped"], run["model_trained"]) == (len(GOOD_VIDEOS), n_bad, 0, False)
+
+
+def test_rerun_skips_and_rescan_replaces(local_ray, archive, tmp_path):
+    folder, expected = archive
+    out = tmp_path / "out"
+    fake = dict(detector_class=FAKE)
+    first = scan(options(folder, out, **fake))
+    frames_query = "select video_id, frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
+    before = sql(out, frames_query)
+    again = scan(options(folder, out, **fake))
+    assert (again.n_ok, again.n_failed, again.n_skipped) == (0, 0, len(expected))
+    rescan = scan(options(folder, out, rescan=True, **fake))
+    assert (rescan.n_ok + rescan.n_failed, rescan.n_skipped) == (len(expected), 0)
+    assert sql(out, frames_query) == before  # same rows, none twice
+    assert sql(out, "select distinct run_id from frames") == [(rescan.run_id,)]
+    assert sql(out, "select distinct run_id from videos") == [(rescan.run_id,)]
+    assert sql(out, "select count(*) from runs") == [(3,)] and first.run_id != rescan.run_id
+
+
+def test_masks_decode_to_each_frames_size(local_ray, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    sizes = {"wide.mp4": (96, 48), "tall.mkv": (64, 96)}  # (width, height)
+    for name, (width, height) in sizes.items():
+        write_video(folder / name, codec="h264", width=width, height=height, n_frames=12)
+    out = tmp_path / "out"
+    scan(options(folder, out, detector_class=FAKE, sample_interval=5))
+    got = sql(out, "select regexp_extract(uri, '[^/]+$'), frame_index, mask_rle from frames order by 1, 2")
+    assert len(got) == 2 * 3
+    for name, frame_index, rle in got:
+        width, height = sizes[name]
+        mask = mask_utils.decode({"size": rle["size"], "counts": rle["counts"]}).astype(bool)
+        assert mask.shape == (height, width)
+        square = make_frames(12, height, width)[frame_index].mean(axis=-1) > 200  # what the fake segments
+        assert (mask & square).sum() / (mask | square).sum() > 0.8
+
+
+def test_new_and_replaced_files(local_ray, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    write_video(folder / "a.mp4", n_frames=8)
+    write_video(folder / "b.mp4", n_frames=8)
+    out = tmp_path / "out"
+    scan(options(folder, out, detector_class=FAKE))
+    write_video(folder / "b.mp4", n_frames=16)  # replaced with a longer recording
+    write_video(folder / "c.mp4", n_frames=8)  # new
+    summary = scan(options(folder, out, detector_class=FAKE))
+    assert (summary.n_ok, summary.n_skipped) == (2, 1)
+    per_uri = dict(sql(out, "select regexp_extract(uri, '[^/]+$'), count(*) from frames group by 1"))
+    assert per_uri == {"a.mp4": 2, "b.mp4": 4, "c.mp4": 2}  # b's old version is gone
+    assert sql(out, "select count(*), count(distinct uri) from videos") == [(3, 3)]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    print(f"S3 server under test: {server.kind} at {server.endpoint_url}")
+    yield server
+    server.stop()
+
+
+def test_scan_from_s3(local_ray, archive, s3, tmp_path):
+    """Archive and OUT both on a real S3 server; rows equal a local scan of the same files."""
+    folder, expected = archive
+    s3.make_bucket("cams")
+    s3.make_bucket("results")
+    s3.upload_folder(folder, "s3://cams/site1")
+    s3_options = dict(detector_class=FAKE, storage_options=s3.storage_options)
+    summary = scan(options("s3://cams/site1", "s3://results/out", **s3_options))
+    assert (summary.n_ok, summary.n_failed) == (len(GOOD_VIDEOS), len(expected) - len(GOOD_VIDEOS))
+    local = tmp_path / "from_s3"  # read OUT back through s3fs into a folder for DuckDB
+    s3.filesystem().get("results/out", str(local), recursive=True)
+    assert not [p for p in local.rglob("*") if ".tmp-" in p.name]
+    statuses = dict(sql(local, "select regexp_extract(uri, '[^/]+$'), status from videos"))
+    assert statuses == expected
+    assert sql(local, "select distinct regexp_extract(uri, '^s3://cams/site1/') from videos") == [("s3://cams/site1/",)]
+    # same frames as a local scan of the same files (ids differ: they include the uri)
+    scan(options(folder, tmp_path / "local", detector_class=FAKE))
+    query = "select regexp_extract(uri, '[^/]+$'), frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
+    assert sql(local, query) == sql(tmp_path / "local", query)
+    # a re-run against S3 skips everything
+    again = scan(options("s3://cams/site1", "s3://results/out", **s3_options))
+    assert (again.n_ok, again.n_failed, again.n_skipped) == (0, 0, len(expected))
