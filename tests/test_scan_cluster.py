@@ -1,0 +1,114 @@
+"""`lavida scan` (the CLI, in a subprocess) on a local Ray cluster of two nodes started by the test.
+
+The head and the worker node have one CPU each: the detector actor holds one CPU for the whole run,
+so the decode tasks must run on the other node, and a run finishes only if both nodes work.
+The driver is a separate process, so the test can kill -9 it mid-run like a crashed nightly job.
+"""
+
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ray_cluster import start_head
+from video_factory import make_archive, write_video
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ["--detector-class", "fake_detector:BrightDetector"]  # FAKE detector: deterministic rows to compare
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = start_head(num_cpus=1)
+    try:
+        cluster.add_worker(num_cpus=1)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def scan_command(source, out, *extra):
+    return [sys.executable, "-m", "jobs.cli", "scan", str(source), "--out", str(out), *extra]
+
+
+def run_scan(env, source, out, *extra, timeout=300):
+    result = subprocess.run(scan_command(source, out, *extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout.strip().splitlines()[-1]  # "run <id>: N ok, N failed, N skipped"
+
+
+def sql(out, query):
+    con = duckdb.connect()
+    for name in ("frames", "clips", "videos"):
+        if (Path(out) / name).is_dir():
+            con.execute(f"create view {name} as select * from read_parquet('{out}/{name}/**/*.parquet', hive_partitioning = true)")
+    return con.sql(query).fetchall()
+
+
+COMPARED = {
+    "frames": "select video_id, uri, clip_index, frame_index, timestamp_s, score, mask_rle from frames order by 1, 4",
+    "clips": "select video_id, clip_index, frame_indices, start_s, end_s, max_score, anomaly_types from clips order by 1, 2",
+    "videos": "select video_id, uri, status, error, n_frames, fps, duration_s, width, height, n_sampled_frames, n_clips from videos order by 1",
+}
+
+
+def test_two_node_rows_equal_single_node(cluster, tmp_path):
+    archive = tmp_path / "archive"
+    expected = make_archive(archive)
+    options = ["--sample-interval", "3", "--frames-per-clip", "4", "--anomaly", "fire", *FAKE]
+    # single node: the CLI starts its own local Ray (2 CPUs) in its own temp dir
+    ray_tmp = tempfile.mkdtemp(prefix="lvl", dir="/tmp")  # short: Ray's socket paths must stay short
+    try:
+        single = run_scan({**cluster.env, "RAY_TMPDIR": ray_tmp}, archive, tmp_path / "single", *options)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    two = run_scan(cluster.env, archive, tmp_path / "two", *options, "--ray-address", cluster.address)
+    n_ok = sum(s == "ok" for s in expected.values())
+    for line in (single, two):
+        assert line.endswith(f"{n_ok} ok, {len(expected) - n_ok} failed, 0 skipped"), line
+    for name, query in COMPARED.items():
+        rows = sql(tmp_path / "two", query)
+        assert rows == sql(tmp_path / "single", query), name
+        assert rows, name
+
+
+def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    n_videos, n_frames, interval = 10, 60, 2
+    for k in range(n_videos):
+        write_video(archive / f"cam{k:02d}.mp4", width=64, height=48, n_frames=n_frames)
+    out = tmp_path / "out"
+    options = ["--sample-interval", str(interval), "--frames-per-clip", "4", "--batch-size", "1", "--ray-address", cluster.address]
+    # the real tiny model: slow enough on CPU to be killed half way
+    driver = subprocess.Popen(scan_command(archive, out, *options), cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    markers = out / "videos"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None and not list(markers.glob("*.parquet")):
+        time.sleep(0.02)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    committed = len(list(markers.glob("*.parquet")))
+    assert 0 < committed < n_videos, f"the kill did not land mid-run ({committed} of {n_videos} committed)"
+
+    line = run_scan(cluster.env, archive, out, *options)
+    assert line.endswith(f"{n_videos - committed} ok, 0 failed, {committed} skipped"), line
+    per_video = math.ceil(n_frames / interval)
+    assert sql(out, "select count(*), count(distinct (video_id, frame_index)), count(distinct video_id) from frames") == [
+        (n_videos * per_video, n_videos * per_video, n_videos)
+    ]
+    assert sql(out, "select count(*) from frames where frame_index % 2 <> 0") == [(0,)]
+    assert sql(out, "select count(*), count(distinct video_id) from videos where status = 'ok'") == [(n_videos, n_videos)]
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    runs = duckdb.sql(f"select count(*), count(finished_at) from read_parquet('{out}/runs/*.parquet')").fetchall()
+    assert runs == [(2, 1)]  # the killed run is there, never finished
