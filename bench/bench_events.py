@@ -3,8 +3,9 @@
 Writes one synthetic OUT per size (scan layout: one Parquet file per video, 10 000 sampled frames a
 video, so 1 M rows = 100 videos and 10 M rows = 1 000 videos), then, for each size, in a fresh child
 process: opens the views (jobs/duck.py) and fetches all events with the default thresholds. Prints
-wall time of the events query (best and median of --repeat runs), of a plain scan of the frames view
-for reference, and the child's peak RSS (ru_maxrss), with its RSS before the queries.
+wall time of the events query (best and median of --repeat runs) and its CPU time (user + system,
+all DuckDB threads; less sensitive than wall time to other load on the machine), of a plain scan of
+the frames view for reference, and the child's peak RSS (ru_maxrss), with its RSS before the queries.
 
     python bench/bench_events.py --sizes 1000000 2000000 5000000 10000000 --work /tmp/lavida-bench-events
 """
@@ -99,6 +100,11 @@ def write_archive(out: Path, n_videos: int) -> None:
     pq.write_table(pa.Table.from_pylist([run], schema=SCHEMAS["runs"]), out / "runs" / "bench.parquet")
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(out: str, repeat: int) -> dict:
     """In this process: time the frames scan and the events query over OUT (best of `repeat`), and the peak RSS."""
     from jobs import duck
@@ -107,18 +113,19 @@ def measure(out: str, repeat: int) -> dict:
 
     con = duck.connect(out)
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    scan_s, events_s = [], []
+    scan_s, events_s, events_cpu_s = [], [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         _, [(n_rows,)] = duck.fetch(con, "SELECT count(*) FROM frames")
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), _cpu_s()
         _, rows = fetch_events(con, columns=EVENT_COLUMNS)
-        t2 = time.perf_counter()
+        t2, cpu2 = time.perf_counter(), _cpu_s()
         scan_s.append(t1 - t0)
         events_s.append(t2 - t1)
+        events_cpu_s.append(cpu2 - cpu1)
     return {
         "rows": n_rows, "events": len(rows), "scan_s": min(scan_s), "events_s": min(events_s),
-        "events_median_s": sorted(events_s)[len(events_s) // 2],
+        "events_median_s": sorted(events_s)[len(events_s) // 2], "events_cpu_s": min(events_cpu_s),
         "rss_before_mb": rss_before_mb, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -148,12 +155,13 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     base = results[0]
-    print(f"{'rows':>11} {'events':>7} {'frames scan s':>14} {'events s':>9} {'median s':>9} {'x vs first':>10} "
-          f"{'rows/s (M)':>10} {'RSS before MB':>14} {'peak RSS MB':>12}")
+    print(f"{'rows':>11} {'events':>7} {'frames scan s':>14} {'events s':>9} {'median s':>9} {'CPU s':>7} "
+          f"{'x vs first':>10} {'rows/s (M)':>10} {'RSS before MB':>14} {'peak RSS MB':>12}")
     for r in results:
         print(f"{r['rows']:>11,} {r['events']:>7} {r['scan_s']:>14.2f} {r['events_s']:>9.2f} {r['events_median_s']:>9.2f} "
-              f"{r['events_s'] / base['events_s']:>10.2f} {r['rows'] / r['events_s'] / 1e6:>10.2f} "
-              f"{r['rss_before_mb']:>14.0f} {r['peak_rss_mb']:>12.0f}")
+              f"{r['events_cpu_s']:>7.2f} {r['events_s'] / base['events_s']:>10.2f} "
+              f"{r['rows'] / r['events_s'] / 1e6:>10.2f} {r['rss_before_mb']:>14.0f} {r['peak_rss_mb']:>12.0f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
