@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,7 @@ class RayCluster:
             time.sleep(0.5)
         for pid in _our_pids(self._markers, ("",)):
             _signal(pid, signal.SIGKILL)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def start_head(*, num_cpus: int = 1, object_store_mb: int = 150) -> RayCluster:
