@@ -38,7 +38,8 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jobs.errors import UserError
 
@@ -229,8 +230,15 @@ def build_model(job: JobConfig):
 # ---- the training loop (one process, or one Ray Train worker) ------------------------------------
 
 
-def train_process(job: JobConfig, *, resume: bool, device_name: str | None = None) -> dict[str, Any]:
-    """Train on this process (rank r of world_size when torch.distributed is up); returns a summary."""
+def train_process(
+    job: JobConfig,
+    *,
+    resume: bool,
+    device_name: str | None = None,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train on this process (rank r of world_size when torch.distributed is up); returns a summary.
+    `report(step, loss_terms)` is called by every rank at the log steps (Ray Train's progress)."""
     import torch
 
     from lavida_core import training as T
@@ -260,8 +268,8 @@ def train_process(job: JobConfig, *, resume: bool, device_name: str | None = Non
                 _log_progress(stats, done, job.train.steps, begun, start)
             if job.train.checkpoint_every and done % job.train.checkpoint_every == 0 and done < job.train.steps:
                 _checkpoint(job, model, optimizer, scheduler, done)
-        if done % job.train.log_every == 0 or done == job.train.steps:
-            _report(stats, done)  # every rank, at the same steps (Ray Train asks for that)
+        if report is not None and (done % job.train.log_every == 0 or done == job.train.steps):
+            report(done, stats.terms)  # every rank at the same steps, as Ray Train asks
     if where.rank == 0:
         _checkpoint(job, model, optimizer, scheduler, job.train.steps)
         _save_model(loaded, out / MODEL_DIR)
@@ -341,26 +349,6 @@ def _log_progress(stats, done: int, total: int, begun: float, start: int) -> Non
     log.info("step %d/%d (%.0f%%) %s lr=%.2e %.2f steps/s eta %.0fs", done, total, 100 * done / total, terms, stats.lr, rate, eta)
 
 
-def _report(stats, done: int) -> None:
-    """Inside a Ray Train worker, hand the step's metrics to Ray (its progress and result)."""
-    try:
-        import ray.train
-    except ImportError:
-        return
-    if _in_ray_train():
-        ray.train.report({"step": done, **stats.terms})
-
-
-def _in_ray_train() -> bool:
-    try:
-        import ray.train
-
-        ray.train.get_context().get_world_size()
-        return True
-    except Exception:  # noqa: BLE001 - outside a Ray Train worker the context raises (its type varies by version)
-        return False
-
-
 class LossLog:
     """loss.csv (one row per step; rows past `start` from an earlier, killed run are dropped) and,
     when asked, TensorBoard scalars."""
@@ -411,11 +399,16 @@ def _summary_writer(out: Path):
 
 def _ray_worker(loop_config: dict[str, Any]) -> None:
     """TorchTrainer's per-worker function: the process group is up; train as one rank of many."""
+    import ray.train
     import ray.train.torch
 
     job = job_config(loop_config["raw"], overrides=loop_config["overrides"])
     device = ray.train.torch.get_device()
-    train_process(job, resume=loop_config["resume"], device_name=str(device))
+
+    def report(step: int, terms: dict[str, float]) -> None:
+        ray.train.report({"step": step, **terms})
+
+    train_process(job, resume=loop_config["resume"], device_name=str(device), report=report)
 
 
 def train_with_ray(raw: dict[str, Any], overrides: dict[str, Any], *, workers: int, use_gpu: bool, resume: bool,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,10 +102,7 @@ def test_resume_from_a_checkpoint_takes_the_same_next_steps(tmp_path):
     uninterrupted = _losses(out)
     assert sorted(uninterrupted) == [1, 2, 3, 4]
     # as if killed after step 3: the newest checkpoint on disk is step 2
-    for folder in ("step_000004",):
-        import shutil
-
-        shutil.rmtree(out / CHECKPOINTS_DIR / folder)
+    shutil.rmtree(out / CHECKPOINTS_DIR / "step_000004")
     summary = train_process(job, resume=True)
     assert summary["started_at_step"] == 2
     resumed = _losses(out)
@@ -161,7 +159,7 @@ def test_kill_9_then_resume_continues_with_the_same_losses(tmp_path):
     ],
 )
 def test_bad_configs_are_user_errors(tmp_path, raw, message):
-    with pytest.raises(UserError, match=None) as caught:
+    with pytest.raises(UserError) as caught:
         job = job_config(raw, overrides={"out": str(tmp_path)})
         build_sampler(job)
     assert message in str(caught.value)
