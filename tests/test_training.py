@@ -180,3 +180,48 @@ def test_resume_refuses_another_seed(tmp_path):
     other = job_config(_raw(steps=2, seed=6), overrides={"out": job.out})
     with pytest.raises(UserError, match="seed"):
         train_process(other, resume=True)
+
+
+def test_toml_config_with_coco_and_vos_layouts_mixes_both(tmp_path):
+    from jobs.train import read_config_file
+    from lavida_core.synthetic_shapes import ShapesConfig, generate_training_videos, write_coco_layout, write_vos_layout
+
+    videos = generate_training_videos(ShapesConfig(n_videos=4, n_frames=4, seed=1))
+    images, annotations = write_coco_layout(videos, tmp_path / "coco")
+    vos = write_vos_layout(videos, tmp_path / "vos")
+    config = tmp_path / "train.toml"
+    config.write_text(
+        f"""model = "tiny"
+out = "{tmp_path / 'out'}"
+[[datasets]]
+layout = "coco"
+name = "coco"
+images = "{images}"
+annotations = "{annotations}"
+ratio = 0.5
+[[datasets]]
+layout = "video_folders"
+name = "vos"
+root = "{vos}"
+ratio = 0.5
+[sampler]
+n_anomalies = 3
+frames_per_clip = 4
+[train]
+steps = 2
+betas = [0.9, 0.99]
+"""
+    )
+    job = job_config(read_config_file(config))
+    assert job.train.betas == (0.9, 0.99) and job.sampler.ratios == {"coco": 0.5, "vos": 0.5}
+    drawn = [build_sampler(job).sample(i) for i in range(12)]
+    assert {s.dataset for s in drawn} == {"coco", "vos"}
+    assert {s.frames.shape[0] for s in drawn if s.dataset == "coco"} == {1}  # images are one-frame clips
+    loaded = build_model(job)
+    mixed = [next(s for s in drawn if s.dataset == "coco"), next(s for s in drawn if s.dataset == "vos")]
+    batch = T.collate(mixed, model_config=loaded.model.config, qwen_tokenizer=loaded.qwen_tokenizer, clip_tokenizer=loaded.clip_tokenizer)
+    assert batch.target_masks.shape[0] == 1 + 4
+    T.set_trainable(loaded.model, job.train)
+    optimizer, scheduler = T.make_optimizer(loaded.model, job.train)
+    stats = T.train_step(loaded.model, [batch], optimizer, scheduler, config=job.train, step=0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.terms.values())
