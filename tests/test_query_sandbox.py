@@ -158,7 +158,7 @@ def test_cli_query_json(tree, capsys):
     assert [r["video_id"] for r in json.loads(capsys.readouterr().out)] == ["a", "b"]
 
 
-def test_description_of_permissions_is_locked(tree):
+def test_configuration_is_locked(tree):
     """The lock itself: configuration cannot be changed back, even by us on the same connection."""
     con = duck.connect(str(tree / "out"), sandbox=True)
     with pytest.raises(Exception, match="locked"):
