@@ -13,8 +13,10 @@ import argparse
 import dataclasses
 import logging
 import os
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -220,7 +222,7 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
     _check_gpus(options)
     assembler = VideoAssembler()
     started = time.monotonic()
-    for row in build_dataset(options, todo).iter_rows():
+    for row in _rows(build_dataset(options, todo)):
         if counts["model_trained"] is None and "model_trained" in row:
             counts["model_trained"] = bool(row["model_trained"])
         video = assembler.add(row)
@@ -244,6 +246,21 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
         )
     if assembler.pending:  # never expected: a clip row lost on the way; the next run re-does them
         log.error("%d videos did not receive all their clips and were not committed", len(assembler.pending))
+
+
+def _rows(dataset) -> Iterator[dict]:
+    """The dataset's rows; a detector that refuses its model or device (InputError in the actor's
+    constructor, wrapped by Ray) becomes a one-line UserError instead of Ray's traceback."""
+    try:
+        yield from dataset.iter_rows()
+    except Exception as error:
+        found = INPUT_ERROR.search(str(error))
+        if found:
+            raise UserError(found.group(1).strip()) from None
+        raise
+
+
+INPUT_ERROR = re.compile(r"(?:lavida_core\.errors\.)?(?:InputError|CheckpointError): ([^\n]+)")
 
 
 def _check_gpus(options: ScanOptions) -> None:

@@ -194,3 +194,14 @@ def test_scan_from_s3(local_ray, archive, s3, tmp_path):
     # a re-run against S3 skips everything
     again = scan(options("s3://cams/site1", "s3://results/out", **s3_options))
     assert (again.n_ok, again.n_failed, again.n_skipped) == (0, 0, len(expected))
+
+
+def test_unknown_model_is_a_user_error(local_ray, tmp_path):
+    from jobs.errors import UserError
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    write_video(folder / "a.mp4", n_frames=4)
+    with pytest.raises(UserError, match="neither a preset"):
+        scan(options(folder, tmp_path / "out", model="no-such-preset"))
+    assert not list((tmp_path / "out" / "videos").glob("*.parquet"))  # nothing committed
