@@ -29,6 +29,7 @@ import av
 import decord
 import numpy as np
 
+from jobs.frame_sequences import FrameSequence
 from jobs.listing import VideoFile, filesystem_for
 from lavida_core.clips import plan_clips
 
@@ -117,6 +118,11 @@ def local_copy(video: VideoFile, storage_options: dict) -> Iterator[str]:
 
 
 def open_reader(path: str, video: VideoFile, *, num_threads: int) -> decord.VideoReader:
+    if os.path.isdir(path):  # a folder of numbered images is one video (jobs/frame_sequences.py)
+        sequence = FrameSequence.open(path)
+        if len(sequence) == 0:
+            raise VideoError("no_frames", "the folder holds no image frames")
+        return sequence
     if os.path.getsize(path) == 0:
         raise VideoError("empty", "the file is empty (0 bytes)")
     try:

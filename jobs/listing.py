@@ -21,6 +21,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from jobs.errors import UserError
+from jobs.frame_sequences import folder_info
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ def describe_uris(uris: list[str], storage_options: dict | None = None) -> list[
             info = fs.info(path)
         except FileNotFoundError:
             raise UserError(f"{uri} does not exist; check the uri") from None
+        if info["type"] == "directory":  # a folder of numbered images (jobs/frame_sequences.py)
+            info = folder_info(fs, path)
         videos.append(video_file(fs, info))
     return videos
 
