@@ -1,0 +1,341 @@
+"""`lavida eval`: a model on a standard VAD benchmark, scored as the paper scores it.
+
+    read the test split (jobs/benchmarks.py) -> scan(...) into OUT (the scan's Ray Data path,
+    resumable: videos already in OUT are skipped) -> frame scores back from OUT with DuckDB
+    -> metrics (lavida_core/vad_metrics.py) -> a table with the paper's numbers beside ours
+
+Protocol (design.md, Evaluation): clips of `--frames-per-clip` frames sampled every
+`--sample-interval` frames (default: the paper's per dataset), clip scores repeated to every frame,
+frame AUC micro-averaged over all test frames with the 0/1 end points (AP for XD-Violence), the
+per-video mean AUC (single-class videos skipped, counted), and with `--pixel` the pooled pixel AUC.
+
+Pixel maps. OUT keeps each frame's binary mask (COCO RLE) and its score, not the mask logits. A
+binary map alone gives the ROC a single operating point, so the pixel map we score is
+mask x frame score: pixels inside the predicted mask rank by how anomalous the frame is, all others
+are 0. A frame without a mask (null) is all 0.
+
+Default anomaly types per dataset are the reference's anomaly names for it (BENCHMARKS in
+jobs/benchmarks.py); `--anomaly` replaces them.
+
+A video the scan could not decode is left out of the metrics and counted (`n_failed`). Re-running
+with other sampling or another model into the same OUT would mix runs: that is refused unless
+`--rescan` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from jobs.benchmarks import BENCHMARKS, Benchmark, BenchmarkVideo
+from jobs.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PIXEL_CHUNK = 32  # frames per pixel-AUC update (bounds memory on long frame folders)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalOptions:
+    dataset: str  # a key of BENCHMARKS
+    root: str  # the dataset's folder in its published layout
+    out: str  # where the scan writes (local folder or s3:// prefix)
+    model: str = "tiny"
+    device: str = "cpu"
+    sample_interval: int | None = None  # None: the paper's for the dataset
+    frames_per_clip: int = 8
+    anomaly_types: tuple[str, ...] = ()  # empty: the dataset's defaults
+    pixel: bool = False  # also compute pixel AUC (datasets with pixel masks)
+    rescan: bool = False
+    ray_address: str | None = None
+    batch_size: int = 4
+    num_actors: int = 1
+    gpus_per_actor: float = 0.0
+    storage_options: dict = field(default_factory=dict)
+    detector_class: str = "lavida_core.detector:LavidaDetector"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    dataset: str
+    title: str
+    model: str
+    model_trained: bool | None
+    sample_interval: int
+    frames_per_clip: int
+    anomaly_types: list[str]
+    n_videos: int  # in the test split
+    n_scored: int
+    n_failed: int  # could not be decoded: left out
+    n_frames: int  # labelled frames the frame metrics pool
+    frame_auc: float
+    frame_ap: float | None  # XD-Violence only (the paper's metric there)
+    video_mean_auc: float | None
+    n_videos_skipped: int  # single-class videos left out of the per-video mean
+    pixel_auc: float | None
+    paper_metric: str  # e.g. 'frame AUC'
+    paper_value: float
+    ours_for_paper: float | None  # our number for the paper's metric, in percent
+    failed: list[str] = field(default_factory=list)  # 'name: status: error'
+
+
+def evaluate(options: EvalOptions) -> EvalResult:
+    """Scan the benchmark's test videos into OUT (skipping what is there) and score them."""
+    from jobs.scan import ScanOptions, scan
+
+    benchmark = _benchmark(options.dataset)
+    sample_interval = benchmark.sample_interval if options.sample_interval is None else options.sample_interval
+    anomaly_types = options.anomaly_types or benchmark.anomaly_types
+    videos = benchmark.read(options.root)
+    if not videos:
+        raise UserError(f"{benchmark.title}: no test videos found in {options.root}")
+    if options.pixel:
+        _check_pixel_masks(benchmark, videos)
+    log.info("%s: %d test videos, sample interval %d", benchmark.title, len(videos), sample_interval)
+    scan_options = ScanOptions(
+        source=None, uris=tuple(v.uri for v in videos), out=options.out, model=options.model,
+        anomaly_types=tuple(anomaly_types), sample_interval=sample_interval, frames_per_clip=options.frames_per_clip,
+        device=options.device, ray_address=options.ray_address, rescan=options.rescan, batch_size=options.batch_size,
+        num_actors=options.num_actors, gpus_per_actor=options.gpus_per_actor,
+        storage_options=dict(options.storage_options), detector_class=options.detector_class,
+    )  # fmt: skip
+    if not options.rescan:
+        _check_earlier_runs(scan_options)
+    scan(scan_options)
+    return score(benchmark, options, videos, scan_options)
+
+
+def _benchmark(name: str) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise UserError(f"--dataset {name!r}: choose one of {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def _check_pixel_masks(benchmark: Benchmark, videos: list[BenchmarkVideo]) -> None:
+    if not benchmark.has_pixel_masks:
+        raise UserError(f"--pixel: {benchmark.title} has no pixel masks (only frame labels)")
+    missing = next((v.name for v in videos if v.pixel_masks is None), None)
+    if missing:
+        raise UserError(f"--pixel: {benchmark.title} test video {missing} has no pixel masks in {benchmark.title}'s layout")
+
+
+# --- reading OUT back -------------------------------------------------------------------------
+
+
+def _connect(out: str, storage_options: dict):
+    from jobs import duck
+
+    return duck.connect(out, storage_options=storage_options)
+
+
+def _check_earlier_runs(options) -> None:
+    """UserError when OUT already holds some of these videos scored with other settings."""
+    from jobs.duck import open_out, present_tables
+
+    try:
+        out = open_out(options.out, storage_options=options.storage_options)
+    except UserError:
+        return  # a new OUT
+    if not {"frames", "runs", "clips"} <= set(present_tables(out)):
+        return
+    con = _connect(options.out, options.storage_options)
+    con.execute("create temp table wanted(uri varchar)")
+    con.executemany("insert into wanted values (?)", [[uri] for uri in options.uris])
+    rows = con.sql(
+        """select distinct r.sample_interval, r.frames_per_clip, r.model, c.anomaly_types
+           from clips c join runs r using (run_id) where c.uri in (select uri from wanted)"""
+    ).fetchall()
+    wanted = (options.sample_interval, options.frames_per_clip, options.model, list(options.anomaly_types))
+    other = next((row for row in rows if tuple(row) != wanted), None)
+    if other:
+        raise UserError(
+            f"OUT {options.out} already holds some of these videos scored with sample interval {other[0]}, "
+            f"{other[1]} frames per clip, model {other[2]!r}, anomaly types {other[3]}; "
+            "use another --out, or --rescan to score them again with these settings"
+        )
+
+
+@dataclass(frozen=True)
+class ScoredVideo:
+    n_frames: int
+    frame_indices: np.ndarray  # [K] sampled frames
+    scores: np.ndarray  # [K]
+    masks: list  # [K] COCO RLE dicts or None (only read with --pixel)
+    height: int
+    width: int
+
+
+def read_scores(options, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
+    """(uri -> its committed scores, uri -> 'status: error' of the videos that failed)."""
+    con = _connect(options.out, options.storage_options)
+    con.execute("create temp table wanted(uri varchar)")
+    con.executemany("insert into wanted values (?)", [[v.uri] for v in videos])
+    status_rows = con.sql(
+        "select uri, status, error, n_frames, height, width from videos where uri in (select uri from wanted)"
+    ).fetchall()
+    mask_column = "mask_rle" if with_masks else "null"
+    frames = con.sql(
+        f"""select uri, list(frame_index order by frame_index), list(score order by frame_index),
+                   list({mask_column} order by frame_index)
+            from frames where uri in (select uri from wanted) group by uri"""
+    ).fetchall()
+    by_uri = {uri: (indices, scores, masks) for uri, indices, scores, masks in frames}
+    scored, failed = {}, {}
+    for uri, status, error, n_frames, height, width in status_rows:
+        if status != "ok" or uri not in by_uri:
+            failed[uri] = f"{status}: {error}"
+            continue
+        indices, scores, masks = by_uri[uri]
+        scored[uri] = ScoredVideo(int(n_frames), np.array(indices, dtype=np.int64), np.array(scores, dtype=np.float64), masks, int(height), int(width))
+    for video in videos:
+        if video.uri not in scored and video.uri not in failed:
+            failed[video.uri] = "missing: not in OUT after the scan"
+    return scored, failed
+
+
+def model_trained(options) -> bool | None:
+    con = _connect(options.out, options.storage_options)
+    con.execute("create temp table wanted(uri varchar)")
+    con.executemany("insert into wanted values (?)", [[uri] for uri in options.uris])
+    [(trained,)] = con.sql(
+        "select bool_and(model_trained) from runs where run_id in (select run_id from frames where uri in (select uri from wanted))"
+    ).fetchall()
+    return trained
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVideo], scan_options) -> EvalResult:
+    from lavida_core.vad_metrics import micro_score, per_video_mean, scores_to_frames
+
+    scored, failed = read_scores(scan_options, videos, with_masks=options.pixel)
+    for uri, why in failed.items():
+        log.warning("left out of the metrics: %s (%s)", uri, why)
+    pairs = []  # (labels [n], frame scores [n]) per scored video
+    for video in videos:
+        if video.uri in scored:
+            result = scored[video.uri]
+            frame_scores = scores_to_frames(result.frame_indices, result.scores, result.n_frames)
+            labels = video.labels.for_frames(result.n_frames)
+            pairs.append((labels, frame_scores[: len(labels)]))
+    if not pairs:
+        raise UserError(f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {options.out}")
+    video_mean = per_video_mean(pairs, "auc")
+    frame_auc = micro_score(pairs, "auc")
+    frame_ap = micro_score(pairs, "ap") if benchmark.frame_metric == "ap" else None
+    pixel = pixel_auc_of(videos, scored) if options.pixel else None
+    ours = {"frame": frame_ap if benchmark.frame_metric == "ap" else frame_auc, "pixel": pixel}[benchmark.paper_metric]
+    return EvalResult(
+        dataset=options.dataset, title=benchmark.title, model=scan_options.model,
+        model_trained=model_trained(scan_options), sample_interval=scan_options.sample_interval,
+        frames_per_clip=scan_options.frames_per_clip, anomaly_types=list(scan_options.anomaly_types),
+        n_videos=len(videos), n_scored=len(pairs), n_failed=len(failed), n_frames=int(sum(len(l) for l, _ in pairs)),
+        frame_auc=frame_auc, frame_ap=frame_ap, video_mean_auc=video_mean.mean, n_videos_skipped=video_mean.n_skipped,
+        pixel_auc=pixel, paper_metric=f"{benchmark.paper_metric} {benchmark.frame_metric.upper() if benchmark.paper_metric == 'frame' else 'AUC'}",
+        paper_value=benchmark.paper_value, ours_for_paper=None if ours is None else 100 * ours,
+        failed=[f"{uri}: {why}" for uri, why in failed.items()],
+    )  # fmt: skip
+
+
+def pixel_auc_of(videos: list[BenchmarkVideo], scored: dict[str, ScoredVideo]) -> float:
+    """Pooled pixel AUC of (mask x score) maps against the ground-truth masks, over the sampled frames."""
+    from lavida_core.vad_metrics import PixelAuc
+
+    accumulator = PixelAuc()
+    for video in videos:
+        if video.uri in scored:
+            for predicted, truth in _pixel_chunks(video, scored[video.uri]):
+                accumulator.add(predicted, truth)
+    return accumulator.value()
+
+
+def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from pycocotools import mask as mask_utils
+
+    for start in range(0, len(result.frame_indices), PIXEL_CHUNK):
+        indices = result.frame_indices[start : start + PIXEL_CHUNK]
+        maps = np.zeros((len(indices), result.height, result.width), dtype=np.float32)  # [N, H, W]
+        for i, (rle, value) in enumerate(zip(result.masks[start : start + PIXEL_CHUNK], result.scores[start : start + PIXEL_CHUNK])):
+            if rle is not None:
+                maps[i] = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"]}) * value
+        yield maps, video.pixel_masks.masks(indices.tolist())  # [N, H, W], [N, Hg, Wg]
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def format_result(result: EvalResult) -> str:
+    from jobs.output import format_table
+
+    trained = {True: "trained", False: "UNTRAINED: random weights", None: "unknown"}[result.model_trained]
+    header = (
+        f"{result.title}: {result.n_scored} of {result.n_videos} test videos scored"
+        f"{f' ({result.n_failed} failed, left out)' if result.n_failed else ''}, {result.n_frames} frames; "
+        f"sample interval {result.sample_interval}, {result.frames_per_clip} frames per clip; model {result.model} ({trained})"
+    )
+    paper_for = {"frame AUC": "frame_auc", "frame AP": "frame_ap", "pixel AUC": "pixel_auc"}[result.paper_metric]
+    rows = [
+        ("frame AUC (micro, all frames)", "frame_auc", result.frame_auc),
+        ("frame AP (micro, all frames)", "frame_ap", result.frame_ap),
+        (f"video mean AUC ({result.n_scored - result.n_videos_skipped} videos; {result.n_videos_skipped} single-class skipped)", "video_mean_auc", result.video_mean_auc),
+        ("pixel AUC (pooled, mask x score)", "pixel_auc", result.pixel_auc),
+    ]
+    table = [
+        (label, _percent(value), f"{result.paper_value:.2f}" if key == paper_for else "-")
+        for label, key, value in rows
+        if value is not None or key == paper_for
+    ]
+    return header + "\n" + format_table(("metric (%)", "ours", "paper"), table).rsplit("\n", 1)[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=list(BENCHMARKS), help="the benchmark")
+    parser.add_argument("--root", required=True, metavar="DIR", help="the dataset's folder, in its published layout (see jobs/benchmarks.py)")
+    parser.add_argument("--out", required=True, metavar="OUT", help="where the scan writes its tables (re-runs skip what is there)")
+    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
+    parser.add_argument(
+        "--sample-interval", type=int, metavar="N",
+        help="score every N-th frame (default: the paper's: " + ", ".join(f"{k} {b.sample_interval}" for k, b in BENCHMARKS.items()) + ")",
+    )
+    parser.add_argument("--frames-per-clip", type=int, default=8, metavar="N", help="sampled frames per clip (default 8)")
+    parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type (repeatable; default: the dataset's list)")
+    parser.add_argument("--pixel", action="store_true", help="also compute pixel AUC (UCSD Ped2, ShanghaiTech, UBnormal)")
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    parser.add_argument("--rescan", action="store_true", help="score again videos OUT already holds")
+    parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
+    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
+    parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
+    parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
+    parser.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE", help="an fsspec option for an s3:// OUT (repeatable)")
+    parser.add_argument(
+        "--detector-class", default=EvalOptions.detector_class, metavar="MODULE:CLASS",
+        help="advanced: another detector with LavidaDetector's interface (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from jobs.scan import parse_storage_options
+
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
+    result = evaluate(
+        EvalOptions(
+            dataset=args.dataset, root=args.root, out=args.out, model=args.model, device=args.device,
+            sample_interval=args.sample_interval, frames_per_clip=args.frames_per_clip, anomaly_types=tuple(args.anomaly),
+            pixel=args.pixel, rescan=args.rescan, ray_address=args.ray_address, batch_size=args.batch_size,
+            num_actors=args.num_actors, gpus_per_actor=gpus, storage_options=parse_storage_options(args.storage_option),
+            detector_class=args.detector_class,
+        )  # fmt: skip
+    )
+    print(json.dumps(asdict(result), indent=2) if args.format == "json" else format_result(result))
+    return 0
