@@ -8,8 +8,9 @@
     write_xd_violence(root, videos)     root/XD-Violence-test/videos/*.mp4, annotations.txt
 
 Each video is a `Spec`: a name, a frame count and anomalous frame ranges (inclusive). Frames
-(`make_frames`) are a dark background (40) with, in anomalous frames only, a bright square (255) —
-the ground-truth mask. With tests/fake_detector.BrightDetector (score = mean brightness, mask =
+(`make_frames`) are a dark background (40) with a dim block (100) walking along the top in every
+frame (a normal passer-by; it also keeps clips from being perfectly static) and, in anomalous
+frames only, a bright square (255) — the ground-truth mask. With tests/fake_detector.BrightDetector (score = mean brightness, mask =
 pixels > 200) the anomalous frames score higher and the masks match, so a correct evaluation gives
 frame AUC 1 and a label/frame misalignment shows. Each writer also drops files a reader must ignore
 (training videos, hidden files) and returns the names of the test videos in reader order.
@@ -26,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 HEIGHT, WIDTH = 48, 64  # decord 0.6 mis-copies some widths (48 px); 64 is safe
-BACKGROUND, SQUARE = 40, 255
+BACKGROUND, PASSER_BY, SQUARE = 40, 100, 255
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def make_frames(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     for t in np.flatnonzero(spec.labels()):
         left = int((WIDTH - side) * t / max(1, spec.n_frames - 1))
         masks[t, 16 : 16 + side, left : left + side] = True
+    for t in range(spec.n_frames):  # the passer-by: same size in every frame, so the same brightness
+        frames[t, 2:8, (2 * t) % (WIDTH - 6) : (2 * t) % (WIDTH - 6) + 6] = PASSER_BY
     frames[masks] = SQUARE
     return frames, masks
 
