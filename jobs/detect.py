@@ -4,8 +4,9 @@
 actor; `__call__` runs `detect_batch` on the batch's clips and replaces the `frames` column by
 `scores` float32 [T] and `mask_counts`: the T COCO compressed RLE strings joined by newlines, an
 empty string standing for an empty mask (one plain string per row keeps the column type the same in
-every block; the mask size is the frame's `height` x `width`). 'error' rows pass through. A clip the model fails on
-becomes an 'error' row with status 'detect_error' (the video then fails, the job goes on).
+every block; the mask size is the frame's `height` x `width`). 'error' rows pass through. A clip
+the model fails on becomes an 'error' row with status 'detect_error' (its video fails, the job
+goes on).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lavida_core.detector import ClipDetection
+from lavida_core.errors import InputError
 
 
 class BrightDetector:
@@ -33,3 +34,13 @@ class BrightDetector:
             masks = frames.mean(axis=-1) > 200  # [T, H, W]
             out.append(ClipDetection(scores=scores.astype(np.float32), masks=masks))
         return out
+
+
+class PickyDetector(BrightDetector):
+    """FAKE: fails (like a model refusing its input) on clips wider than 80 pixels."""
+
+    def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
+        for frames in clips:
+            if frames.shape[2] > 80:
+                raise InputError(f"frames of width {frames.shape[2]} are not supported")
+        return super().detect_batch(clips, anomaly_types)

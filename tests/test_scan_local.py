@@ -205,3 +205,18 @@ def test_unknown_model_is_a_user_error(local_ray, tmp_path):
     with pytest.raises(UserError, match="neither a preset"):
         scan(options(folder, tmp_path / "out", model="no-such-preset"))
     assert not list((tmp_path / "out" / "videos").glob("*.parquet"))  # nothing committed
+
+
+def test_a_clip_the_model_fails_on_fails_its_video_only(local_ray, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    write_video(folder / "narrow.mp4", width=64, height=48, n_frames=12)
+    write_video(folder / "wide.mp4", width=96, height=48, n_frames=12)
+    out = tmp_path / "out"
+    # FAKE detector that raises on frames wider than 80 px; batch 4 mixes both videos' clips
+    summary = scan(options(folder, out, detector_class="fake_detector:PickyDetector", batch_size=4))
+    assert (summary.n_ok, summary.n_failed) == (1, 1)
+    statuses = dict(sql(out, "select regexp_extract(uri, '[^/]+$'), status from videos"))
+    assert statuses == {"narrow.mp4": "ok", "wide.mp4": "detect_error"}
+    assert sql(out, "select distinct regexp_extract(uri, '[^/]+$') from frames") == [("narrow.mp4",)]
+    assert "width 96" in sql(out, "select error from videos where status <> 'ok'")[0][0]
