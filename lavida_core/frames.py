@@ -61,7 +61,8 @@ def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_p
 
 
 def _to_float_chw(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # [T, 3, H, W], 0..255
+    return torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float()  # [T, 3, H, W], 0..255 (a copy:
+    # frames from Ray's object store are read-only)
 
 
 def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -56,7 +56,7 @@ class FrameFeatures:
 
 @dataclass
 class MaskPrediction:
-    mask_logits: torch.Tensor  # [N, M, 4s, 4s] (M = 3 candidates), NO_OBJECT_LOGIT where no object
+    mask_logits: torch.Tensor  # [N, M, 4s, 4s] (M = 3 candidates); in eval, NO_OBJECT_LOGIT where no object
     ious: torch.Tensor  # [N, M] predicted IoU of each candidate
     object_score_logits: torch.Tensor  # [N, 1]; sigmoid = the frame's anomaly score
 
@@ -144,6 +144,10 @@ class Segmenter(nn.Module):
             repeat_image=False,
             high_res_features=features.high_res,
         )
-        appearing = (object_score_logits > 0)[:, :, None, None]  # [N, 1, 1, 1]
-        masks = torch.where(appearing, masks, torch.full_like(masks, NO_OBJECT_LOGIT))
+        if not self.training:
+            # SAM2 blanks the masks of frames whose object score is <= 0. Not while training: from
+            # random weights (score < 0 at start) that would cut every mask gradient, and the mask
+            # losses only count frames that do show the target anyway.
+            appearing = (object_score_logits > 0)[:, :, None, None]  # [N, 1, 1, 1]
+            masks = torch.where(appearing, masks, torch.full_like(masks, NO_OBJECT_LOGIT))
         return MaskPrediction(mask_logits=masks.float(), ious=ious.float(), object_score_logits=object_score_logits.float())
