@@ -359,8 +359,7 @@ class Benchmark:
     read: Callable[[str], list[BenchmarkVideo]]
     sample_interval: int  # the paper's
     anomaly_types: tuple[str, ...]  # the reference's anomaly names for the dataset
-    frame_metric: str  # 'auc' | 'ap': the frame-level metric the paper reports
-    paper_metric: str  # 'frame' | 'pixel': which of ours the paper's number sits beside
+    paper_metric: str  # 'frame AUC' | 'frame AP' | 'pixel AUC': the metric the paper reports
     paper_value: float  # the paper's number, in percent
     has_pixel_masks: bool
 
@@ -369,7 +368,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ucsd_ped2": Benchmark(
         title="UCSD Ped2", read=read_ucsd_ped2, sample_interval=1,
         anomaly_types=("car", "cart", "wheelchair", "skate", "bicycle"),
-        frame_metric="auc", paper_metric="pixel", paper_value=87.68, has_pixel_masks=True,
+        paper_metric="pixel AUC", paper_value=87.68, has_pixel_masks=True,
     ),
     "shanghaitech": Benchmark(
         title="ShanghaiTech", read=read_shanghaitech, sample_interval=2,
@@ -377,7 +376,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "bicycle", "fight", "throw", "pick", "hand truck", "run", "skate", "falling", "jumping", "motorcycle",
             "tricycle", "cart", "waving stick", "hurdle", "vehicle", "play", "baby carriage", "truck",
         ),
-        frame_metric="auc", paper_metric="frame", paper_value=85.28, has_pixel_masks=True,
+        paper_metric="frame AUC", paper_value=85.28, has_pixel_masks=True,
     ),
     "ubnormal": Benchmark(
         title="UBnormal", read=read_ubnormal, sample_interval=4,
@@ -386,7 +385,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "dancing", "stealing", "rotating 360 degrees", "shuffling", "injured", "drunk", "stumbling walk",
             "car accident", "fire", "smoke", "jaywalking", "driving outside lane",
         ),
-        frame_metric="auc", paper_metric="frame", paper_value=76.45, has_pixel_masks=True,
+        paper_metric="frame AUC", paper_value=76.45, has_pixel_masks=True,
     ),
     "ucf_crime": Benchmark(
         title="UCF-Crime", read=read_ucf_crime, sample_interval=128,
@@ -394,11 +393,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "abuse", "arrest", "arson", "assault", "burglary", "explosion", "fighting", "road accidents", "robbery",
             "shooting", "shoplifting", "stealing", "vandalism",
         ),
-        frame_metric="auc", paper_metric="frame", paper_value=82.18, has_pixel_masks=False,
+        paper_metric="frame AUC", paper_value=82.18, has_pixel_masks=False,
     ),
     "xd_violence": Benchmark(
         title="XD-Violence", read=read_xd_violence, sample_interval=128,
         anomaly_types=("fighting", "shooting", "riot", "abuse", "car accident", "explosion"),
-        frame_metric="ap", paper_metric="frame", paper_value=90.62, has_pixel_masks=False,
+        paper_metric="frame AP", paper_value=90.62, has_pixel_masks=False,
     ),
 }  # fmt: skip

@@ -127,10 +127,14 @@ def _check_pixel_masks(benchmark: Benchmark, videos: list[BenchmarkVideo]) -> No
 # --- reading OUT back -------------------------------------------------------------------------
 
 
-def _connect(out: str, storage_options: dict):
+def _connect(options, uris):
+    """DuckDB over the scan's OUT, with a temp table `wanted(uri)` of the benchmark's videos."""
     from jobs import duck
 
-    return duck.connect(out, storage_options=storage_options)
+    con = duck.connect(options.out, storage_options=options.storage_options)
+    con.execute("create temp table wanted(uri varchar)")
+    con.executemany("insert into wanted values (?)", [[uri] for uri in uris])
+    return con
 
 
 def _check_earlier_runs(options) -> None:
@@ -143,9 +147,7 @@ def _check_earlier_runs(options) -> None:
         return  # a new OUT
     if not {"frames", "runs", "clips"} <= set(present_tables(out)):
         return
-    con = _connect(options.out, options.storage_options)
-    con.execute("create temp table wanted(uri varchar)")
-    con.executemany("insert into wanted values (?)", [[uri] for uri in options.uris])
+    con = _connect(options, options.uris)
     rows = con.sql(
         """select distinct r.sample_interval, r.frames_per_clip, r.model, c.anomaly_types
            from clips c join runs r using (run_id) where c.uri in (select uri from wanted)"""
@@ -172,9 +174,7 @@ class ScoredVideo:
 
 def read_scores(options, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
     """(uri -> its committed scores, uri -> 'status: error' of the videos that failed)."""
-    con = _connect(options.out, options.storage_options)
-    con.execute("create temp table wanted(uri varchar)")
-    con.executemany("insert into wanted values (?)", [[v.uri] for v in videos])
+    con = _connect(options, [v.uri for v in videos])
     status_rows = con.sql(
         "select uri, status, error, n_frames, height, width from videos where uri in (select uri from wanted)"
     ).fetchall()
@@ -199,9 +199,7 @@ def read_scores(options, videos: list[BenchmarkVideo], *, with_masks: bool) -> t
 
 
 def model_trained(options) -> bool | None:
-    con = _connect(options.out, options.storage_options)
-    con.execute("create temp table wanted(uri varchar)")
-    con.executemany("insert into wanted values (?)", [[uri] for uri in options.uris])
+    con = _connect(options, options.uris)
     [(trained,)] = con.sql(
         "select bool_and(model_trained) from runs where run_id in (select run_id from frames where uri in (select uri from wanted))"
     ).fetchall()
@@ -228,16 +226,16 @@ def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVide
         raise UserError(f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {options.out}")
     video_mean = per_video_mean(pairs, "auc")
     frame_auc = micro_score(pairs, "auc")
-    frame_ap = micro_score(pairs, "ap") if benchmark.frame_metric == "ap" else None
+    frame_ap = micro_score(pairs, "ap") if benchmark.paper_metric == "frame AP" else None
     pixel = pixel_auc_of(videos, scored) if options.pixel else None
-    ours = {"frame": frame_ap if benchmark.frame_metric == "ap" else frame_auc, "pixel": pixel}[benchmark.paper_metric]
+    ours = {"frame AUC": frame_auc, "frame AP": frame_ap, "pixel AUC": pixel}[benchmark.paper_metric]
     return EvalResult(
         dataset=options.dataset, title=benchmark.title, model=scan_options.model,
         model_trained=model_trained(scan_options), sample_interval=scan_options.sample_interval,
         frames_per_clip=scan_options.frames_per_clip, anomaly_types=list(scan_options.anomaly_types),
         n_videos=len(videos), n_scored=len(pairs), n_failed=len(failed), n_frames=int(sum(len(l) for l, _ in pairs)),
         frame_auc=frame_auc, frame_ap=frame_ap, video_mean_auc=video_mean.mean, n_videos_skipped=video_mean.n_skipped,
-        pixel_auc=pixel, paper_metric=f"{benchmark.paper_metric} {benchmark.frame_metric.upper() if benchmark.paper_metric == 'frame' else 'AUC'}",
+        pixel_auc=pixel, paper_metric=benchmark.paper_metric,
         paper_value=benchmark.paper_value, ours_for_paper=None if ours is None else 100 * ours,
         failed=[f"{uri}: {why}" for uri, why in failed.items()],
     )  # fmt: skip
