@@ -46,7 +46,7 @@ class RayCluster:
         for pattern_group in (("raylet",), ("gcs_server", "ray/dashboard", "log_monitor", "monitor.py", "")):
             for pid in _our_pids(self._markers, pattern_group):
                 _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline and _our_pids(self._markers, ("",)):
             time.sleep(0.5)
         for pid in _our_pids(self._markers, ("",)):
