@@ -268,6 +268,10 @@ def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo) -> Iterator[tuple[
 # --- output -----------------------------------------------------------------------------------
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
@@ -285,7 +289,7 @@ def format_result(result: EvalResult) -> str:
     rows = [
         ("frame AUC (micro, all frames)", "frame_auc", result.frame_auc),
         ("frame AP (micro, all frames)", "frame_ap", result.frame_ap),
-        (f"video mean AUC ({result.n_scored - result.n_videos_skipped} videos; {result.n_videos_skipped} single-class skipped)", "video_mean_auc", result.video_mean_auc),
+        (f"video mean AUC ({_count(result.n_scored - result.n_videos_skipped, 'video')}; {result.n_videos_skipped} single-class skipped)", "video_mean_auc", result.video_mean_auc),
         ("pixel AUC (pooled, mask x score)", "pixel_auc", result.pixel_auc),
     ]
     table = [
