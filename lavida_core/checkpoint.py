@@ -83,13 +83,18 @@ def build_lavida(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    seed: int = 0,
 ) -> LoadedLavida:
-    """The model (eval mode) and its tokenizers. Random parts are created directly on `device` in `dtype`."""
+    """The model (eval mode) and its tokenizers. Random parts are created directly on `device` in `dtype`,
+    from `seed`: the same config and seed give the same weights in every process (every Ray actor of a
+    scan scores with the same random preset), without touching the caller's random state."""
     checkpoint = checkpoint or Checkpoint()
     qwen_tokenizer = load_qwen_tokenizer(checkpoint.qwen_dir)
     clip_tokenizer = load_clip_tokenizer(checkpoint.clip_dir)
     ids = SpecialIds.of(qwen_tokenizer)
-    with torch.device(device), _default_dtype(dtype):
+    cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), torch.device(device), _default_dtype(dtype):
+        torch.manual_seed(seed)
         model = _assemble(config, checkpoint, ids, qwen_tokenizer, clip_tokenizer, dtype=dtype)
     model.to(device=device, dtype=dtype)
     if checkpoint.trained_path is not None:

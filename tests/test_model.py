@@ -30,8 +30,7 @@ def _clip(seed: int, t: int = 8, h: int = 48, w: int = 64) -> np.ndarray:
 
 
 def _detector(config=None, checkpoint=None, seed: int = 0) -> LavidaDetector:
-    torch.manual_seed(seed)
-    loaded = build_lavida(config or preset("tiny"), checkpoint)
+    loaded = build_lavida(config or preset("tiny"), checkpoint, seed=seed)
     return LavidaDetector(loaded, model_name="tiny")
 
 
@@ -210,3 +209,14 @@ def test_cuda_bf16_matches_cpu_float32_within_bf16_tolerance():
     a, b = cpu.detect(_clip(11), TYPES), gpu.detect(_clip(11), TYPES)
     np.testing.assert_allclose(a.scores, b.scores, atol=2e-2)
     assert b.masks.shape == a.masks.shape
+
+
+def test_a_preset_builds_the_same_weights_in_every_process():
+    """Every Ray actor builds its own copy: a random preset must be the same model in each."""
+    torch.manual_seed(1)
+    first = build_lavida(preset("tiny")).model.state_dict()
+    torch.manual_seed(2)
+    second = build_lavida(preset("tiny")).model.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    other_seed = build_lavida(preset("tiny"), seed=1).model.state_dict()
+    assert not all(torch.equal(first[k], other_seed[k]) for k in first)
