@@ -101,10 +101,12 @@ class FrameSequence:
 def folder_info(fs: fsspec.AbstractFileSystem, path: str) -> dict:
     """A listing entry for a folder of images: size = their total size, mtime = the latest of theirs."""
     infos = [info for info in fs.ls(path, detail=True) if info["type"] == "file" and is_image(info["name"])]
-    mtimes = [float(info.get("mtime") or 0.0) for info in infos]
+    mtimes = [float(info["mtime"]) for info in infos if info.get("mtime") is not None]
+    if not mtimes:  # no image: the folder's own time (the decode stage reports it as 'no_frames')
+        mtimes = [fs.info(path).get("mtime")]
     return {
         "name": path,
         "type": "directory",
-        "size": sum(int(info.get("size") or 0) for info in infos),
-        "mtime": max(mtimes, default=0.0),  # an added/removed frame changes the size
+        "size": sum(int(info.get("size") or 0) for info in infos),  # an added/removed frame changes it
+        "mtime": max(mtimes),
     }
