@@ -6,8 +6,10 @@
 
 Protocol (design.md, Evaluation): clips of `--frames-per-clip` frames sampled every
 `--sample-interval` frames (default: the paper's per dataset), clip scores repeated to every frame,
-frame AUC micro-averaged over all test frames with the 0/1 end points (AP for XD-Violence), the
-per-video mean AUC (single-class videos skipped, counted), and with `--pixel` the pooled pixel AUC.
+frame AUC micro-averaged over all test frames with the 0/1 end points (and AP for XD-Violence, the
+paper's number there), the per-video mean AUC (AUC for every dataset, XD-Violence included;
+single-class videos skipped, counted), and with `--pixel` the pooled pixel AUC over the sampled
+frames (the reference also scores masks of the sampled frames only).
 
 Pixel maps. OUT keeps each frame's binary mask (COCO RLE) and its score, not the mask logits. A
 binary map alone gives the ROC a single operating point, so the pixel map we score is
