@@ -40,6 +40,10 @@ class LossConfig:
     focal_gamma: float = 2.0
     object_focal_alpha: float = -1.0  # negative: no alpha weighting
     object_focal_gamma: float = 0.0  # 0: plain binary cross-entropy
+    # The reference (like SAM2) takes the mask losses on frames that show the target only. True also
+    # takes focal + dice on the other frames, against an empty mask: "segment nothing when the named
+    # thing is absent" — a dense signal that models trained from random weights need (see bench/RESULTS.md).
+    mask_loss_on_absent_frames: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ def lavida_loss(
     normalizer = float(normalizer if normalizer is not None else max(n, 1))
     targets = target_masks.float().unsqueeze(1).expand(n, m, *target_masks.shape[-2:])  # [N, M, H, W]
     present = target_labels.float()  # [N]
+    mask_frames = torch.ones_like(present) if config.mask_loss_on_absent_frames else present  # [N]
 
     focal = sigmoid_focal_loss(mask_logits, targets, alpha=config.focal_alpha, gamma=config.focal_gamma)
     focal = focal.flatten(2).mean(-1)  # [N, M], mean over pixels
@@ -138,8 +143,8 @@ def lavida_loss(
 
     best = torch.argmin(config.mask_weight * focal + config.dice_weight * dice, dim=1)  # [N]
     rows = torch.arange(n, device=mask_logits.device)
-    mask_term = (focal[rows, best] * present).sum() / normalizer
-    dice_term = (dice[rows, best] * present).sum() / normalizer
+    mask_term = (focal[rows, best] * mask_frames).sum() / normalizer
+    dice_term = (dice[rows, best] * mask_frames).sum() / normalizer
     iou_term = (iou.mean(dim=1) * present).sum() / normalizer  # all M candidates supervised
 
     object_logits = object_score_logits.float().squeeze(1)  # [N]

@@ -132,8 +132,9 @@ class LavidaMLLM(nn.Module):
         keep, frame_lengths, clip_lengths = self._keep_mask(patches, grid_thw)
         x = patches[keep]
         rotary = visual.rotary_pos_emb(x, positions[keep])
-        cu_seqlens = F.pad(torch.tensor(frame_lengths, device=x.device).cumsum(0), (1, 0)).to(torch.int32)
-        max_seqlen = max(frame_lengths)
+        segments = [n for n in frame_lengths if n > 0]  # a fully static temporal patch keeps no token
+        cu_seqlens = F.pad(torch.tensor(segments, device=x.device).cumsum(0), (1, 0)).to(torch.int32)
+        max_seqlen = max(segments)
         for block in visual.blocks:
             x = block(x, cu_seqlens=cu_seqlens, max_seqlen=max_seqlen, position_embeddings=rotary)
         merged = visual.merger(x)  # [N_kept / 4, D]

@@ -220,3 +220,10 @@ def test_a_preset_builds_the_same_weights_in_every_process():
     assert all(torch.equal(first[k], second[k]) for k in first)
     other_seed = build_lavida(preset("tiny"), seed=1).model.state_dict()
     assert not all(torch.equal(first[k], other_seed[k]) for k in first)
+
+
+def test_a_perfectly_static_clip_runs(detector):
+    """Temporal pruning drops every token of frames 2..T of an unchanging scene: still a valid clip."""
+    still = np.repeat(_clip(12, 1, 48, 64), 8, axis=0)
+    result = detector.detect(still, TYPES)
+    assert result.scores.shape == (8,) and np.all(np.isfinite(result.scores))
