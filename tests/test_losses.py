@@ -195,3 +195,21 @@ def test_weights_come_from_the_config():
     terms = lavida_loss(**kwargs, config=only_dice)
     assert terms.total.item() == pytest.approx(terms.dice.item())
     assert terms.as_floats()["dice"] == pytest.approx(terms.dice.item())
+
+
+def test_mask_loss_on_absent_frames_option_penalises_a_mask_where_nothing_should_be():
+    # One frame without the target, with a confident mask predicted: the reference loss ignores it for
+    # the mask terms; the option counts it against an empty target.
+    logits = torch.full((1, 3, 4, 4), 4.0)
+    common = dict(
+        mask_logits=logits,
+        pred_ious=torch.zeros(1, 3),
+        object_score_logits=torch.zeros(1, 1),
+        target_masks=torch.zeros(1, 4, 4),
+        target_labels=torch.zeros(1),
+    )
+    reference = lavida_loss(**common)
+    dense = lavida_loss(**common, config=LossConfig(mask_loss_on_absent_frames=True))
+    assert reference.mask == 0 and reference.dice == 0
+    assert dense.mask > 0.5 and dense.dice > 0.9
+    assert torch.isclose(dense.object_score, reference.object_score)
