@@ -9,9 +9,7 @@ label line) drops it. One run uses the tiny LAVIDA preset (random weights) as th
 """
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
@@ -48,24 +46,6 @@ DATASETS = {
         [Spec("Bad.Boys.1995", 12, ((6, 9),), "B1-0-0"), Spec("Calm.Day.2001", 8, (), "A")],
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    temp_dir = tempfile.mkdtemp(prefix="lve", dir="/tmp")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 1024 * 1024,
-        _temp_dir=temp_dir,
-        logging_level="WARNING",
-        runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}},
-    )
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def layout(tmp_path, dataset):

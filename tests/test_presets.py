@@ -8,7 +8,6 @@ from lavida_core.config import LavidaConfig, preset
 from lavida_core.frames import qwen_video_patches, smart_resize
 
 import importlib.util
-import sys
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location("param_counts", Path(__file__).parents[1] / "bench" / "param_counts.py")

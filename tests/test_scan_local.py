@@ -5,12 +5,9 @@ the same archive from a real S3 server on 127.0.0.1 (SeaweedFS, or moto's server
 
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
@@ -23,24 +20,6 @@ pytestmark = pytest.mark.slow
 TESTS = Path(__file__).resolve().parent
 SAMPLE_INTERVAL, FRAMES_PER_CLIP = 4, 3
 FAKE = "fake_detector:BrightDetector"  # FAKE detector (tests/fake_detector.py): known masks, deterministic
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    temp_dir = tempfile.mkdtemp(prefix="lvr", dir="/tmp")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 1024 * 1024,
-        _temp_dir=temp_dir,
-        logging_level="WARNING",
-        runtime_env={"env_vars": {"PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}},
-    )
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

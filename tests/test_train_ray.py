@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,24 +17,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 3
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    temp_dir = tempfile.mkdtemp(prefix="lvt", dir="/tmp")
-    ray.init(
-        num_cpus=4,  # logical: two training workers plus Ray Train's controller actors, on 2 cores
-        include_dashboard=False,
-        object_store_memory=200 * 1024 * 1024,
-        _temp_dir=temp_dir,
-        logging_level="WARNING",
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}},
-    )
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_two_workers_take_the_configured_steps(local_ray, tmp_path):
