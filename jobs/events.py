@@ -15,26 +15,12 @@ from jobs import duck
 from jobs.duck import add_out_arguments, fetch
 from jobs.errors import UserError
 from jobs.output import add_format_argument, render
-from schemas.views import DEFAULT_EVENT_PARAMS, EventParams
+from schemas.views import DEFAULT_EVENT_PARAMS, EVENT_COLUMNS, EventParams
 
 log = logging.getLogger(__name__)
 
 # What `lavida events` prints (the mask is left out: `lavida query OUT "SELECT * FROM events"` has it).
-LISTED_COLUMNS = (
-    "video_id",
-    "uri",
-    "event_index",
-    "start_s",
-    "end_s",
-    "duration_s",
-    "start_frame",
-    "end_frame",
-    "n_frames",
-    "peak_score",
-    "peak_frame_index",
-    "mean_score",
-    "anomaly_types",
-)
+LISTED_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in ("peak_s", "peak_mask_rle"))
 
 _ORDERS = {
     "time": "video_id, start_s",
