@@ -20,7 +20,7 @@ from schemas.views import DEFAULT_EVENT_PARAMS, EVENT_COLUMNS, EventParams
 log = logging.getLogger(__name__)
 
 # What `lavida events` prints (the mask is left out: `lavida query OUT "SELECT * FROM events"` has it).
-LISTED_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in ("peak_s", "peak_mask_rle"))
+LISTED_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in ("peak_s", "peak_mask_rle", "run_id"))
 
 _ORDERS = {
     "time": "video_id, start_s",
