@@ -43,7 +43,7 @@ def surveillance_clip(frames: int, height: int, width: int, seed: int = 0) -> np
 
 def measure(detector: LavidaDetector, clip: np.ndarray, *, batch: int, repeats: int) -> dict[str, float]:
     types = ["a person climbing the fence", "fire"]
-    inputs = detector._prepare([clip], types)
+    inputs = detector.prepare([clip], types)
     with torch.inference_mode():
         out = detector.model(inputs)
     detector.detect(clip, types)  # warm-up

@@ -49,8 +49,7 @@ class LavidaDetector:
         self.model_name = model_name
         self.device = torch.device(device)
         self.trained = loaded.trained
-        self._qwen_tokenizer = loaded.qwen_tokenizer
-        self._clip_tokenizer = loaded.clip_tokenizer
+        self.loaded = loaded
         self._dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.model = loaded.model.to(device=self.device, dtype=self._dtype).eval()
         self.config = self.model.config
@@ -84,7 +83,7 @@ class LavidaDetector:
             raise InputError("give at least one clip")
         clips = [validate_clip(c) for c in clips]
         names = _validate_anomaly_types(anomaly_types)
-        inputs = self._prepare(clips, names)
+        inputs = self.prepare(clips, names)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             outputs = self.model(inputs)
         scores = outputs.scores.float().cpu().numpy()
@@ -97,13 +96,14 @@ class LavidaDetector:
             results.append(ClipDetection(scores=scores[frames].astype(np.float32), masks=masks_at_frame_size(best[frames], h, w)))
         return results
 
-    def _prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
+    def prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
+        """The model's inputs for validated clips, on the detector's device (what detect_batch runs)."""
         inputs = build_inputs(
             clips,
             [names] * len(clips),
             config=self.config,
-            qwen_tokenizer=self._qwen_tokenizer,
-            clip_tokenizer=self._clip_tokenizer,
+            qwen_tokenizer=self.loaded.qwen_tokenizer,
+            clip_tokenizer=self.loaded.clip_tokenizer,
         )
         return move_inputs(inputs, self.device, self._dtype)
 

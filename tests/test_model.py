@@ -88,7 +88,7 @@ def test_temporal_pruning_off_equals_pruning_nothing():
 def test_compression_reduces_visual_tokens(detector):
     static = np.repeat(_clip(9, 1, 112, 112), 8, axis=0)
     static[4:, :28, :28] = 255 - static[4:, :28, :28]  # one corner changes half-way
-    inputs = detector._prepare([static], TYPES)
+    inputs = detector.prepare([static], TYPES)
     with torch.inference_mode():
         out = detector.model(inputs)
     n_in, n_out = out.visual_tokens_in[0], out.visual_tokens_out[0]
@@ -98,9 +98,7 @@ def test_compression_reduces_visual_tokens(detector):
 
 
 def test_save_load_round_trip_gives_identical_outputs(detector, tmp_path):
-    from lavida_core.checkpoint import LoadedLavida
-
-    loaded = LoadedLavida(detector.model, detector._qwen_tokenizer, detector._clip_tokenizer, trained=True)
+    loaded = dataclasses.replace(detector.loaded, trained=True)
     save_lavida(loaded, tmp_path / "model")
     again = LavidaDetector(load_lavida(tmp_path / "model"), model_name="saved")
     assert again.trained
