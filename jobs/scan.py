@@ -208,7 +208,7 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
         },
         batch_size=options.batch_size,
         batch_format="numpy",
-        concurrency=options.num_actors,
+        compute=ray.data.ActorPoolStrategy(size=options.num_actors),
         num_gpus=options.gpus_per_actor or None,
         num_cpus=1 if options.gpus_per_actor == 0 else None,
     )
