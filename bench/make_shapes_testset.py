@@ -19,21 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lavida_core.synthetic_shapes import ShapesConfig, render_anomaly_video
-
-
-def pick(config: ShapesConfig, n_videos: int, *, novel: bool) -> list:
-    picked, anomalies, normals = [], set(), set()
-    index = 0
-    while len(picked) < n_videos and index < 100 * n_videos:
-        video = render_anomaly_video(config, index, novel=novel)
-        index += 1
-        if video.anomaly_type in normals or anomalies & set(video.normal_categories):
-            continue
-        picked.append(video)
-        anomalies.add(video.anomaly_type)
-        normals.update(video.normal_categories)
-    return picked
+from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
 
 
 def write(videos: list, root: Path) -> None:
@@ -59,7 +45,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     config = ShapesConfig(n_frames=args.frames, seed=args.seed)
-    videos = pick(config, args.videos, novel=args.novel)
+    videos = disjoint_anomaly_videos(config, args.videos, novel=(args.novel,))
     write(videos, args.out)
     types = sorted({v.anomaly_type for v in videos})
     (args.out / "anomaly_args.txt").write_text(" ".join(f"--anomaly '{t}'" for t in types))

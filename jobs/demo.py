@@ -75,30 +75,16 @@ def write_archive(folder: Path) -> list[str]:
     Videos are picked so that no video's normal objects include any video's anomaly: every event the
     model should report is then one of the planted anomalies.
     """
+    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+
     folder.mkdir(parents=True, exist_ok=True)
-    videos = pick_videos()
+    config = ShapesConfig(n_frames=FRAMES_PER_VIDEO, height=SIZE, width=SIZE, seed=2026)
+    videos = disjoint_anomaly_videos(config, N_VIDEOS, novel=(False, True))
     for number, video in enumerate(videos, start=1):
         path = folder / f"camera{number}.mp4"
         if not path.exists():
             encode_mp4(video.frames, path)
     return sorted({video.anomaly_type for video in videos})
-
-
-def pick_videos():
-    from lavida_core.synthetic_shapes import ShapesConfig, render_anomaly_video
-
-    config = ShapesConfig(n_frames=FRAMES_PER_VIDEO, height=SIZE, width=SIZE, seed=2026)
-    picked, anomalies, normals = [], set(), set()
-    index = 0
-    while len(picked) < N_VIDEOS:
-        video = render_anomaly_video(config, index, novel=len(picked) % 2 == 1)
-        index += 1
-        if video.anomaly_type in normals or anomalies & set(video.normal_categories):
-            continue
-        picked.append(video)
-        anomalies.add(video.anomaly_type)
-        normals.update(video.normal_categories)
-    return picked
 
 
 def encode_mp4(frames, path: Path) -> None:

@@ -393,3 +393,25 @@ def write_coco_layout(
     annotation_file = root / "annotations" / "instances.json"
     annotation_file.write_text(json.dumps(instances))
     return root / "images", annotation_file
+
+
+def disjoint_anomaly_videos(
+    config: ShapesConfig, n_videos: int, *, novel: Sequence[bool] = (False,)
+) -> list[AnomalyTestVideo]:
+    """`n_videos` anomaly test videos in which no video's normal shapes are any video's anomaly, so a
+    whole set can be scanned with one list of anomaly types; video k is novel iff novel[k % len(novel)]."""
+    picked: list[AnomalyTestVideo] = []
+    anomalies: set[str] = set()
+    normals: set[str] = set()
+    index = 0
+    while len(picked) < n_videos:
+        if index >= 100 * n_videos:
+            raise InputError(f"could not find {n_videos} anomaly videos with disjoint normal and anomaly shapes")
+        video = render_anomaly_video(config, index, novel=novel[len(picked) % len(novel)])
+        index += 1
+        if video.anomaly_type in normals or anomalies & set(video.normal_categories):
+            continue
+        picked.append(video)
+        anomalies.add(video.anomaly_type)
+        normals.update(video.normal_categories)
+    return picked

@@ -135,3 +135,13 @@ def test_training_videos_as_a_seg_dataset():
     sample = dataset.load(1, [2, 3])
     assert np.array_equal(sample.frames, video.frames[2:4])
     assert np.array_equal(sample.objects[0].masks, video.objects[0].masks[2:4])
+
+
+def test_disjoint_anomaly_videos_never_show_one_video_s_anomaly_as_another_s_normal():
+    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+
+    videos = disjoint_anomaly_videos(ShapesConfig(n_frames=8, seed=3), 10, novel=(False, True))
+    anomalies = {v.anomaly_type for v in videos}
+    normals = {name for v in videos for name in v.normal_categories}
+    assert len(videos) == 10 and not anomalies & normals
+    assert [v.novel_composition for v in videos] == [False, True] * 5
