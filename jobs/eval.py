@@ -27,6 +27,7 @@ with other sampling or another model into the same OUT would mix runs: that is r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ import numpy as np
 
 from jobs.benchmarks import BENCHMARKS, Benchmark, BenchmarkVideo
 from jobs.errors import UserError
+from jobs.scan import ScanOptions, add_runner_arguments, runner_fields
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,11 @@ PIXEL_CHUNK = 32  # frames per pixel-AUC update (bounds memory on long frame fol
 class EvalOptions:
     dataset: str  # a key of BENCHMARKS
     root: str  # the dataset's folder in its published layout
-    out: str  # where the scan writes (local folder or s3:// prefix)
-    model: str = "tiny"
-    device: str = "cpu"
+    scan: ScanOptions  # OUT, model, device, clip length, Ray/actor/storage settings; videos, anomaly
+    #                    types and sample interval are filled in per benchmark by `evaluate`
     sample_interval: int | None = None  # None: the paper's for the dataset
-    frames_per_clip: int = 8
     anomaly_types: tuple[str, ...] = ()  # empty: the dataset's defaults
     pixel: bool = False  # also compute pixel AUC (datasets with pixel masks)
-    rescan: bool = False
-    ray_address: str | None = None
-    batch_size: int = 4
-    num_actors: int = 1
-    gpus_per_actor: float = 0.0
-    storage_options: dict = field(default_factory=dict)
-    detector_class: str = "lavida_core.detector:LavidaDetector"
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ class EvalResult:
 
 def evaluate(options: EvalOptions) -> EvalResult:
     """Scan the benchmark's test videos into OUT (skipping what is there) and score them."""
-    from jobs.scan import ScanOptions, scan
+    from jobs.scan import scan
 
     benchmark = _benchmark(options.dataset)
     sample_interval = benchmark.sample_interval if options.sample_interval is None else options.sample_interval
@@ -99,14 +92,11 @@ def evaluate(options: EvalOptions) -> EvalResult:
     if options.pixel:
         _check_pixel_masks(benchmark, videos)
     log.info("%s: %d test videos, sample interval %d", benchmark.title, len(videos), sample_interval)
-    scan_options = ScanOptions(
-        source=None, uris=tuple(v.uri for v in videos), out=options.out, model=options.model,
-        anomaly_types=tuple(anomaly_types), sample_interval=sample_interval, frames_per_clip=options.frames_per_clip,
-        device=options.device, ray_address=options.ray_address, rescan=options.rescan, batch_size=options.batch_size,
-        num_actors=options.num_actors, gpus_per_actor=options.gpus_per_actor,
-        storage_options=dict(options.storage_options), detector_class=options.detector_class,
-    )  # fmt: skip
-    if not options.rescan:
+    scan_options = dataclasses.replace(
+        options.scan, source=None, uris=tuple(v.uri for v in videos), anomaly_types=tuple(anomaly_types),
+        sample_interval=sample_interval,
+    )
+    if not scan_options.rescan:
         _check_earlier_runs(scan_options)
     scan(scan_options)
     return score(benchmark, options, videos, scan_options)
@@ -129,7 +119,7 @@ def _check_pixel_masks(benchmark: Benchmark, videos: list[BenchmarkVideo]) -> No
 # --- reading OUT back -------------------------------------------------------------------------
 
 
-def _connect(options, uris):
+def _connect(options: ScanOptions, uris):
     """DuckDB over the scan's OUT, with a temp table `wanted(uri)` of the benchmark's videos."""
     from jobs import duck
 
@@ -139,7 +129,7 @@ def _connect(options, uris):
     return con
 
 
-def _check_earlier_runs(options) -> None:
+def _check_earlier_runs(options: ScanOptions) -> None:
     """UserError when OUT already holds some of these videos scored with other settings."""
     from jobs.duck import open_out, present_tables
 
@@ -174,7 +164,7 @@ class ScoredVideo:
     width: int
 
 
-def read_scores(options, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
+def read_scores(options: ScanOptions, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
     """(uri -> its committed scores, uri -> 'status: error' of the videos that failed)."""
     con = _connect(options, [v.uri for v in videos])
     status_rows = con.sql(
@@ -200,7 +190,7 @@ def read_scores(options, videos: list[BenchmarkVideo], *, with_masks: bool) -> t
     return scored, failed
 
 
-def model_trained(options) -> bool | None:
+def model_trained(options: ScanOptions) -> bool | None:
     con = _connect(options, options.uris)
     [(trained,)] = con.sql(
         "select bool_and(model_trained) from runs where run_id in (select run_id from frames where uri in (select uri from wanted))"
@@ -211,7 +201,7 @@ def model_trained(options) -> bool | None:
 # --- scoring ----------------------------------------------------------------------------------
 
 
-def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVideo], scan_options) -> EvalResult:
+def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVideo], scan_options: ScanOptions) -> EvalResult:
     from lavida_core.vad_metrics import micro_score, per_video_mean, scores_to_frames
 
     scored, failed = read_scores(scan_options, videos, with_masks=options.pixel)
@@ -225,7 +215,7 @@ def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVide
             labels = video.labels.for_frames(result.n_frames)
             pairs.append((labels, frame_scores[: len(labels)]))
     if not pairs:
-        raise UserError(f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {options.out}")
+        raise UserError(f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {scan_options.out}")
     video_mean = per_video_mean(pairs, "auc")
     frame_auc = micro_score(pairs, "auc")
     frame_ap = micro_score(pairs, "ap") if benchmark.paper_metric == "frame AP" else None
@@ -306,8 +296,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=list(BENCHMARKS), help="the benchmark")
     parser.add_argument("--root", required=True, metavar="DIR", help="the dataset's folder, in its published layout (see jobs/benchmarks.py)")
     parser.add_argument("--out", required=True, metavar="OUT", help="where the scan writes its tables (re-runs skip what is there)")
-    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
     parser.add_argument(
         "--sample-interval", type=int, metavar="N",
         help="score every N-th frame (default: the paper's: " + ", ".join(f"{k} {b.sample_interval}" for k, b in BENCHMARKS.items()) + ")",
@@ -316,29 +304,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type (repeatable; default: the dataset's list)")
     parser.add_argument("--pixel", action="store_true", help="also compute pixel AUC (UCSD Ped2, ShanghaiTech, UBnormal)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
-    parser.add_argument("--rescan", action="store_true", help="score again videos OUT already holds")
-    parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
-    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
-    parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
-    parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
-    parser.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE", help="an fsspec option for an s3:// OUT (repeatable)")
-    parser.add_argument(
-        "--detector-class", default=EvalOptions.detector_class, metavar="MODULE:CLASS",
-        help="advanced: another detector with LavidaDetector's interface (default: %(default)s)",
-    )
+    add_runner_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.scan import parse_storage_options
-
-    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
     result = evaluate(
         EvalOptions(
-            dataset=args.dataset, root=args.root, out=args.out, model=args.model, device=args.device,
-            sample_interval=args.sample_interval, frames_per_clip=args.frames_per_clip, anomaly_types=tuple(args.anomaly),
-            pixel=args.pixel, rescan=args.rescan, ray_address=args.ray_address, batch_size=args.batch_size,
-            num_actors=args.num_actors, gpus_per_actor=gpus, storage_options=parse_storage_options(args.storage_option),
-            detector_class=args.detector_class,
+            dataset=args.dataset, root=args.root, sample_interval=args.sample_interval,
+            anomaly_types=tuple(args.anomaly), pixel=args.pixel,
+            scan=ScanOptions(source=None, out=args.out, frames_per_clip=args.frames_per_clip, **runner_fields(args)),
         )  # fmt: skip
     )
     print(json.dumps(asdict(result), indent=2) if args.format == "json" else format_result(result))

@@ -276,7 +276,6 @@ def _check_gpus(options: ScanOptions) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a folder, a glob (quoted) or an s3:// prefix of videos")
     parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Parquet tables")
-    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
     parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type to look for (repeatable)")
     parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
     parser.add_argument(
@@ -284,6 +283,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps)",
     )
     parser.add_argument("--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)")
+    add_runner_arguments(parser)
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, device, Ray and storage options: shared by every job that runs the scan pipeline."""
+    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
     parser.add_argument("--rescan", action="store_true", help="scan again videos that OUT already holds")
@@ -300,6 +305,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def runner_fields(args: argparse.Namespace) -> dict:
+    """The ScanOptions fields that `add_runner_arguments` parsed."""
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
+    return dict(
+        model=args.model,
+        device=args.device,
+        ray_address=args.ray_address,
+        rescan=args.rescan,
+        batch_size=args.batch_size,
+        num_actors=args.num_actors,
+        gpus_per_actor=gpus,
+        storage_options=parse_storage_options(args.storage_option),
+        detector_class=args.detector_class,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     summary = scan(options)
@@ -309,22 +330,13 @@ def run(args: argparse.Namespace) -> int:
 
 def options_from_args(args: argparse.Namespace) -> ScanOptions:
     anomaly_types = list(args.anomaly) + (read_prompts(args.prompts) if args.prompts else [])
-    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
     return ScanOptions(
         source=args.source,
         out=args.out,
-        model=args.model,
         anomaly_types=tuple(anomaly_types) or DEFAULT_ANOMALY_TYPES,
         sample_interval=args.sample_interval,
         frames_per_clip=args.frames_per_clip,
-        device=args.device,
-        ray_address=args.ray_address,
-        rescan=args.rescan,
-        batch_size=args.batch_size,
-        num_actors=args.num_actors,
-        gpus_per_actor=gpus,
-        storage_options=parse_storage_options(args.storage_option),
-        detector_class=args.detector_class,
+        **runner_fields(args),
     )
 
 
