@@ -143,8 +143,13 @@ def lavida_loss(
 
     best = torch.argmin(config.mask_weight * focal + config.dice_weight * dice, dim=1)  # [N]
     rows = torch.arange(n, device=mask_logits.device)
-    mask_term = (focal[rows, best] * mask_frames).sum() / normalizer
-    dice_term = (dice[rows, best] * mask_frames).sum() / normalizer
+    # Frames that show the target: the best candidate only (SAM2's multi-mask loss). Frames that do not
+    # (counted only with mask_loss_on_absent_frames): every candidate must be empty, else one empty
+    # candidate would take the loss while the others segment whatever is there, whatever the name.
+    focal_frame = torch.where(present > 0, focal[rows, best], focal.mean(dim=1))  # [N]
+    dice_frame = torch.where(present > 0, dice[rows, best], dice.mean(dim=1))  # [N]
+    mask_term = (focal_frame * mask_frames).sum() / normalizer
+    dice_term = (dice_frame * mask_frames).sum() / normalizer
     iou_term = (iou.mean(dim=1) * present).sum() / normalizer  # all M candidates supervised
 
     object_logits = object_score_logits.float().squeeze(1)  # [N]

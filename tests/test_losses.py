@@ -213,3 +213,22 @@ def test_mask_loss_on_absent_frames_option_penalises_a_mask_where_nothing_should
     assert reference.mask == 0 and reference.dice == 0
     assert dense.mask > 0.5 and dense.dice > 0.9
     assert torch.isclose(dense.object_score, reference.object_score)
+
+
+def test_absent_frames_count_every_candidate_so_one_empty_candidate_cannot_hedge():
+    # Candidate 0 is empty, candidates 1 and 2 segment the whole frame. On a frame without the target, a
+    # min over candidates would pick the empty one and cost nothing, whatever the others show (a model
+    # could then segment every shape whatever the name). Absent frames count all candidates; frames with
+    # the target still count the best candidate only.
+    hedging = torch.full((1, 3, 4, 4), 6.0)
+    hedging[0, 0] = -6.0
+    empty = torch.full((1, 3, 4, 4), -6.0)
+    common = dict(pred_ious=torch.zeros(1, 3), object_score_logits=torch.zeros(1, 1), target_masks=torch.zeros(1, 4, 4),
+                  target_labels=torch.zeros(1), config=LossConfig(mask_loss_on_absent_frames=True))
+    hedged = lavida_loss(mask_logits=hedging, **common)
+    clean = lavida_loss(mask_logits=empty, **common)
+    assert clean.dice < 0.05 and hedged.dice > 0.6
+    assert hedged.mask > 10 * clean.mask
+    full = torch.ones(1, 4, 4)
+    present = dict(common, target_masks=full, target_labels=torch.ones(1))
+    assert lavida_loss(mask_logits=hedging, **present).dice < 0.05  # best candidate (1 or 2) is right
