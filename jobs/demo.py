@@ -75,16 +75,22 @@ def write_archive(folder: Path) -> list[str]:
     Videos are picked so that no video's normal objects include any video's anomaly: every event the
     model should report is then one of the planted anomalies.
     """
-    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
-
     folder.mkdir(parents=True, exist_ok=True)
-    config = ShapesConfig(n_frames=FRAMES_PER_VIDEO, height=SIZE, width=SIZE, seed=2026)
-    videos = disjoint_anomaly_videos(config, N_VIDEOS, novel=(False, True))
+    videos = demo_videos()
     for number, video in enumerate(videos, start=1):
         path = folder / f"camera{number}.mp4"
         if not path.exists():
-            encode_mp4(video.frames, path)
+            scale = SIZE // video.frames.shape[1]
+            encode_mp4(video.frames.repeat(scale, axis=1).repeat(scale, axis=2), path)
     return sorted({video.anomaly_type for video in videos})
+
+
+def demo_videos():
+    """The archive's videos, camera1 first (AnomalyTestVideo: frames, anomaly_type, frame_labels).
+    Rendered at the training videos' size (64 x 64, what the demo model saw); the archive shows them 2x."""
+    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+
+    return disjoint_anomaly_videos(ShapesConfig(n_frames=FRAMES_PER_VIDEO, seed=2026), N_VIDEOS, novel=(False, True))
 
 
 def encode_mp4(frames, path: Path) -> None:

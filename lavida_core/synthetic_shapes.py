@@ -396,20 +396,26 @@ def write_coco_layout(
 
 
 def disjoint_anomaly_videos(
-    config: ShapesConfig, n_videos: int, *, novel: Sequence[bool] = (False,)
+    config: ShapesConfig, n_videos: int, *, novel: Sequence[bool] = (False,), max_types: int | None = None
 ) -> list[AnomalyTestVideo]:
     """`n_videos` anomaly test videos in which no video's normal shapes are any video's anomaly, so a
-    whole set can be scanned with one list of anomaly types; video k is novel iff novel[k % len(novel)]."""
+    whole set can be scanned with one list of anomaly types; video k is novel iff novel[k % len(novel)].
+    ``max_types`` caps how many distinct anomaly types of each kind (seen / novel) the set uses (the
+    first ones drawn), which keeps the list of names a scan looks for short."""
     picked: list[AnomalyTestVideo] = []
     anomalies: set[str] = set()
     normals: set[str] = set()
     index = 0
     while len(picked) < n_videos:
-        if index >= 100 * n_videos:
+        if index >= 1000 * n_videos:
             raise InputError(f"could not find {n_videos} anomaly videos with disjoint normal and anomaly shapes")
-        video = render_anomaly_video(config, index, novel=novel[len(picked) % len(novel)])
+        want_novel = novel[len(picked) % len(novel)]
+        video = render_anomaly_video(config, index, novel=want_novel)
         index += 1
         if video.anomaly_type in normals or anomalies & set(video.normal_categories):
+            continue
+        types_of_kind = {v.anomaly_type for v in picked if v.novel_composition == want_novel}
+        if max_types is not None and len(types_of_kind) >= max_types and video.anomaly_type not in types_of_kind:
             continue
         picked.append(video)
         anomalies.add(video.anomaly_type)
