@@ -145,3 +145,16 @@ def test_disjoint_anomaly_videos_never_show_one_video_s_anomaly_as_another_s_nor
     normals = {name for v in videos for name in v.normal_categories}
     assert len(videos) == 10 and not anomalies & normals
     assert [v.novel_composition for v in videos] == [False, True] * 5
+
+
+def test_max_types_caps_the_distinct_anomaly_types_of_each_kind():
+    from lavida_core.synthetic_shapes import disjoint_anomaly_videos
+
+    config = ShapesConfig(n_frames=8, seed=7)
+    videos = disjoint_anomaly_videos(config, 12, novel=(False, True), max_types=2)
+    seen = {v.anomaly_type for v in videos if not v.novel_composition}
+    novel = {v.anomaly_type for v in videos if v.novel_composition}
+    assert len(videos) == 12 and len(seen) == 2 and len(novel) == 2
+    normals = {name for v in videos for name in v.normal_categories}
+    assert not normals & (seen | novel)
+    assert len({v.anomaly_type for v in disjoint_anomaly_videos(config, 12)}) > 2  # no cap by default
