@@ -5,8 +5,9 @@
     lavida eval --dataset shanghaitech --root /tmp/shapes-seen --out /tmp/eval-seen \
         --model models/demo --sample-interval 1 --pixel $(cat /tmp/shapes-seen/anomaly_args.txt)
 
-Each video shows normal shapes throughout and one named shape (the anomaly) in a run of frames;
-frame labels and pixel masks are exact. `--novel` draws the anomaly among colour-shape combinations
+Videos are drawn like the demo model's training videos (the "synthetic_shapes" section of
+models/demo_train.json), with another seed. Each video shows normal shapes throughout and one named
+shape (the anomaly) in a run of frames; frame labels and pixel masks are exact. `--novel` draws the anomaly among colour-shape combinations
 held out of training (words seen, never together). Videos are chosen so that no video's normal shapes
 include any video's anomaly, so the whole set can be scanned with one list of anomaly types.
 """
@@ -19,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+from jobs.demo import demo_shapes
+from lavida_core.synthetic_shapes import disjoint_anomaly_videos
 
 
 def write(videos: list, root: Path) -> None:
@@ -45,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--types", type=int, default=4, help="distinct anomaly types in the set (default 4)")
     args = parser.parse_args()
-    config = ShapesConfig(n_frames=args.frames, seed=args.seed)
+    config = demo_shapes(n_frames=args.frames, seed=args.seed)  # the demo model's words and sizes
     videos = disjoint_anomaly_videos(config, args.videos, novel=(args.novel,), max_types=args.types)
     write(videos, args.out)
     types = sorted({v.anomaly_type for v in videos})

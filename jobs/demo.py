@@ -17,6 +17,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo"
+DEMO_TRAIN_CONFIG = DEMO_MODEL.parent / "demo_train.json"  # what the demo model was trained on
 N_VIDEOS = 6
 FPS = 8
 FRAMES_PER_VIDEO = 48
@@ -87,10 +88,25 @@ def write_archive(folder: Path) -> list[str]:
 
 def demo_videos():
     """The archive's videos, camera1 first (AnomalyTestVideo: frames, anomaly_type, frame_labels).
-    Rendered at the training videos' size (64 x 64, what the demo model saw); the archive shows them 2x."""
-    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+    Rendered like the demo model's training videos (same words, sizes, 64 x 64); the archive shows them 2x."""
+    from lavida_core.synthetic_shapes import disjoint_anomaly_videos
 
-    return disjoint_anomaly_videos(ShapesConfig(n_frames=FRAMES_PER_VIDEO, seed=2026), N_VIDEOS, novel=(False, True))
+    return disjoint_anomaly_videos(demo_shapes(n_frames=FRAMES_PER_VIDEO, seed=2026), N_VIDEOS, novel=(False, True))
+
+
+def demo_shapes(*, n_frames: int, seed: int):
+    """A ShapesConfig that draws what the demo model was trained on (the synthetic shapes of
+    models/demo_train.json: colour and shape words, sizes, speeds), with its own frame count and seed."""
+    import json
+
+    from lavida_core.synthetic_shapes import ShapesConfig
+
+    raw = json.loads(DEMO_TRAIN_CONFIG.read_text())
+    sections = [raw.get("synthetic_shapes")] + [d for d in raw.get("datasets", []) if d.get("layout") == "synthetic_shapes"]
+    section = next((s for s in sections if s is not None), {})
+    not_drawing = ("n_videos", "seed", "layout", "name", "ratio")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k not in not_drawing}
+    return ShapesConfig(**options, n_frames=n_frames, seed=seed)
 
 
 def encode_mp4(frames, path: Path) -> None:

@@ -97,6 +97,9 @@ class ShapesConfig:
     min_radius: float = 0.10  # object radius as a fraction of min(height, width)
     max_radius: float = 0.20
     max_speed: float = 0.06  # pixels per frame as a fraction of min(height, width)
+    # Probability that a training object is visible in a run of frames only (it enters or leaves),
+    # so that per-frame object scores are trained, not only "somewhere in this clip".
+    partial_visibility: float = 0.5
     colours: tuple[str, ...] = tuple(COLOURS)
     shapes: tuple[str, ...] = tuple(SHAPES)
     seed: int = 0
@@ -107,6 +110,8 @@ class ShapesConfig:
             raise InputError(f"unknown colour or shape words {unknown}; known: {list(COLOURS)}, {list(SHAPES)}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise InputError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        if not 0.0 <= self.partial_visibility <= 1.0:
+            raise InputError(f"partial_visibility is a probability (0..1), got {self.partial_visibility}")
         if self.n_frames < 1 or min(self.height, self.width) < 16:
             raise InputError("need n_frames >= 1 and frames of at least 16x16 pixels")
 
@@ -222,16 +227,29 @@ def _rng(config: ShapesConfig, stream: int, index: int) -> np.random.Generator:
 
 
 def render_training_video(config: ShapesConfig, index: int) -> SyntheticVideo:
-    """Training video ``index``: 1..max_objects distinct training categories moving about."""
+    """Training video ``index``: 1..max_objects distinct training categories moving about, some of
+    them visible in part of the frames only (``partial_visibility``)."""
     rng = _rng(config, stream=0, index=index)
     categories = training_categories(config)
     n_objects = int(rng.integers(config.min_objects, config.max_objects + 1))
     names = [categories[i] for i in rng.choice(len(categories), size=n_objects, replace=False)]
     tracks = [_random_track(rng, config, name) for name in names]
-    always = [np.ones(config.n_frames, dtype=bool)] * len(tracks)
-    frames, masks = _render(rng, config, tracks, always)
+    visible = [_visible_frames(rng, config) for _ in tracks]
+    frames, masks = _render(rng, config, tracks, visible)
     objects = tuple(SyntheticObject(name=n, masks=m) for n, m in zip(names, masks))
     return SyntheticVideo(video_id=f"shapes_{index:05d}", frames=frames, objects=objects)
+
+
+def _visible_frames(rng: np.random.Generator, config: ShapesConfig) -> np.ndarray:
+    """bool [T]: every frame, or (with probability partial_visibility) a run of 1/4..all of them."""
+    n = config.n_frames
+    if rng.random() >= config.partial_visibility:
+        return np.ones(n, dtype=bool)
+    length = int(rng.integers(max(1, n // 4), n + 1))
+    start = int(rng.integers(0, n - length + 1))
+    visible = np.zeros(n, dtype=bool)
+    visible[start : start + length] = True
+    return visible
 
 
 def generate_training_videos(config: ShapesConfig) -> list[SyntheticVideo]:

@@ -56,7 +56,24 @@ def test_training_videos_hold_distinct_training_categories_with_matching_pixels(
             colour = np.array(COLOURS[obj.name.split(" ")[0]])
             assert (video.frames[obj.masks] == colour).all()  # every masked pixel shows the object
         assert union.max() <= 1  # visible masks never overlap (occlusion)
-        assert video.objects[-1].masks.any(axis=(1, 2)).all()  # the top object is always visible
+        top = np.flatnonzero(video.objects[-1].masks.any(axis=(1, 2)))  # nothing hides the top object:
+        assert len(top) and (np.diff(top) == 1).all()  # it shows in one run of frames (enters / leaves)
+
+
+def test_partial_visibility_makes_objects_enter_and_leave():
+    def runs(config):
+        lengths = []
+        for index in range(config.n_videos):
+            top = render_training_video(config, index).objects[-1]
+            lengths.append(int(top.masks.any(axis=(1, 2)).sum()))
+        return np.array(lengths)
+
+    always = runs(ShapesConfig(n_videos=16, n_frames=10, seed=3, partial_visibility=0.0))
+    assert (always == 10).all()
+    some = runs(ShapesConfig(n_videos=40, n_frames=10, seed=3, partial_visibility=0.5))
+    assert 0.2 < (some < 10).mean() < 0.8 and some.min() >= 10 // 4
+    with pytest.raises(InputError, match="partial_visibility"):
+        ShapesConfig(partial_visibility=1.5)
 
 
 def test_objects_move():
