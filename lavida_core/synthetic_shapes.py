@@ -110,6 +110,12 @@ class ShapesConfig:
             raise InputError(f"unknown colour or shape words {unknown}; known: {list(COLOURS)}, {list(SHAPES)}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise InputError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        n_training = len(self.colours) * len(self.shapes) - len(self.colours)  # one held out per colour
+        if n_training < self.max_objects:
+            raise InputError(
+                f"{len(self.colours)} colours x {len(self.shapes)} shapes leave {n_training} training categories, "
+                f"fewer than max_objects={self.max_objects}; give more words or fewer objects"
+            )
         if not 0.0 <= self.partial_visibility <= 1.0:
             raise InputError(f"partial_visibility is a probability (0..1), got {self.partial_visibility}")
         if self.n_frames < 1 or min(self.height, self.width) < 16:

@@ -175,3 +175,8 @@ def test_max_types_caps_the_distinct_anomaly_types_of_each_kind():
     normals = {name for v in videos for name in v.normal_categories}
     assert not normals & (seen | novel)
     assert len({v.anomaly_type for v in disjoint_anomaly_videos(config, 12)}) > 2  # no cap by default
+
+
+def test_too_few_words_for_the_objects_per_video_is_a_clear_error():
+    with pytest.raises(InputError, match="fewer than max_objects=3"):
+        ShapesConfig(colours=("red", "blue"), shapes=("circle", "ring"))  # 4 combinations, 2 held out

@@ -1,0 +1,48 @@
+"""`lavida demo` end to end (what the README's demo command runs after setup): it generates the archive,
+scans it with the demo model (the untrained tiny preset while no trained demo model is shipped, and it
+says so), prints events and writes the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jobs import demo
+from jobs.cli import main
+from jobs.demo import DEMO_MODEL, N_VIDEOS, demo_videos
+
+
+def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path, capsys, local_ray, caplog):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    videos = demo_videos()
+    assert sorted(p.name for p in (tmp_path / "archive").glob("*.mp4")) == [f"camera{i}.mp4" for i in range(1, N_VIDEOS + 1)]
+    assert f"{N_VIDEOS} ok, 0 failed" in printed
+    assert f"looked for: {', '.join(sorted({v.anomaly_type for v in videos}))}" in printed
+    assert "event(s):" in printed and "report:" in printed
+    assert (tmp_path / "report" / "index.html").is_file()
+    if not (DEMO_MODEL / "lavida.json").is_file():
+        assert "(model: tiny)" in printed
+        assert "untrained tiny preset" in caplog.text
+
+
+@pytest.mark.parametrize("layout", ["synthetic_shapes section", "datasets list"])
+def test_demo_videos_are_drawn_like_the_demo_model_s_training_data(tmp_path, monkeypatch, layout):
+    shapes = {"n_videos": 9, "seed": 5, "colours": ["red", "blue", "green", "cyan"],
+              "shapes": ["circle", "ring", "star", "cross"], "min_radius": 0.2}
+    if layout == "datasets list":
+        raw = {"datasets": [{"layout": "synthetic_shapes", "name": "a", "ratio": 1.0, **shapes}]}
+    else:
+        raw = {"synthetic_shapes": shapes}
+    config_file = tmp_path / "demo_train.json"
+    config_file.write_text(json.dumps(raw))
+    monkeypatch.setattr(demo, "DEMO_TRAIN_CONFIG", config_file)
+    config = demo.demo_shapes(n_frames=16, seed=1)
+    assert config.colours == ("red", "blue", "green", "cyan") and config.shapes == ("circle", "ring", "star", "cross")
+    assert config.min_radius == 0.2
+    assert (config.n_frames, config.seed) == (16, 1)  # its own length and seed, not the training set's
+    videos = demo.demo_videos()
+    assert len(videos) == demo.N_VIDEOS and all(v.frame_labels.any() and not v.frame_labels.all() for v in videos)
+    words = {w for v in videos for name in (v.anomaly_type, *v.normal_categories) for w in name.split(" ")}
+    assert words <= set(config.colours) | set(config.shapes)
