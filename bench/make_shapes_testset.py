@@ -5,11 +5,12 @@
     lavida eval --dataset shanghaitech --root /tmp/shapes-seen --out /tmp/eval-seen \
         --model models/demo --sample-interval 1 --pixel $(cat /tmp/shapes-seen/anomaly_args.txt)
 
-Videos are drawn like the demo model's training videos (the "synthetic_shapes" section of
+Videos are drawn like the demo model's training videos (the synthetic shapes of
 models/demo_train.json), with another seed. Each video shows normal shapes throughout and one named
-shape (the anomaly) in a run of frames; frame labels and pixel masks are exact. `--novel` draws the anomaly among colour-shape combinations
-held out of training (words seen, never together). Videos are chosen so that no video's normal shapes
-include any video's anomaly, so the whole set can be scanned with one list of anomaly types.
+shape (the anomaly) in a run of frames; frame labels and pixel masks are exact. `--novel` draws the
+anomaly among colour-shape combinations held out of training (words seen, never together). Videos are
+chosen so that no video's normal shapes include any video's anomaly, so the whole set can be scanned
+with one list of anomaly types (`--types`, default 4, distinct ones).
 """
 
 from __future__ import annotations
