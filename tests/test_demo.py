@@ -46,3 +46,12 @@ def test_demo_videos_are_drawn_like_the_demo_model_s_training_data(tmp_path, mon
     assert len(videos) == demo.N_VIDEOS and all(v.frame_labels.any() and not v.frame_labels.all() for v in videos)
     words = {w for v in videos for name in (v.anomaly_type, *v.normal_categories) for w in name.split(" ")}
     assert words <= set(config.colours) | set(config.shapes)
+
+
+@pytest.mark.parametrize("name", ["demo_train.json", "demo_finetune.json"])
+def test_the_committed_demo_training_configs_are_valid(name):
+    from jobs.train import job_config, read_config_file
+
+    job = job_config(read_config_file(DEMO_MODEL.parent / name))
+    assert job.train.seed == 0 and job.train.steps > 0
+    assert {d.layout for d in job.datasets} == {"synthetic_shapes"}
