@@ -95,18 +95,15 @@ def demo_videos():
 
 
 def demo_shapes(*, n_frames: int, seed: int):
-    """A ShapesConfig that draws what the demo model was trained on (the synthetic shapes of
+    """A ShapesConfig that draws what the demo model was trained on (the first synthetic shapes of
     models/demo_train.json: colour and shape words, sizes, speeds), with its own frame count and seed."""
-    import json
+    from jobs.errors import UserError
+    from jobs.train import dataset_specs, read_config_file, shapes_config
 
-    from lavida_core.synthetic_shapes import ShapesConfig
-
-    raw = json.loads(DEMO_TRAIN_CONFIG.read_text())
-    sections = [raw.get("synthetic_shapes")] + [d for d in raw.get("datasets", []) if d.get("layout") == "synthetic_shapes"]
-    section = next((s for s in sections if s is not None), {})
-    not_drawing = ("n_videos", "seed", "layout", "name", "ratio")
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if k not in not_drawing}
-    return ShapesConfig(**options, n_frames=n_frames, seed=seed)
+    specs = [s for s in dataset_specs(read_config_file(DEMO_TRAIN_CONFIG)) if s.layout == "synthetic_shapes"]
+    if not specs:
+        raise UserError(f"{DEMO_TRAIN_CONFIG} trains on no synthetic shapes; the demo draws its videos like those")
+    return shapes_config(specs[0], n_frames=n_frames, seed=seed)
 
 
 def encode_mp4(frames, path: Path) -> None:

@@ -103,7 +103,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
     if unknown:
         raise UserError(f"unknown config key(s) {sorted(unknown)}; known: {sorted(TOP_LEVEL_KEYS)}")
     overrides = overrides or {}
-    datasets = _dataset_specs(raw)
+    datasets = dataset_specs(raw)
     train_fields = {**raw.get("train", {}), **({"steps": overrides["steps"]} if overrides.get("steps") else {})}
     sampler_fields = {**raw.get("sampler", {}), "ratios": {d.name: d.ratio for d in datasets}}
     out = overrides.get("out") or raw.get("out")
@@ -132,7 +132,7 @@ def _typed(cls: type, values: dict[str, Any], section: str) -> Any:
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def _dataset_specs(raw: dict[str, Any]) -> tuple[DatasetSpec, ...]:
+def dataset_specs(raw: dict[str, Any]) -> tuple[DatasetSpec, ...]:
     entries = list(raw.get("datasets", []))
     if "synthetic_shapes" in raw:
         entries.append({"layout": "synthetic_shapes", "name": "shapes", "ratio": 1.0, **raw["synthetic_shapes"]})
@@ -170,7 +170,14 @@ def _video_folders(spec: DatasetSpec):
 def _synthetic_shapes(spec: DatasetSpec):
     from lavida_core.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
-    return shapes_seg_dataset(_typed(ShapesConfig, spec.options, f"dataset {spec.name}"), name=spec.name)
+    return shapes_seg_dataset(shapes_config(spec), name=spec.name)
+
+
+def shapes_config(spec: DatasetSpec, **overrides: Any):
+    """The ShapesConfig of a synthetic_shapes dataset entry (fields given by `overrides` replaced)."""
+    from lavida_core.synthetic_shapes import ShapesConfig
+
+    return _typed(ShapesConfig, {**spec.options, **overrides}, f"dataset {spec.name}")
 
 
 def _require_options(spec: DatasetSpec, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:

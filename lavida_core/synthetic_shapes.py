@@ -429,6 +429,7 @@ def disjoint_anomaly_videos(
     picked: list[AnomalyTestVideo] = []
     anomalies: set[str] = set()
     normals: set[str] = set()
+    types_by_kind: dict[bool, set[str]] = {False: set(), True: set()}  # anomaly types picked, by novelty
     index = 0
     while len(picked) < n_videos:
         if index >= 1000 * n_videos:
@@ -438,10 +439,11 @@ def disjoint_anomaly_videos(
         index += 1
         if video.anomaly_type in normals or anomalies & set(video.normal_categories):
             continue
-        types_of_kind = {v.anomaly_type for v in picked if v.novel_composition == want_novel}
-        if max_types is not None and len(types_of_kind) >= max_types and video.anomaly_type not in types_of_kind:
+        of_kind = types_by_kind[want_novel]
+        if max_types is not None and len(of_kind) >= max_types and video.anomaly_type not in of_kind:
             continue
         picked.append(video)
         anomalies.add(video.anomaly_type)
+        of_kind.add(video.anomaly_type)
         normals.update(video.normal_categories)
     return picked
