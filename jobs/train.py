@@ -16,12 +16,16 @@ datasets and their sampling ratios, and the TrainConfig / SamplerConfig / LossCo
       "sampler": {"anomaly_ratio": 0.5, "n_anomalies": 8},
       "train": {"steps": 200, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "checkpoint_every": 50},
       "loss": {},
+      "grounding": {"steps": 600, "batch_size": 32},   # optional: pre-train the encoders first
       "out": "runs/tiny-shapes"
     }
 
 OUT holds `checkpoints/step_NNNNNN/` (resumable train states, see lavida_core.training),
 `loss.csv` (one row per step), `train_config.json` (the config as run) and, at the end, `model/`
-(a `save_lavida` folder that `lavida scan --model OUT/model` reads). `--resume` continues from the
+(a `save_lavida` folder that `lavida scan --model OUT/model` reads). With a "grounding" section the
+image and text encoders are first pre-trained to ground the datasets' names (lavida_core.grounding, not
+part of the paper: for models that start from random weights); the result is kept in `grounding/` and
+reused by a re-run or `--resume`. `--resume` continues from the
 newest checkpoint; several workers (`--workers N`) run through Ray Train's TorchTrainer, gloo on CPU
 and nccl on GPU, each drawing its own samples; rank 0 writes OUT (a folder every worker's node can
 reach when they are on several nodes).
@@ -49,6 +53,9 @@ CHECKPOINTS_DIR = "checkpoints"
 LOSS_CSV = "loss.csv"
 MODEL_DIR = "model"
 CONFIG_COPY = "train_config.json"
+GROUNDING_DIR = "grounding"  # the grounding stage's encoders (see ground_encoders)
+G_WEIGHTS = "encoders.safetensors"
+G_META = "grounding.json"
 LOSS_COLUMNS = ("step", "lr", "total", "mask", "dice", "iou", "object_score", "lm", "seconds")
 
 
@@ -70,6 +77,7 @@ class JobConfig:
     out: str
     checkpoint: dict[str, str] = field(default_factory=dict)  # Checkpoint fields, with a preset
     tensorboard: bool = False
+    grounding: Any = None  # lavida_core.grounding.GroundingConfig: pre-train the encoders first; None: no
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,7 +85,9 @@ class JobConfig:
 
 # ---- the config file ----------------------------------------------------------------------------
 
-TOP_LEVEL_KEYS = {"model", "checkpoint", "datasets", "synthetic_shapes", "sampler", "train", "loss", "out", "tensorboard"}
+TOP_LEVEL_KEYS = {
+    "model", "checkpoint", "datasets", "synthetic_shapes", "sampler", "train", "loss", "out", "tensorboard", "grounding",
+}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -96,6 +106,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
     """The typed job config from a parsed file plus command-line overrides (`out`, `steps`)."""
     from lavida_core.errors import InputError
     from lavida_core.exposure_sampler import SamplerConfig
+    from lavida_core.grounding import GroundingConfig
     from lavida_core.losses import LossConfig
     from lavida_core.training import TrainConfig
 
@@ -119,6 +130,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
             out=str(out),
             checkpoint={k: str(v) for k, v in raw.get("checkpoint", {}).items()},
             tensorboard=bool(raw.get("tensorboard", False)),
+            grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
         )
     except InputError as error:
         raise UserError(str(error)) from error
@@ -255,12 +267,14 @@ def train_process(
     out = Path(job.out)
     loaded = build_model(job)
     model = loaded.model.to(device)
+    sampler = build_sampler(job)
+    if job.grounding is not None:
+        ground_encoders(job, loaded, list(sampler.datasets.values()), device, where)
     T.set_trainable(model, job.train)
     if job.train.gradient_checkpointing or (job.train.gradient_checkpointing is None and device.type == "cuda"):
         T.enable_gradient_checkpointing(model)
     optimizer, scheduler = T.make_optimizer(model, job.train)
     start = _restore(job, model, optimizer, scheduler, resume=resume) if resume else 0
-    sampler = build_sampler(job)
     logger = LossLog(out, start=start, tensorboard=job.tensorboard) if where.rank == 0 else None
     last = None
     begun = time.monotonic()
@@ -283,6 +297,67 @@ def train_process(
         if logger is not None:
             logger.close()
     return {"steps": job.train.steps, "started_at_step": start, "last_loss": last.terms.get("total") if last else None}
+
+
+def ground_encoders(job: JobConfig, loaded, datasets: list, device, where) -> None:
+    """The grounding stage (lavida_core.grounding) before the training loop. Its result is kept in
+    OUT/grounding/ (written once, atomically) and loaded from there on a re-run or --resume, because
+    checkpoints hold only the trained parts and the encoders may be frozen in the loop."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from lavida_core import grounding as G
+
+    folder = Path(job.out) / GROUNDING_DIR
+    weights, meta_file = folder / G_WEIGHTS, folder / G_META
+    meta = {
+        "model": job.model, "checkpoint": job.checkpoint, "seed": job.train.seed,
+        "datasets": [dataclasses.asdict(d) for d in job.datasets], "grounding": dataclasses.asdict(job.grounding),
+    }  # fmt: skip
+    model = loaded.model
+    if weights.is_file() and meta_file.is_file():
+        then = json.loads(meta_file.read_text())
+        if then != meta:
+            raise UserError(
+                f"{folder} was grounded with another model, datasets or grounding config ({then}); "
+                "remove that folder or choose another --out"
+            )
+        model.load_state_dict({k: v.to(device) for k, v in load_file(str(weights)).items()}, strict=False)
+        log.info("grounded encoders loaded from %s", weights)
+    else:
+        _run_grounding(job.grounding, loaded, datasets, device, rank=where.rank)
+        if where.rank == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = weights.with_name(weights.name + ".partial")
+            save_file(G.encoder_state(model), str(partial))
+            partial.replace(weights)
+            meta_file.write_text(json.dumps(meta, indent=2))
+    if where.world_size > 1:  # every rank starts the loop from rank 0's encoders
+        for param in G.encoder_parameters(model):
+            torch.distributed.broadcast(param.data, src=0)
+
+
+def _run_grounding(config, loaded, datasets: list, device, *, rank: int) -> None:
+
+    from lavida_core import grounding as G
+    from lavida_core.tokenizer import encode_anomaly_types
+
+    model = loaded.model
+    names = G.dataset_names(datasets)
+    name_ids = {k: v.to(device) for k, v in encode_anomaly_types(loaded.clip_tokenizer, names).items()}
+    head, optimizer = G.make_head_and_optimizer(model, config)
+    grid, size = model.segmenter.embedding_size, model.segmenter.image_size
+    model.train()
+    begun = time.monotonic()
+    log.info("grounding: %d steps of %d frames, %d names", config.steps, config.batch_size, len(names))
+    for step in range(config.steps):
+        batch = G.frames_batch(datasets, names, config, step, image_size=size, grid=grid)
+        batch = G.GroundingBatch(*(t.to(device) for t in (batch.images, batch.token_labels, batch.frame_labels)))
+        terms = G.grounding_step(model, head, optimizer, batch, name_ids, config)
+        done = step + 1
+        if rank == 0 and (done % 50 == 0 or done == config.steps):
+            values = " ".join(f"{k}={v:.4f}" for k, v in terms.items())
+            log.info("grounding step %d/%d %s %.0fs", done, config.steps, values, time.monotonic() - begun)
 
 
 def _micro_batch(sampler, loaded, job: JobConfig, step: int, micro: int, where) -> Any:
