@@ -18,6 +18,7 @@ YouTube-VOS and COCO layouts that ``lavida_core.seg_datasets`` reads.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,6 +101,10 @@ class ShapesConfig:
     # Probability that a training object is visible in a run of frames only (it enters or leaves),
     # so that per-frame object scores are trained, not only "somewhere in this clip".
     partial_visibility: float = 0.5
+    # Training frames go through JPEG at a quality drawn from this range (what frames look like after
+    # a codec, e.g. chroma subsampling and block edges); None keeps them pristine. A model trained on
+    # pristine frames only scores JPEG or H.264 frames much worse (bench/RESULTS.md, demo model).
+    jpeg_quality: tuple[int, int] | None = None
     colours: tuple[str, ...] = tuple(COLOURS)
     shapes: tuple[str, ...] = tuple(SHAPES)
     seed: int = 0
@@ -118,6 +123,10 @@ class ShapesConfig:
             )
         if not 0.0 <= self.partial_visibility <= 1.0:
             raise InputError(f"partial_visibility is a probability (0..1), got {self.partial_visibility}")
+        if self.jpeg_quality is not None and not (
+            len(self.jpeg_quality) == 2 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100
+        ):
+            raise InputError(f"jpeg_quality is a range [low, high] within 1..100, got {self.jpeg_quality}")
         if self.n_frames < 1 or min(self.height, self.width) < 16:
             raise InputError("need n_frames >= 1 and frames of at least 16x16 pixels")
 
@@ -242,8 +251,20 @@ def render_training_video(config: ShapesConfig, index: int) -> SyntheticVideo:
     tracks = [_random_track(rng, config, name) for name in names]
     visible = [_visible_frames(rng, config) for _ in tracks]
     frames, masks = _render(rng, config, tracks, visible)
+    if config.jpeg_quality is not None:
+        frames = _through_jpeg(frames, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
     objects = tuple(SyntheticObject(name=n, masks=m) for n, m in zip(names, masks))
     return SyntheticVideo(video_id=f"shapes_{index:05d}", frames=frames, objects=objects)
+
+
+def _through_jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
+    """uint8 [T, H, W, 3] -> the same frames encoded as JPEG at `quality` and decoded again."""
+    out = np.empty_like(frames)
+    for t, frame in enumerate(frames):
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+        out[t] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out
 
 
 def _visible_frames(rng: np.random.Generator, config: ShapesConfig) -> np.ndarray:

@@ -180,3 +180,16 @@ def test_max_types_caps_the_distinct_anomaly_types_of_each_kind():
 def test_too_few_words_for_the_objects_per_video_is_a_clear_error():
     with pytest.raises(InputError, match="fewer than max_objects=3"):
         ShapesConfig(colours=("red", "blue"), shapes=("circle", "ring"))  # 4 combinations, 2 held out
+
+
+def test_jpeg_quality_degrades_training_frames_like_a_codec_and_keeps_masks_exact():
+    pristine = ShapesConfig(n_videos=2, seed=4)
+    coded = ShapesConfig(n_videos=2, seed=4, jpeg_quality=(40, 60))
+    a, b = render_training_video(pristine, 1), render_training_video(coded, 1)
+    assert [o.name for o in a.objects] == [o.name for o in b.objects]
+    assert all(np.array_equal(x.masks, y.masks) for x, y in zip(a.objects, b.objects))
+    error = np.abs(a.frames.astype(int) - b.frames.astype(int))
+    assert 0.5 < error.mean() < 20  # changed, but still the same picture
+    assert np.array_equal(b.frames, render_training_video(coded, 1).frames)  # deterministic
+    with pytest.raises(InputError, match="jpeg_quality"):
+        ShapesConfig(jpeg_quality=(90, 50))
