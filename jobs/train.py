@@ -326,19 +326,20 @@ def ground_encoders(job: JobConfig, loaded, datasets: list, device, where) -> No
         log.info("grounded encoders loaded from %s", weights)
     else:
         _run_grounding(job.grounding, loaded, datasets, device, rank=where.rank)
-        if where.rank == 0:
+        if where.rank == 0:  # both files written aside, then renamed: a killed run leaves no half of them
             folder.mkdir(parents=True, exist_ok=True)
-            partial = weights.with_name(weights.name + ".partial")
-            save_file(G.encoder_state(model), str(partial))
-            partial.replace(weights)
-            meta_file.write_text(json.dumps(meta, indent=2))
+            partial_weights, partial_meta = (f.with_name(f.name + ".partial") for f in (weights, meta_file))
+            save_file(G.encoder_state(model), str(partial_weights))
+            partial_meta.write_text(json.dumps(meta, indent=2))
+            partial_weights.replace(weights)
+            partial_meta.replace(meta_file)
     if where.world_size > 1:  # every rank starts the loop from rank 0's encoders
         for param in G.encoder_parameters(model):
             torch.distributed.broadcast(param.data, src=0)
 
 
 def _run_grounding(config, loaded, datasets: list, device, *, rank: int) -> None:
-
+    """Every rank runs the same steps on the same frames; ground_encoders then broadcasts rank 0's."""
     from lavida_core import grounding as G
     from lavida_core.tokenizer import encode_anomaly_types
 
