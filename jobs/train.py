@@ -180,7 +180,7 @@ def _video_folders(spec: DatasetSpec):
 
 
 def _synthetic_shapes(spec: DatasetSpec):
-    from lavida_core.synthetic_shapes import ShapesConfig, shapes_seg_dataset
+    from lavida_core.synthetic_shapes import shapes_seg_dataset
 
     return shapes_seg_dataset(shapes_config(spec), name=spec.name)
 

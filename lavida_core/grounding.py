@@ -27,7 +27,6 @@ from torch's RNG seeded with config.seed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,8 +39,6 @@ from lavida_core.errors import InputError
 from lavida_core.frames import sam_images
 from lavida_core.model import LavidaModel
 from lavida_core.seg_datasets import SegDataset
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
