@@ -1,4 +1,4 @@
-"""Grounding pre-training (lavida_core.grounding): its labels, that it grounds names in a few dozen
+"""Grounding pre-training (lavida_core.grounding): its labels, that it grounds names in a hundred
 steps, and the `lavida train` stage that runs it once, keeps it in OUT/grounding and reloads it."""
 
 from __future__ import annotations
