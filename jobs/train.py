@@ -269,7 +269,7 @@ def train_process(
     model = loaded.model.to(device)
     sampler = build_sampler(job)
     if job.grounding is not None:
-        ground_encoders(job, loaded, list(sampler.datasets.values()), device, where)
+        ground_encoders(job, loaded, sampler, device, where)
     T.set_trainable(model, job.train)
     if job.train.gradient_checkpointing or (job.train.gradient_checkpointing is None and device.type == "cuda"):
         T.enable_gradient_checkpointing(model)
@@ -299,7 +299,7 @@ def train_process(
     return {"steps": job.train.steps, "started_at_step": start, "last_loss": last.terms.get("total") if last else None}
 
 
-def ground_encoders(job: JobConfig, loaded, datasets: list, device, where) -> None:
+def ground_encoders(job: JobConfig, loaded, sampler, device, where) -> None:
     """The grounding stage (lavida_core.grounding) before the training loop. Its result is kept in
     OUT/grounding/ (written once, atomically) and loaded from there on a re-run or --resume, because
     checkpoints hold only the trained parts and the encoders may be frozen in the loop."""
@@ -325,7 +325,7 @@ def ground_encoders(job: JobConfig, loaded, datasets: list, device, where) -> No
         model.load_state_dict({k: v.to(device) for k, v in load_file(str(weights)).items()}, strict=False)
         log.info("grounded encoders loaded from %s", weights)
     else:
-        _run_grounding(job.grounding, loaded, datasets, device, rank=where.rank)
+        _run_grounding(job.grounding, loaded, sampler, device, rank=where.rank)
         if where.rank == 0:  # both files written aside, then renamed: a killed run leaves no half of them
             folder.mkdir(parents=True, exist_ok=True)
             partial_weights, partial_meta = (f.with_name(f.name + ".partial") for f in (weights, meta_file))
@@ -338,13 +338,14 @@ def ground_encoders(job: JobConfig, loaded, datasets: list, device, where) -> No
             torch.distributed.broadcast(param.data, src=0)
 
 
-def _run_grounding(config, loaded, datasets: list, device, *, rank: int) -> None:
-    """Every rank runs the same steps on the same frames; ground_encoders then broadcasts rank 0's."""
+def _run_grounding(config, loaded, sampler, device, *, rank: int) -> None:
+    """On the sampler's datasets and names. Every rank runs the same steps on the same frames;
+    ground_encoders then broadcasts rank 0's."""
     from lavida_core import grounding as G
     from lavida_core.tokenizer import encode_anomaly_types
 
     model = loaded.model
-    names = G.dataset_names(datasets)
+    datasets, names = list(sampler.datasets.values()), sampler.names
     name_ids = {k: v.to(device) for k, v in encode_anomaly_types(loaded.clip_tokenizer, names).items()}
     head, optimizer = G.make_head_and_optimizer(model, config)
     grid, size = model.segmenter.embedding_size, model.segmenter.image_size
@@ -352,8 +353,7 @@ def _run_grounding(config, loaded, datasets: list, device, *, rank: int) -> None
     begun = time.monotonic()
     log.info("grounding: %d steps of %d frames, %d names", config.steps, config.batch_size, len(names))
     for step in range(config.steps):
-        batch = G.frames_batch(datasets, names, config, step, image_size=size, grid=grid)
-        batch = G.GroundingBatch(*(t.to(device) for t in (batch.images, batch.token_labels, batch.frame_labels)))
+        batch = G.frames_batch(datasets, names, config, step, image_size=size, grid=grid).to(device)
         terms = G.grounding_step(model, head, optimizer, batch, name_ids, config)
         done = step + 1
         if rank == 0 and (done % 50 == 0 or done == config.steps):

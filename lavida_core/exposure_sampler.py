@@ -137,6 +137,11 @@ class ExposureSampler:
             n_samples, n_names = len(self.datasets[name]), len(self._vocabularies[name])
             log.info("dataset %s: %d samples, %d names, sampled %.3f", name, n_samples, n_names, p)
 
+    @property
+    def names(self) -> list[str]:
+        """Every category name of every dataset, sorted."""
+        return self._all_names
+
     @staticmethod
     def _vocabulary(dataset: SegDataset) -> list[str]:
         return sorted({name for i in range(len(dataset)) for name in dataset.info(i).names})

@@ -40,6 +40,8 @@ from lavida_core.frames import sam_images
 from lavida_core.model import LavidaModel
 from lavida_core.seg_datasets import SegDataset
 
+ENCODER_PREFIXES = ("segmenter.image_encoder.", "text_encoder.")  # state-dict keys of what grounding trains
+
 
 @dataclass(frozen=True)
 class GroundingConfig:
@@ -63,6 +65,9 @@ class GroundingBatch:
     images: torch.Tensor  # [N, 3, S, S] SAM2 inputs
     token_labels: torch.Tensor  # [N, s*s, K] float 0/1: name k covers token p
     frame_labels: torch.Tensor  # [N, K] float 0/1: name k is visible in frame n
+
+    def to(self, device: torch.device) -> "GroundingBatch":
+        return GroundingBatch(self.images.to(device), self.token_labels.to(device), self.frame_labels.to(device))
 
 
 class GroundingHead(nn.Module):
@@ -89,8 +94,7 @@ def encoder_parameters(model: LavidaModel) -> list[nn.Parameter]:
 
 def encoder_state(model: LavidaModel) -> dict[str, torch.Tensor]:
     """The grounded weights, under the model's own state-dict keys (load with strict=False)."""
-    prefixes = ("segmenter.image_encoder.", "text_encoder.")
-    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k.startswith(prefixes)}
+    return {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k.startswith(ENCODER_PREFIXES)}
 
 
 def frame_logits(model: LavidaModel, head: GroundingHead, images: torch.Tensor, name_ids: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -148,13 +152,13 @@ def frames_batch(
     """`config.batch_size` frames drawn from `datasets` (uniformly over all their samples) with the
     names of `names` that cover each token and frame; a pure function of (config.seed, step)."""
     index = {name: k for k, name in enumerate(names)}
-    sizes = [len(ds) for ds in datasets]
+    ends = np.cumsum([len(ds) for ds in datasets])  # sample k of all is in the first dataset ending past k
     rng = np.random.default_rng([config.seed, step])
-    picks = rng.integers(sum(sizes), size=config.batch_size)
+    picks = rng.integers(ends[-1], size=config.batch_size)
     images, token_labels = [], []
     for pick in picks:
-        d = int(np.searchsorted(np.cumsum(sizes), pick, side="right"))
-        ds, i = datasets[d], int(pick - sum(sizes[:d]))
+        d = int(np.searchsorted(ends, pick, side="right"))
+        ds, i = datasets[d], int(pick - (ends[d - 1] if d else 0))
         info = ds.info(i)
         frame = int(rng.integers(info.n_frames))
         sample = ds.load(i, [frame])
@@ -170,10 +174,3 @@ def frames_batch(
         token_labels.append(labels)
     token = torch.stack(token_labels)
     return GroundingBatch(images=torch.cat(images), token_labels=token, frame_labels=token.amax(dim=1))
-
-
-def dataset_names(datasets: Sequence[SegDataset]) -> list[str]:
-    names = sorted({name for ds in datasets for i in range(len(ds)) for name in ds.info(i).names})
-    if len(names) < 2:
-        raise InputError("grounding needs datasets that name at least two distinct categories")
-    return names

@@ -115,7 +115,7 @@ class ShapesConfig:
             raise InputError(f"unknown colour or shape words {unknown}; known: {list(COLOURS)}, {list(SHAPES)}")
         if not 1 <= self.min_objects <= self.max_objects:
             raise InputError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
-        n_training = len(self.colours) * len(self.shapes) - len(self.colours)  # one held out per colour
+        n_training = len(training_categories(self))
         if n_training < self.max_objects:
             raise InputError(
                 f"{len(self.colours)} colours x {len(self.shapes)} shapes leave {n_training} training categories, "

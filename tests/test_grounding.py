@@ -18,7 +18,7 @@ from lavida_core.checkpoint import build_lavida, load_lavida
 from lavida_core.config import preset
 from lavida_core.frames import sam_images
 from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
-from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos, shapes_seg_dataset
+from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos, shapes_seg_dataset, training_categories
 from lavida_core.tokenizer import encode_anomaly_types
 
 EASY = dict(colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle", "cross"),
@@ -43,8 +43,8 @@ def test_labels_mark_the_tokens_under_each_named_mask():
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():
-    dataset = shapes_seg_dataset(ShapesConfig(n_videos=4, n_frames=4, **EASY))
-    names = G.dataset_names([dataset])
+    shapes = ShapesConfig(n_videos=4, n_frames=4, **EASY)
+    dataset, names = shapes_seg_dataset(shapes), sorted(training_categories(shapes))
     config = G.GroundingConfig(batch_size=3, seed=1)
     a, b = (G.frames_batch([dataset], names, config, 5, image_size=128, grid=8) for _ in range(2))
     c = G.frames_batch([dataset], names, config, 6, image_size=128, grid=8)
@@ -78,8 +78,8 @@ def test_a_short_grounding_run_learns_to_find_named_shapes_in_unseen_videos():
     torch.manual_seed(0)
     loaded = build_lavida(preset("tiny"))
     model = loaded.model
-    dataset = shapes_seg_dataset(ShapesConfig(n_videos=512, n_frames=8, **EASY))
-    names = G.dataset_names([dataset])
+    shapes = ShapesConfig(n_videos=512, n_frames=8, **EASY)
+    dataset, names = shapes_seg_dataset(shapes), sorted(training_categories(shapes))
     ids = encode_anomaly_types(loaded.clip_tokenizer, names)
     config = G.GroundingConfig(steps=100, batch_size=32)
     head, optimizer = G.make_head_and_optimizer(model, config)
