@@ -35,7 +35,7 @@ log = logging.getLogger("bench_events")
 
 SAMPLES_PER_VIDEO = 10_000
 FPS, STEP = 30.0, 16  # the scan's defaults: one sample every 16 frames at 30 fps
-EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 MASK = {"size": [720, 1280], "counts": "fVo=5Z;2N1O1N2O0O2N1O100O1O1N2N3L`Ub3"}  # a typical small RLE
 
 
@@ -73,10 +73,21 @@ def frames_of_video(rng: np.random.Generator, video_id: str) -> pa.Table:
 def video_row(video_id: str) -> dict:
     n_frames = SAMPLES_PER_VIDEO * STEP
     return {
-        "video_id": video_id, "uri": f"s3://archive/cam/{video_id}.mp4", "status": "ok", "error": None,
-        "n_frames": n_frames, "fps": FPS, "duration_s": n_frames / FPS, "width": 1280, "height": 720,
-        "run_id": "bench", "size_bytes": 1, "version_tag": "1", "n_sampled_frames": SAMPLES_PER_VIDEO,
-        "n_clips": SAMPLES_PER_VIDEO // 8, "committed_at": EPOCH,
+        "video_id": video_id,
+        "uri": f"s3://archive/cam/{video_id}.mp4",
+        "status": "ok",
+        "error": None,
+        "n_frames": n_frames,
+        "fps": FPS,
+        "duration_s": n_frames / FPS,
+        "width": 1280,
+        "height": 720,
+        "run_id": "bench",
+        "size_bytes": 1,
+        "version_tag": "1",
+        "n_sampled_frames": SAMPLES_PER_VIDEO,
+        "n_clips": SAMPLES_PER_VIDEO // 8,
+        "committed_at": EPOCH,
     }
 
 
@@ -89,13 +100,25 @@ def write_archive(out: Path, n_videos: int) -> None:
         frames_path = out / "frames" / f"{video_id}.parquet"
         if not frames_path.exists():
             pq.write_table(frames_of_video(np.random.default_rng(i), video_id), frames_path)
-            pq.write_table(pa.Table.from_pylist([video_row(video_id)], schema=SCHEMAS["videos"]),
-                           out / "videos" / f"{video_id}.parquet")
+            pq.write_table(pa.Table.from_pylist([video_row(video_id)], schema=SCHEMAS["videos"]), out / "videos" / f"{video_id}.parquet")
     run = {
-        "run_id": "bench", "kind": "scan", "source": "s3://archive/cam", "out": str(out), "model": "tiny",
-        "model_trained": False, "anomaly_types": ["fighting"], "sample_interval": STEP, "frames_per_clip": 8,
-        "device": "cpu", "started_at": EPOCH, "finished_at": None, "n_ok": n_videos,
-        "n_failed": 0, "n_skipped": 0, "description": None, "schema_version": SCHEMA_VERSION,
+        "run_id": "bench",
+        "kind": "scan",
+        "source": "s3://archive/cam",
+        "out": str(out),
+        "model": "tiny",
+        "model_trained": False,
+        "anomaly_types": ["fighting"],
+        "sample_interval": STEP,
+        "frames_per_clip": 8,
+        "device": "cpu",
+        "started_at": EPOCH,
+        "finished_at": None,
+        "n_ok": n_videos,
+        "n_failed": 0,
+        "n_skipped": 0,
+        "description": None,
+        "schema_version": SCHEMA_VERSION,
     }
     pq.write_table(pa.Table.from_pylist([run], schema=SCHEMAS["runs"]), out / "runs" / "bench.parquet")
 
@@ -124,9 +147,14 @@ def measure(out: str, repeat: int) -> dict:
         events_s.append(t2 - t1)
         events_cpu_s.append(cpu2 - cpu1)
     return {
-        "rows": n_rows, "events": len(rows), "scan_s": min(scan_s), "events_s": min(events_s),
-        "events_median_s": sorted(events_s)[len(events_s) // 2], "events_cpu_s": min(events_cpu_s),
-        "rss_before_mb": rss_before_mb, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rows": n_rows,
+        "events": len(rows),
+        "scan_s": min(scan_s),
+        "events_s": min(events_s),
+        "events_median_s": sorted(events_s)[len(events_s) // 2],
+        "events_cpu_s": min(events_cpu_s),
+        "rss_before_mb": rss_before_mb,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
@@ -147,20 +175,29 @@ def main() -> None:
         t0 = time.perf_counter()
         write_archive(out, size // SAMPLES_PER_VIDEO)
         log.info("OUT with %d rows ready in %.1f s", size, time.perf_counter() - t0)
-        child = subprocess.run([sys.executable, __file__, "--measure", str(out), "--repeat", str(args.repeat)], check=True,
-                               capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        child = subprocess.run(
+            [sys.executable, __file__, "--measure", str(out), "--repeat", str(args.repeat)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
     print_table(results)
 
 
 def print_table(results: list[dict]) -> None:
     base = results[0]
-    print(f"{'rows':>11} {'events':>7} {'frames scan s':>14} {'events s':>9} {'median s':>9} {'CPU s':>7} "
-          f"{'x vs first':>10} {'rows/s (M)':>10} {'RSS before MB':>14} {'peak RSS MB':>12}")
+    print(
+        f"{'rows':>11} {'events':>7} {'frames scan s':>14} {'events s':>9} {'median s':>9} {'CPU s':>7} "
+        f"{'x vs first':>10} {'rows/s (M)':>10} {'RSS before MB':>14} {'peak RSS MB':>12}"
+    )
     for r in results:
-        print(f"{r['rows']:>11,} {r['events']:>7} {r['scan_s']:>14.2f} {r['events_s']:>9.2f} {r['events_median_s']:>9.2f} "
-              f"{r['events_cpu_s']:>7.2f} {r['events_s'] / base['events_s']:>10.2f} "
-              f"{r['rows'] / r['events_s'] / 1e6:>10.2f} {r['rss_before_mb']:>14.0f} {r['peak_rss_mb']:>12.0f}")
+        print(
+            f"{r['rows']:>11,} {r['events']:>7} {r['scan_s']:>14.2f} {r['events_s']:>9.2f} {r['events_median_s']:>9.2f} "
+            f"{r['events_cpu_s']:>7.2f} {r['events_s'] / base['events_s']:>10.2f} "
+            f"{r['rows'] / r['events_s'] / 1e6:>10.2f} {r['rss_before_mb']:>14.0f} {r['peak_rss_mb']:>12.0f}"
+        )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (on {os.cpu_count()} CPUs)")
 
 

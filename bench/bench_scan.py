@@ -28,12 +28,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import decord  # noqa: E402
 import numpy as np  # noqa: E402
+from video_factory import write_video  # noqa: E402
 
 from jobs.decode import DecodeConfig, decode_video  # noqa: E402
 from jobs.listing import list_videos  # noqa: E402
 from jobs.scan import ScanOptions, connect_ray, scan  # noqa: E402
 from lavida_core.clips import plan_clips  # noqa: E402
-from video_factory import write_video  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

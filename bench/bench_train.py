@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from lavida_core import training as T
 from lavida_core.checkpoint import build_lavida
 from lavida_core.config import preset
-from lavida_core.exposure_sampler import ExposureSampler, SamplerConfig
-from lavida_core.synthetic_shapes import ShapesConfig, shapes_seg_dataset
+from lavida_core.training import loop as T
+from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
+from lavida_core.training.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
 
 def batches(loaded, *, batch: int, frames: int, n: int, seed: int = 0) -> list[T.TrainBatch]:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from jobs.demo import demo_shapes
-from lavida_core.synthetic_shapes import disjoint_anomaly_videos
+from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos
 
 
 def write(videos: list, root: Path) -> None:

@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import sys
 
-from jobs.errors import UserError
+from jobs.errors import CLI_ERRORS
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("jobs.scan", "scan an archive (folder or s3:// prefix) for anomalies into OUT"),
@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("jobs.query", "run read-only SQL over OUT's views"),
     "search": ("jobs.search", "search OUT's videos by describing an anomaly in words"),
     "report": ("jobs.report", "write plots, mask overlays and an HTML page for OUT"),
-    "train": ("jobs.train", "train LAVIDA on pseudo-anomalies from segmentation data"),
+    "train": ("jobs.train.cli", "train LAVIDA on pseudo-anomalies from segmentation data"),
     "eval": ("jobs.eval", "evaluate a model on a standard VAD benchmark"),
     "demo": ("jobs.demo", "scan the bundled generated archive and print its events"),
     "detect": ("jobs.detect_clip", "run LAVIDA on one clip of one video and print per-frame scores"),
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args._run(args) or 0)
-    except UserError as error:
+    except CLI_ERRORS as error:
         print(f"lavida {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,12 +1,11 @@
 """Detect stage: clips of frames -> per-frame scores and COCO-RLE masks (Ray Data actor pool).
 
 `DetectClips` is the callable class given to `map_batches`: `__init__` loads the detector once per
-actor; `__call__` runs `detect_batch` on the batch's clips and replaces the `frames` column by
-`scores` float32 [T] and `mask_counts`: the T COCO compressed RLE strings joined by newlines, an
-empty string standing for an empty mask (one plain string per row keeps the column type the same in
-every block; the mask size is the frame's `height` x `width`). 'error' rows pass through. A clip
-the model fails on becomes an 'error' row with status 'detect_error' (its video fails, the job
-goes on).
+actor; `__call__` takes a batch of `schemas.stage_rows.DecodedRow` columns and returns
+`DetectedRow` columns: the `frames` column replaced by `scores` float32 [T] and `mask_counts` (the
+T COCO compressed RLE counts joined by `lavida_core.rle.join_counts`; the mask size is the frame's
+`height` x `width`). Error rows pass through. A clip the model fails on becomes an error row with
+status 'detect_error' (its video fails, the job goes on).
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import logging
 
 import numpy as np
 
-from lavida_core.rle import encode_rles
+from lavida_core.rle import encode_rles, join_counts
+from schemas.stage_rows import ROW_CLIP, ROW_ERROR, DecodedRow
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class DetectClips:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n_rows = len(batch["row_kind"])
-        clip_rows = [i for i in range(n_rows) if batch["row_kind"][i] == "clip"]
+        clip_rows = [i for i in range(n_rows) if batch["row_kind"][i] == ROW_CLIP]
         scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n_rows
         counts: list[str] = [""] * n_rows
         failures: dict[int, str] = {}
@@ -40,14 +40,14 @@ class DetectClips:
                 continue
             scores[i] = np.asarray(detection.scores, dtype=np.float32)  # [T]
             counts[i] = join_counts(encode_rles(detection.masks))
-        out = {name: column for name, column in batch.items() if name != "frames"}
+        out = {name: batch[name] for name in DecodedRow.columns() if name != "frames"}  # + DetectedRow's own:
         out["scores"] = _object_column(scores)
         out["mask_counts"] = np.array(counts, dtype=object)
         out["model_trained"] = np.full(n_rows, bool(self.detector.trained))
         if failures:
             out["row_kind"], out["status"], out["error"] = (np.array(batch[c], dtype=object) for c in ("row_kind", "status", "error"))
             for i, message in failures.items():
-                out["row_kind"][i], out["status"][i], out["error"][i] = "error", "detect_error", message
+                out["row_kind"][i], out["status"][i], out["error"][i] = ROW_ERROR, "detect_error", message
         return out
 
     def _detect(self, clips: list[np.ndarray], failures: dict[int, str], rows: list[int]) -> list:
@@ -72,19 +72,6 @@ def load_class(path: str) -> type:
     """'package.module:Class' -> the class."""
     module_name, _, class_name = path.partition(":")
     return getattr(importlib.import_module(module_name), class_name)
-
-
-def join_counts(rles: list[dict | None]) -> str:
-    """T RLEs -> one string: their counts joined by newlines, '' for an empty (None) mask."""
-    return "\n".join(rle["counts"] if rle else "" for rle in rles)
-
-
-def split_counts(joined: str, n_frames: int) -> list[str | None]:
-    """Inverse of join_counts for a clip of n_frames frames."""
-    counts = joined.split("\n") if n_frames else []
-    if len(counts) != n_frames:
-        raise ValueError(f"{len(counts)} masks for {n_frames} frames")
-    return [c or None for c in counts]
 
 
 def _object_column(values: list) -> np.ndarray:

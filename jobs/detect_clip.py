@@ -1,4 +1,4 @@
-"""`lavida detect VIDEO`: run LAVIDA on one clip of one local video and print per-frame scores.
+"""`lavida detect VIDEO`: run LAVIDA on one clip of one video and print per-frame scores.
 
 A quick check of a model on a file, without Ray or an OUT folder. The archive-scale job is `lavida scan`.
 """
@@ -11,7 +11,7 @@ from jobs.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video", help="a local video file")
+    parser.add_argument("video", help="a local video file or folder of numbered frames")
     parser.add_argument("--model", default="tiny", help="a preset (tiny, paper) or a model folder (default: tiny)")
     parser.add_argument("--anomaly", action="append", dest="anomaly_types", metavar="TEXT", help="an anomaly type (repeatable)")
     parser.add_argument("--start-frame", type=int, default=0, help="first frame of the clip (default 0)")
@@ -21,29 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import decord
     import numpy as np
 
+    from jobs.video_reader import VideoError, open_video
     from lavida_core.detector import LavidaDetector
-    from lavida_core.errors import InputError
 
     if args.frames_per_clip < 1 or args.sample_interval < 1 or args.start_frame < 0:
         raise UserError("--frames-per-clip and --sample-interval must be >= 1 and --start-frame >= 0")
     try:
-        reader = decord.VideoReader(args.video, ctx=decord.cpu(0), num_threads=1)
-    except (RuntimeError, decord.DECORDError) as error:
-        raise UserError(f"cannot read video {args.video}: {str(error).splitlines()[0]}") from error
-    n_frames = len(reader)
-    indices = np.arange(args.start_frame, n_frames, args.sample_interval)[: args.frames_per_clip]
-    if len(indices) == 0:
-        raise UserError(f"{args.video} has {n_frames} frames; --start-frame {args.start_frame} is past the end")
-    frames = reader.get_batch(indices.tolist()).asnumpy()
-    timestamps = reader.get_frame_timestamp(indices.tolist())[:, 0]
-    try:
-        detector = LavidaDetector.load(args.model, device=args.device)
-        result = detector.detect(frames, args.anomaly_types or ["an anomaly"])
-    except InputError as error:
-        raise UserError(str(error)) from error
+        with open_video(args.video) as video:
+            n_frames = video.info.n_frames
+            indices = np.arange(args.start_frame, n_frames, args.sample_interval)[: args.frames_per_clip]
+            if len(indices) == 0:
+                raise UserError(f"{args.video} has {n_frames} frames; --start-frame {args.start_frame} is past the end")
+            frames, timestamps = video.read(indices)
+    except VideoError as error:
+        raise UserError(f"cannot read video {args.video} ({error.kind}): {error}") from error
+    detector = LavidaDetector.load(args.model, device=args.device)
+    result = detector.detect(frames, args.anomaly_types or ["an anomaly"])
     print(f"model={detector.model_name} trained={detector.trained} frames={len(indices)} of {n_frames}")
     print("frame_index  timestamp_s  score   mask_pixels")
     for index, ts, score, mask in zip(indices, timestamps, result.scores, result.masks):

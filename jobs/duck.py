@@ -8,7 +8,6 @@ from `storage_options` (s3fs keyword arguments) or from the usual AWS environmen
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 import duckdb
@@ -16,6 +15,7 @@ import fsspec
 import pyarrow as pa
 
 from jobs.errors import UserError
+from jobs.storage import filesystem_for, is_remote, uri_of
 from schemas.tables import TABLE_NAMES
 from schemas.views import table_glob, view_statements
 
@@ -48,14 +48,10 @@ class Out:
 
 def open_out(out: str, *, storage_options: dict | None = None) -> Out:
     """Resolve OUT and its filesystem; raises UserError when it does not exist."""
-    if out.startswith(("s3://", "s3a://")):
-        fs = fsspec.filesystem("s3", **(storage_options or {}))
-        root = "s3://" + out.split("://", 1)[1].rstrip("/")
-    elif "://" in out:
+    if is_remote(out) and not out.startswith(("s3://", "s3a://")):
         raise UserError(f"OUT {out!r}: only local folders and s3:// prefixes are supported")
-    else:
-        fs = fsspec.filesystem("file")
-        root = os.path.abspath(out)
+    fs, path = filesystem_for(out, storage_options)
+    root = uri_of(fs, path.rstrip("/"))
     if not fs.exists(root):
         raise UserError(f"OUT {out!r} does not exist: run `lavida scan SOURCE --out {out}` first")
     return Out(root=root, fs=fs)
@@ -105,7 +101,10 @@ def add_out_arguments(parser) -> None:
     """OUT and its storage options, as every command over OUT takes them."""
     parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
     parser.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="an fsspec storage option for an s3:// OUT (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
     )
 

@@ -1,6 +1,6 @@
 """`lavida eval`: a model on a standard VAD benchmark, scored as the paper scores it.
 
-    read the test split (jobs/benchmarks.py) -> scan(...) into OUT (the scan's Ray Data path,
+    read the test split (jobs/vad_datasets.py) -> scan(...) into OUT (the scan's Ray Data path,
     resumable: videos already in OUT are skipped) -> frame scores back from OUT with DuckDB
     -> metrics (lavida_core/vad_metrics.py) -> a table with the paper's numbers beside ours
 
@@ -17,7 +17,7 @@ mask x frame score: pixels inside the predicted mask rank by how anomalous the f
 are 0. A frame without a mask (null) is all 0.
 
 Default anomaly types per dataset are the reference's anomaly names for it (BENCHMARKS in
-jobs/benchmarks.py); `--anomaly` replaces them.
+jobs/vad_datasets.py); `--anomaly` replaces them.
 
 A video the scan could not decode is left out of the metrics and counted (`n_failed`). Re-running
 with other sampling or another model into the same OUT would mix runs: that is refused unless
@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from jobs.benchmarks import BENCHMARKS, Benchmark, BenchmarkVideo
 from jobs.errors import UserError
 from jobs.scan import ScanOptions, add_runner_arguments, runner_fields
+from jobs.vad_datasets import BENCHMARKS, Benchmark, BenchmarkVideo
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,10 @@ def evaluate(options: EvalOptions) -> EvalResult:
         _check_pixel_masks(benchmark, videos)
     log.info("%s: %d test videos, sample interval %d", benchmark.title, len(videos), sample_interval)
     scan_options = dataclasses.replace(
-        options.scan, source=None, uris=tuple(v.uri for v in videos), anomaly_types=tuple(anomaly_types),
+        options.scan,
+        source=None,
+        uris=tuple(v.uri for v in videos),
+        anomaly_types=tuple(anomaly_types),
         sample_interval=sample_interval,
     )
     if not scan_options.rescan:
@@ -167,9 +170,7 @@ class ScoredVideo:
 def read_scores(options: ScanOptions, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
     """(uri -> its committed scores, uri -> 'status: error' of the videos that failed)."""
     con = _connect(options, [v.uri for v in videos])
-    status_rows = con.sql(
-        "select uri, status, error, n_frames, height, width from videos where uri in (select uri from wanted)"
-    ).fetchall()
+    status_rows = con.sql("select uri, status, error, n_frames, height, width from videos where uri in (select uri from wanted)").fetchall()
     mask_column = "mask_rle" if with_masks else "null"
     frames = con.sql(
         f"""select uri, list(frame_index order by frame_index), list(score order by frame_index),
@@ -183,7 +184,9 @@ def read_scores(options: ScanOptions, videos: list[BenchmarkVideo], *, with_mask
             failed[uri] = f"{status}: {error}"
             continue
         indices, scores, masks = by_uri[uri]
-        scored[uri] = ScoredVideo(int(n_frames), np.array(indices, dtype=np.int64), np.array(scores, dtype=np.float64), masks, int(height), int(width))
+        scored[uri] = ScoredVideo(
+            int(n_frames), np.array(indices, dtype=np.int64), np.array(scores, dtype=np.float64), masks, int(height), int(width)
+        )
     for video in videos:
         if video.uri not in scored and video.uri not in failed:
             failed[video.uri] = "missing: not in OUT after the scan"
@@ -215,7 +218,9 @@ def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVide
             labels = video.labels.for_frames(result.n_frames)
             pairs.append((labels, frame_scores[: len(labels)]))
     if not pairs:
-        raise UserError(f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {scan_options.out}")
+        raise UserError(
+            f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {scan_options.out}"
+        )
     video_mean = per_video_mean(pairs, "auc")
     frame_auc = micro_score(pairs, "auc")
     frame_ap = micro_score(pairs, "ap") if benchmark.paper_metric == "frame AP" else None
@@ -225,7 +230,7 @@ def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVide
         dataset=options.dataset, title=benchmark.title, model=scan_options.model,
         model_trained=model_trained(scan_options), sample_interval=scan_options.sample_interval,
         frames_per_clip=scan_options.frames_per_clip, anomaly_types=list(scan_options.anomaly_types),
-        n_videos=len(videos), n_scored=len(pairs), n_failed=len(failed), n_frames=int(sum(len(l) for l, _ in pairs)),
+        n_videos=len(videos), n_scored=len(pairs), n_failed=len(failed), n_frames=int(sum(len(labels) for labels, _ in pairs)),
         frame_auc=frame_auc, frame_ap=frame_ap, video_mean_auc=video_mean.mean, n_videos_skipped=video_mean.n_skipped,
         pixel_auc=pixel, paper_metric=benchmark.paper_metric,
         paper_value=benchmark.paper_value, ours_for_paper=None if ours is None else 100 * ours,
@@ -281,7 +286,12 @@ def format_result(result: EvalResult) -> str:
     rows = [
         ("frame AUC (micro, all frames)", "frame_auc", result.frame_auc),
         ("frame AP (micro, all frames)", "frame_ap", result.frame_ap),
-        (f"video mean AUC ({_count(result.n_scored - result.n_videos_skipped, 'video')}; {result.n_videos_skipped} single-class skipped)", "video_mean_auc", result.video_mean_auc),
+        (
+            f"video mean AUC ({_count(result.n_scored - result.n_videos_skipped, 'video')}; "
+            f"{result.n_videos_skipped} single-class skipped)",
+            "video_mean_auc",
+            result.video_mean_auc,
+        ),
         ("pixel AUC (pooled, mask x score)", "pixel_auc", result.pixel_auc),
     ]
     table = [
@@ -294,14 +304,20 @@ def format_result(result: EvalResult) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=list(BENCHMARKS), help="the benchmark")
-    parser.add_argument("--root", required=True, metavar="DIR", help="the dataset's folder, in its published layout (see jobs/benchmarks.py)")
+    parser.add_argument(
+        "--root", required=True, metavar="DIR", help="the dataset's folder, in its published layout (see jobs/vad_datasets.py)"
+    )
     parser.add_argument("--out", required=True, metavar="OUT", help="where the scan writes its tables (re-runs skip what is there)")
     parser.add_argument(
-        "--sample-interval", type=int, metavar="N",
+        "--sample-interval",
+        type=int,
+        metavar="N",
         help="score every N-th frame (default: the paper's: " + ", ".join(f"{k} {b.sample_interval}" for k, b in BENCHMARKS.items()) + ")",
     )
     parser.add_argument("--frames-per-clip", type=int, default=8, metavar="N", help="sampled frames per clip (default 8)")
-    parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type (repeatable; default: the dataset's list)")
+    parser.add_argument(
+        "--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type (repeatable; default: the dataset's list)"
+    )
     parser.add_argument("--pixel", action="store_true", help="also compute pixel AUC (UCSD Ped2, ShanghaiTech, UBnormal)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     add_runner_arguments(parser)
@@ -310,8 +326,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     result = evaluate(
         EvalOptions(
-            dataset=args.dataset, root=args.root, sample_interval=args.sample_interval,
-            anomaly_types=tuple(args.anomaly), pixel=args.pixel,
+            dataset=args.dataset,
+            root=args.root,
+            sample_interval=args.sample_interval,
+            anomaly_types=tuple(args.anomaly),
+            pixel=args.pixel,
             scan=ScanOptions(source=None, out=args.out, frames_per_clip=args.frames_per_clip, **runner_fields(args)),
         )  # fmt: skip
     )

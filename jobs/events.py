@@ -31,13 +31,21 @@ _ORDERS = {
 def add_event_arguments(parser: argparse.ArgumentParser) -> None:
     """The threshold options shared by `events`, `search` and `report`."""
     d = DEFAULT_EVENT_PARAMS
-    parser.add_argument("--min-score", type=float, default=d.min_score,
-                        help=f"a sampled frame is anomalous when its score >= this (default {d.min_score})")
-    parser.add_argument("--max-gap", type=float, default=d.max_gap,
-                        help=f"merge anomalous runs separated by at most this many seconds (default {d.max_gap})")
-    parser.add_argument("--min-duration", type=float, default=d.min_duration,
-                        help=f"keep events lasting at least this many seconds; one sampled frame lasts one "
-                             f"sampling step (default {d.min_duration})")
+    parser.add_argument(
+        "--min-score", type=float, default=d.min_score, help=f"a sampled frame is anomalous when its score >= this (default {d.min_score})"
+    )
+    parser.add_argument(
+        "--max-gap",
+        type=float,
+        default=d.max_gap,
+        help=f"merge anomalous runs separated by at most this many seconds (default {d.max_gap})",
+    )
+    parser.add_argument(
+        "--min-duration",
+        type=float,
+        default=d.min_duration,
+        help=f"keep events lasting at least this many seconds; one sampled frame lasts one sampling step (default {d.min_duration})",
+    )
 
 
 def event_params(args: argparse.Namespace) -> EventParams:
@@ -66,10 +74,7 @@ def fetch_events(
         "max_gap": float(params.max_gap),
         "min_duration": float(params.min_duration),
     }
-    sql = (
-        f"SELECT {', '.join(columns)} "
-        "FROM events(min_score := $min_score, max_gap := $max_gap, min_duration := $min_duration)"
-    )
+    sql = f"SELECT {', '.join(columns)} FROM events(min_score := $min_score, max_gap := $max_gap, min_duration := $min_duration)"
     if video_ids is not None:
         sql += " WHERE list_contains($video_ids, video_id)"
         values["video_ids"] = list(video_ids)
@@ -84,8 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_arguments(parser)
     add_event_arguments(parser)
     parser.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
-    parser.add_argument("--order", choices=sorted(_ORDERS), default="time",
-                        help="time: by video and start; score: highest peak first (default time)")
+    parser.add_argument(
+        "--order", choices=sorted(_ORDERS), default="time", help="time: by video and start; score: highest peak first (default time)"
+    )
     add_format_argument(parser)
 
 
@@ -93,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
     params = event_params(args)
     con = duck.connect_args(args)
     columns, rows = fetch_events(con, params, video_ids=args.video, order=args.order)
-    log.info("%d events (min_score %s, max_gap %s s, min_duration %s s)", len(rows),
-             params.min_score, params.max_gap, params.min_duration)
+    log.info("%d events (min_score %s, max_gap %s s, min_duration %s s)", len(rows), params.min_score, params.max_gap, params.min_duration)
     print(render(args.format, columns, rows))
     return 0

@@ -1,9 +1,10 @@
 """Frame-folder videos: a local folder of numbered images (001.tif, 002.tif, … or 000.jpg, …) is one video.
 
-Benchmarks such as UCSD Ped2 and ShanghaiTech publish their test videos this way. The decode stage
-(jobs/decode.py) opens such a folder with `FrameSequence` instead of decord; it offers the part of
-decord's VideoReader that the decode stage uses (`len`, `get_avg_fps`, `get_frame_timestamp`,
-`get_batch(...).asnumpy()`), so a folder goes through the same Ray Data path as a video file.
+Benchmarks such as UCSD Ped2 and ShanghaiTech publish their test videos this way. The video reader
+(jobs/video_reader.py, for the scan, the report and `lavida detect`) opens such a folder with
+`FrameSequence` instead of decord; it offers the part of decord's VideoReader that the reader uses
+(`len`, `get_avg_fps`, `get_frame_timestamp`, `get_batch(...).asnumpy()`), so a folder goes through
+the same Ray Data path as a video file.
 
 - Frames are the folder's image files (IMAGE_EXTENSIONS, hidden files skipped) in the order of the
   number in their name (the last group of digits; then the name), frame_index 0, 1, 2, …
@@ -68,14 +69,14 @@ class _Batch:
 
 
 class FrameSequence:
-    """A folder of numbered images read like a decord VideoReader (the subset jobs/decode.py uses)."""
+    """A folder of numbered images read like a decord VideoReader (the subset jobs/video_reader.py uses)."""
 
     def __init__(self, paths: Sequence[str], *, fps: float = FRAME_FOLDER_FPS) -> None:
         self.paths = list(paths)
         self.fps = fps
 
     @classmethod
-    def open(cls, folder: str, *, fps: float = FRAME_FOLDER_FPS) -> "FrameSequence":
+    def open(cls, folder: str, *, fps: float = FRAME_FOLDER_FPS) -> FrameSequence:
         return cls(frame_files(folder), fps=fps)
 
     def __len__(self) -> int:

@@ -6,8 +6,7 @@ the first 10 from the uri alone (`uri_key`, shared by every version of the file,
 writer drop the rows of a replaced version), the last 10 from (uri, size, version tag).
 
 Listing a folder or prefix keeps files whose extension is a video extension (VIDEO_EXTENSIONS) and
-skips hidden files; a glob keeps whatever it matches. Storage options (endpoint_url, key, secret, …)
-go to fsspec as given; s3fs also reads the usual AWS_* variables itself.
+skips hidden files; a glob keeps whatever it matches. Filesystems are resolved by jobs/storage.py.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ import os
 from dataclasses import dataclass
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 
 from jobs.errors import UserError
 from jobs.frame_sequences import folder_info
+from jobs.storage import filesystem_for, uri_of
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +57,6 @@ def uri_key_of(video_id: str) -> str:
     return video_id[:URI_KEY_LENGTH]
 
 
-def filesystem_for(url: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
-    """(filesystem, path inside it) for a local path or a URL such as s3://bucket/prefix."""
-    if "://" not in url:
-        return LocalFileSystem(), os.path.abspath(os.path.expanduser(url))
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    return fs, path
-
-
-def uri_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    """The uri written to the tables: a plain absolute path locally, protocol://path elsewhere."""
-    if isinstance(fs, LocalFileSystem):
-        return path
-    return fs.unstrip_protocol(path)
-
-
 def version_tag(info: dict) -> str:
     """The part of a file's listing info that changes when its content is replaced."""
     etag = info.get("ETag") or info.get("etag")
@@ -101,11 +85,7 @@ def list_videos(source: str, storage_options: dict | None = None) -> list[VideoF
     elif fs.isfile(path):
         infos = [fs.info(path)]
     elif fs.isdir(path):
-        infos = [
-            info
-            for info in fs.find(path, detail=True).values()
-            if info["type"] == "file" and _looks_like_video(info["name"])
-        ]
+        infos = [info for info in fs.find(path, detail=True).values() if info["type"] == "file" and _looks_like_video(info["name"])]
     else:
         raise UserError(f"{source} is neither a folder, a file nor a glob that matches files; check the path")
     videos = sorted((video_file(fs, info) for info in infos), key=lambda v: v.uri)

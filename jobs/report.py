@@ -5,7 +5,7 @@ and one DIR/index.html that links them with relative paths (opens from disk, no 
     DIR/videos/<k>-<video_id>.png           score timeline, events shaded, threshold drawn
     DIR/events/<k>-<video_id>-<e>.png       event e's peak frame with its mask overlaid
 
-Peak frames are decoded from each video's uri (jobs/frame_reader.py); a video that is gone is
+Peak frames are decoded from each video's uri (jobs/video_reader.py); a video that is gone is
 reported as such on the page.
 """
 
@@ -39,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
     params = event_params(args)
     storage_options = duck.storage_options_of(args)
     con = duck.connect(args.out, storage_options=storage_options)
-    index = write_report(
-        con, out=args.out, to=Path(args.to), params=params, video_ids=args.video, storage_options=storage_options
-    )
+    index = write_report(con, out=args.out, to=Path(args.to), params=params, video_ids=args.video, storage_options=storage_options)
     print(index)
     return 0
 
@@ -63,9 +61,7 @@ def write_report(
     sections = []
     for k, video in enumerate(_videos(con, video_ids)):
         stem = f"{k:04d}-{_safe(video['video_id'])}"
-        section = _video_section(
-            video, series.get(video["video_id"]), events.get(video["video_id"], []), to=to, stem=stem, params=params
-        )
+        section = _video_section(video, series.get(video["video_id"]), events.get(video["video_id"], []), to=to, stem=stem, params=params)
         _add_peak_frames(section, events.get(video["video_id"], []), to=to, stem=stem, storage_options=storage_options)
         sections.append(section)
         log.info("report: %s (%d events)", video["uri"], len(section.events))
@@ -87,8 +83,12 @@ def _runs(con: duckdb.DuckDBPyConnection) -> list[RunLine]:
     rows = _rows(con, "SELECT * FROM runs ORDER BY started_at, run_id")
     return [
         RunLine(
-            run_id=r["run_id"], kind=r["kind"], model=r["model"], model_trained=r["model_trained"],
-            anomaly_types=list(r["anomaly_types"] or []), description=r["description"],
+            run_id=r["run_id"],
+            kind=r["kind"],
+            model=r["model"],
+            model_trained=r["model_trained"],
+            anomaly_types=list(r["anomaly_types"] or []),
+            description=r["description"],
             started_at=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else "",
         )
         for r in rows
@@ -118,9 +118,7 @@ def _score_series(con, video_ids: list[str] | None) -> dict[str, tuple[np.ndarra
     files once per video).
     """
     where, values = ("", None) if video_ids is None else (" WHERE list_contains($ids, video_id)", {"ids": list(video_ids)})
-    table = duck.fetch_arrow(
-        con, f"SELECT timestamp_s, score FROM frames{where} ORDER BY video_id, timestamp_s, frame_index", values
-    )
+    table = duck.fetch_arrow(con, f"SELECT timestamp_s, score FROM frames{where} ORDER BY video_id, timestamp_s, frame_index", values)
     _, counts = fetch(con, f"SELECT video_id, count(*) FROM frames{where} GROUP BY video_id ORDER BY video_id", values)
     times = table.column("timestamp_s").to_numpy()  # [total]
     scores = table.column("score").to_numpy()  # [total]
@@ -132,15 +130,25 @@ def _score_series(con, video_ids: list[str] | None) -> dict[str, tuple[np.ndarra
 
 
 def _video_section(
-    video: dict, series: tuple[np.ndarray, np.ndarray] | None, events: list[dict], *, to: Path, stem: str,
+    video: dict,
+    series: tuple[np.ndarray, np.ndarray] | None,
+    events: list[dict],
+    *,
+    to: Path,
+    stem: str,
     params: EventParams,
 ) -> VideoSection:
     """The video's timeline PNG (for a scanned video) and its page section."""
     from jobs.report_plots import timeline_png
 
     section = VideoSection(
-        video_id=video["video_id"], uri=video["uri"], status=video["status"], error=video["error"],
-        duration_s=video["duration_s"], max_score=None, timeline=None,
+        video_id=video["video_id"],
+        uri=video["uri"],
+        status=video["status"],
+        error=video["error"],
+        duration_s=video["duration_s"],
+        max_score=None,
+        timeline=None,
     )
     if video["status"] != "ok":
         return section
@@ -148,23 +156,28 @@ def _video_section(
     section.max_score = float(scores.max()) if len(scores) else None
     section.timeline = f"videos/{stem}.png"
     timeline_png(
-        to / section.timeline, times=times, scores=scores, spans=[(e["start_s"], e["end_s"]) for e in events],
-        threshold=params.min_score, title=video["uri"],
+        to / section.timeline,
+        times=times,
+        scores=scores,
+        spans=[(e["start_s"], e["end_s"]) for e in events],
+        threshold=params.min_score,
+        title=video["uri"],
     )
     return section
 
 
 def _add_peak_frames(section: VideoSection, events: list[dict], *, to: Path, stem: str, storage_options) -> None:
     """One picture per event: the peak frame decoded from the video, with the peak mask overlaid."""
-    from jobs.frame_reader import FrameUnavailable, read_frames
     from jobs.report_plots import overlay_png
+    from jobs.video_reader import VideoError, open_video
 
     if not events:
         return
     try:
-        frames = read_frames(section.uri, [e["peak_frame_index"] for e in events], storage_options=storage_options)
+        with open_video(section.uri, storage_options) as video:
+            frames, _ = video.read([e["peak_frame_index"] for e in events])
         unavailable = None
-    except FrameUnavailable as reason:
+    except VideoError as reason:
         frames, unavailable = None, f"peak frame not shown: {reason}"
         log.warning("report: %s", unavailable)
     for k, event in enumerate(events):
@@ -175,8 +188,13 @@ def _add_peak_frames(section: VideoSection, events: list[dict], *, to: Path, ste
             note = None if event["peak_mask_rle"] is not None else "nothing segmented in the peak frame"
         section.events.append(
             EventItem(
-                event_index=event["event_index"], start_s=event["start_s"], end_s=event["end_s"],
-                peak_score=event["peak_score"], peak_frame_index=event["peak_frame_index"],
-                mean_score=event["mean_score"], image=image, note=note,
+                event_index=event["event_index"],
+                start_s=event["start_s"],
+                end_s=event["end_s"],
+                peak_score=event["peak_score"],
+                peak_frame_index=event["peak_frame_index"],
+                mean_score=event["mean_score"],
+                image=image,
+                note=note,
             )
         )

@@ -99,21 +99,13 @@ def _summary_table(videos: list[VideoSection]) -> str:
     for k, v in enumerate(videos):
         score = "" if v.max_score is None else f"{v.max_score:.3f}"
         status = escape(v.status) if v.status == "ok" else f'<span class="error">{escape(v.status)}</span>'
-        rows.append(
-            f'<tr><td><a href="#video-{k}">{escape(v.uri)}</a></td><td>{status}</td>'
-            f"<td>{len(v.events)}</td><td>{score}</td></tr>"
-        )
-    return (
-        "<table><tr><th>video</th><th>status</th><th>events</th><th>max score</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+        rows.append(f'<tr><td><a href="#video-{k}">{escape(v.uri)}</a></td><td>{status}</td><td>{len(v.events)}</td><td>{score}</td></tr>')
+    return "<table><tr><th>video</th><th>status</th><th>events</th><th>max score</th></tr>" + "".join(rows) + "</table>"
 
 
 def _event_card(video: VideoSection, event: EventItem) -> str:
     picture = (
-        f'<a href="{escape(event.image)}"><img src="{escape(event.image)}" '
-        f'alt="peak frame {event.peak_frame_index} with its mask"></a>'
+        f'<a href="{escape(event.image)}"><img src="{escape(event.image)}" alt="peak frame {event.peak_frame_index} with its mask"></a>'
         if event.image
         else ""
     )
@@ -132,8 +124,7 @@ def _video_section(k: int, video: VideoSection) -> str:
     if video.status != "ok":
         return head + f'<p class="error">not scanned: {escape(video.status)} — {escape(video.error or "")}</p>'
     timeline = (
-        f'<a href="{escape(video.timeline)}"><img class="timeline" src="{escape(video.timeline)}" '
-        'alt="score timeline"></a>'
+        f'<a href="{escape(video.timeline)}"><img class="timeline" src="{escape(video.timeline)}" alt="score timeline"></a>'
         if video.timeline
         else ""
     )

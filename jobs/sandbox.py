@@ -30,14 +30,11 @@ def check_select(con: duckdb.DuckDBPyConnection, sql: str, *, what: str = "query
         raise UserError(f"{what} is empty: give one SELECT statement")
     if len(statements) != 1:
         raise UserError(
-            f"{what} must be exactly one SQL statement, found {len(statements)}"
-            " (a ';' followed by more SQL starts a second one)"
+            f"{what} must be exactly one SQL statement, found {len(statements)} (a ';' followed by more SQL starts a second one)"
         )
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
-        raise UserError(
-            f"{what} is read-only: only a SELECT (or WITH … SELECT) is allowed; {statement.type.name} statements are not"
-        )
+        raise UserError(f"{what} is read-only: only a SELECT (or WITH … SELECT) is allowed; {statement.type.name} statements are not")
     return statement
 
 

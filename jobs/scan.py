@@ -13,15 +13,15 @@ import argparse
 import dataclasses
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from jobs.errors import UserError
+from jobs.errors import UserError, cause_of
 from jobs.listing import VideoFile, describe_uris, list_videos
+from schemas.stage_rows import DetectedRow
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def scan(options: ScanOptions) -> ScanSummary:
     todo = [v for v in videos if options.rescan or v.video_id not in committed]
     n_skipped = len(videos) - len(todo)
     run_id = new_run_id()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at)))
     log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
     counts = {"ok": 0, "failed": 0, "model_trained": None}
@@ -124,8 +124,7 @@ def validate(options: ScanOptions) -> None:
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
         not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
         options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
-        ("/" in options.model and not os.path.isdir(options.model))
-        and f"--model {options.model}: no such model folder",
+        ("/" in options.model and not os.path.isdir(options.model)) and f"--model {options.model}: no such model folder",
     ]
     for problem in problems:
         if problem:
@@ -133,10 +132,12 @@ def validate(options: ScanOptions) -> None:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
-def run_row(options: ScanOptions, run_id: str, started_at: datetime, *, summary: ScanSummary | None = None, model_trained: bool | None = None) -> dict:
+def run_row(
+    options: ScanOptions, run_id: str, started_at: datetime, *, summary: ScanSummary | None = None, model_trained: bool | None = None
+) -> dict:
     """The run's `runs` row: written at the start (counts null) and rewritten at the end."""
     return {
         "run_id": run_id,
@@ -150,7 +151,7 @@ def run_row(options: ScanOptions, run_id: str, started_at: datetime, *, summary:
         "frames_per_clip": options.frames_per_clip,
         "device": options.device,
         "started_at": started_at,
-        "finished_at": datetime.now(timezone.utc) if summary else None,
+        "finished_at": datetime.now(UTC) if summary else None,
         "n_ok": summary.n_ok if summary else None,
         "n_failed": summary.n_failed if summary else None,
         "n_skipped": summary.n_skipped if summary else None,
@@ -223,44 +224,47 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
     assembler = VideoAssembler()
     started = time.monotonic()
     for row in _rows(build_dataset(options, todo)):
-        if counts["model_trained"] is None and "model_trained" in row:
-            counts["model_trained"] = bool(row["model_trained"])
+        if counts["model_trained"] is None:
+            counts["model_trained"] = bool(row.model_trained)
         video = assembler.add(row)
         if video is None:
             continue
         ok = video.status == "ok"
         store.commit_video(
-            row["video_id"],
+            row.video_id,
             frames=frames_table(video, run_id) if ok else None,
             clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
             video=video_table(video, run_id),
         )
-        committed.add(row["video_id"])
-        committed -= set(store.remove_superseded(row["video_id"], committed))
+        committed.add(row.video_id)
+        committed -= set(store.remove_superseded(row.video_id, committed))
         counts["ok" if ok else "failed"] += 1
         done = counts["ok"] + counts["failed"]
         log.info(
             "[%d/%d, %.0fs] %s %s%s",
-            done, len(todo), time.monotonic() - started, video.status, video.meta["uri"],
+            done,
+            len(todo),
+            time.monotonic() - started,
+            video.status,
+            video.meta.uri,
             f" ({len(video.clips)} clips)" if ok else f": {video.error}",
         )
     if assembler.pending:  # never expected: a clip row lost on the way; the next run re-does them
         log.error("%d videos did not receive all their clips and were not committed", len(assembler.pending))
 
 
-def _rows(dataset) -> Iterator[dict]:
-    """The dataset's rows; a detector that refuses its model or device (InputError in the actor's
-    constructor, wrapped by Ray) becomes a one-line UserError instead of Ray's traceback."""
+def _rows(dataset) -> Iterator[DetectedRow]:
+    """The dataset's rows, typed. A detector that refuses its model or device (an InputError in the
+    actor's constructor, wrapped by Ray) is re-raised as that InputError, which the CLI prints as
+    one line, instead of Ray's traceback."""
     try:
-        yield from dataset.iter_rows()
+        for row in dataset.iter_rows():
+            yield DetectedRow.from_row(row)
     except Exception as error:
-        found = INPUT_ERROR.search(str(error))
-        if found:
-            raise UserError(found.group(1).strip()) from None
-        raise
-
-
-INPUT_ERROR = re.compile(r"(?:lavida_core\.errors\.)?(?:InputError|CheckpointError): ([^\n]+)")
+        cause = cause_of(error)
+        if cause is None or cause is error:
+            raise
+        raise cause from None
 
 
 def _check_gpus(options: ScanOptions) -> None:
@@ -279,10 +283,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type to look for (repeatable)")
     parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
     parser.add_argument(
-        "--sample-interval", type=int, default=DEFAULT_SAMPLE_INTERVAL, metavar="N",
+        "--sample-interval",
+        type=int,
+        default=DEFAULT_SAMPLE_INTERVAL,
+        metavar="N",
         help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps)",
     )
-    parser.add_argument("--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)")
+    parser.add_argument(
+        "--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)"
+    )
     add_runner_arguments(parser)
 
 
@@ -296,11 +305,16 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
     parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
     parser.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE",
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="an fsspec storage option for s3:// (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
     )
     parser.add_argument(
-        "--detector-class", default=ScanOptions.detector_class, metavar="MODULE:CLASS",
+        "--detector-class",
+        default=ScanOptions.detector_class,
+        metavar="MODULE:CLASS",
         help="advanced: another detector with LavidaDetector's interface (default: %(default)s)",
     )
 

@@ -101,8 +101,7 @@ def scan_settings(con: duckdb.DuckDBPyConnection) -> dict:
 
     _, rows = fetch(
         con,
-        "SELECT model, sample_interval, frames_per_clip FROM runs WHERE kind = 'scan' "
-        "ORDER BY started_at DESC LIMIT 1",
+        "SELECT model, sample_interval, frames_per_clip FROM runs WHERE kind = 'scan' ORDER BY started_at DESC LIMIT 1",
     )
     if not rows:
         return {"model": "tiny", "sample_interval": DEFAULT_SAMPLE_INTERVAL, "frames_per_clip": DEFAULT_FRAMES_PER_CLIP}
@@ -116,7 +115,7 @@ def search(options: SearchOptions) -> SearchResult:
 
     description = options.description.strip()
     if not description:
-        raise UserError("give a description of the anomaly to search for, e.g. \"a person climbing a fence\"")
+        raise UserError('give a description of the anomaly to search for, e.g. "a person climbing a fence"')
     con = duck.connect(options.out, storage_options=options.storage_options, sandbox=True)
     settings = scan_settings(con)
     model = options.model or settings["model"]
@@ -128,15 +127,30 @@ def search(options: SearchOptions) -> SearchResult:
         return SearchResult(the_id, results_out, 0, list(RANKED_COLUMNS), [])
     summary = scan(
         ScanOptions(
-            source=None, uris=tuple(uris), out=results_out, model=model, anomaly_types=(description,),
-            sample_interval=settings["sample_interval"], frames_per_clip=settings["frames_per_clip"],
-            device=options.device, gpus_per_actor=1.0 if options.device == "cuda" else 0.0,
-            ray_address=options.ray_address, kind="search", description=description,
+            source=None,
+            uris=tuple(uris),
+            out=results_out,
+            model=model,
+            anomaly_types=(description,),
+            sample_interval=settings["sample_interval"],
+            frames_per_clip=settings["frames_per_clip"],
+            device=options.device,
+            gpus_per_actor=1.0 if options.device == "cuda" else 0.0,
+            ray_address=options.ray_address,
+            kind="search",
+            description=description,
             storage_options=dict(options.storage_options),
         )
     )
-    log.info("search %s: %d candidates, %d scanned, %d failed, %d already searched; results in %s",
-             the_id, len(uris), summary.n_ok, summary.n_failed, summary.n_skipped, results_out)
+    log.info(
+        "search %s: %d candidates, %d scanned, %d failed, %d already searched; results in %s",
+        the_id,
+        len(uris),
+        summary.n_ok,
+        summary.n_failed,
+        summary.n_skipped,
+        results_out,
+    )
     columns, rows = rank(results_out, uris, options)
     return SearchResult(the_id, results_out, len(uris), columns, rows)
 
@@ -145,18 +159,19 @@ def rank(results_out: str, uris: list[str], options: SearchOptions) -> tuple[lis
     """The candidates' events in the search results, highest peak first, top k."""
     con = duck.connect(results_out, storage_options=options.storage_options)
     _, rows = fetch(con, "SELECT video_id FROM videos WHERE list_contains($uris, uri)", {"uris": uris})
-    return fetch_events(
-        con, options.params, columns=RANKED_COLUMNS, video_ids=[v for (v,) in rows], order="score", limit=options.top_k
-    )
+    return fetch_events(con, options.params, columns=RANKED_COLUMNS, video_ids=[v for (v,) in rows], order="score", limit=options.top_k)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_arguments(parser)
     parser.add_argument("description", metavar="DESCRIPTION", help='the anomaly in words, e.g. "a person climbing a fence"')
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--where", metavar="SQL",
-                       help="search only OUT's videos this SQL condition selects; columns: those of `videos`, "
-                            "plus n_events and max_peak_score (e.g. \"n_events > 0 AND duration_s > 60\")")
+    which.add_argument(
+        "--where",
+        metavar="SQL",
+        help="search only OUT's videos this SQL condition selects; columns: those of `videos`, "
+        'plus n_events and max_peak_score (e.g. "n_events > 0 AND duration_s > 60")',
+    )
     which.add_argument("--source", metavar="SOURCE", help="search these videos (folder, glob or s3:// prefix) instead")
     parser.add_argument("--top-k", type=int, default=20, metavar="K", help="print the K best events (default 20)")
     parser.add_argument("--model", help="a preset name or a model folder (default: the model OUT was scanned with)")
@@ -171,8 +186,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
     result = search(
         SearchOptions(
-            out=args.out, description=args.description, where=args.where, source=args.source, model=args.model,
-            device=args.device, ray_address=args.ray_address, top_k=args.top_k, params=event_params(args),
+            out=args.out,
+            description=args.description,
+            where=args.where,
+            source=args.source,
+            model=args.model,
+            device=args.device,
+            ray_address=args.ray_address,
+            top_k=args.top_k,
+            params=event_params(args),
             storage_options=duck.storage_options_of(args),
         )
     )

@@ -1,7 +1,8 @@
 """Write stage: detected clips -> per-video Parquet files in OUT, committed exactly once.
 
-Chosen design: a driver-side writer consumes the detect stream (`iter_rows`), gathers each video's
-clips (`VideoAssembler`) and commits the video when its last clip (or its error row) has arrived.
+Chosen design: a driver-side writer consumes the detect stream (`iter_rows`, rows are
+`schemas.stage_rows.DetectedRow`), gathers each video's clips (`VideoAssembler`) and commits the
+video when its last clip (or its error row) has arrived.
 
 Commit protocol for one video (`OutStore.commit_video`), files named by video_id so that writing a
 video again replaces its files and never adds a second copy:
@@ -27,15 +28,17 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from jobs.detect import split_counts
-from jobs.listing import filesystem_for, uri_key_of
+from jobs.listing import uri_key_of
+from jobs.storage import filesystem_for
+from lavida_core.rle import split_counts
+from schemas.stage_rows import DetectedRow
 from schemas.tables import CLIPS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, VIDEOS_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -127,8 +130,8 @@ class OutStore:
 class Video:
     """One video's rows from the detect stream, once complete."""
 
-    meta: dict  # the video's fields (from its first row)
-    clips: list[dict]  # 'clip' rows in clip_index order; empty when the video failed
+    meta: DetectedRow  # the row that carried its video's fields first
+    clips: list[DetectedRow]  # clip rows in clip_index order; empty when the video failed
     status: str
     error: str | None
 
@@ -137,23 +140,22 @@ class Video:
 class VideoAssembler:
     """Gathers detect rows per video; `add` returns the Video when it is complete."""
 
-    pending: dict[str, dict[int, dict]] = field(default_factory=dict)
+    pending: dict[str, dict[int, DetectedRow]] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
 
-    def add(self, row: dict) -> Video | None:
-        video_id = row["video_id"]
-        if video_id in self.done:
+    def add(self, row: DetectedRow) -> Video | None:
+        if row.video_id in self.done:
             return None  # a clip that arrives after its video failed
-        if row["row_kind"] == "error":
-            self.done.add(video_id)
-            self.pending.pop(video_id, None)
-            return Video(meta=row, clips=[], status=row["status"], error=row["error"] or None)
-        clips = self.pending.setdefault(video_id, {})
-        clips[int(row["clip_index"])] = row
-        if len(clips) < int(row["n_clips"]):
+        if row.is_error:
+            self.done.add(row.video_id)
+            self.pending.pop(row.video_id, None)
+            return Video(meta=row, clips=[], status=row.status, error=row.error or None)
+        clips = self.pending.setdefault(row.video_id, {})
+        clips[int(row.clip_index)] = row
+        if len(clips) < int(row.n_clips):
             return None
-        self.done.add(video_id)
-        del self.pending[video_id]
+        self.done.add(row.video_id)
+        del self.pending[row.video_id]
         ordered = [clips[k] for k in sorted(clips)]
         return Video(meta=ordered[0], clips=ordered, status="ok", error=None)
 
@@ -161,34 +163,34 @@ class VideoAssembler:
 def frames_table(video: Video, run_id: str) -> pa.Table:
     """The `frames` rows of a complete video: one per sampled frame."""
     meta = video.meta
-    size = [int(meta["height"]), int(meta["width"])]
+    size = [int(meta.height), int(meta.width)]
     columns: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
     for clip in video.clips:
-        indices = np.asarray(clip["frame_indices"], dtype=np.int64)  # [T]
-        counts = split_counts(clip["mask_counts"], len(indices))
-        columns["clip_index"] += [int(clip["clip_index"])] * len(indices)
+        indices = np.asarray(clip.frame_indices, dtype=np.int64)  # [T]
+        counts = split_counts(clip.mask_counts, len(indices))
+        columns["clip_index"] += [int(clip.clip_index)] * len(indices)
         columns["frame_index"] += indices.tolist()
-        columns["timestamp_s"] += np.asarray(clip["timestamps"], dtype=np.float64).tolist()
-        columns["score"] += np.asarray(clip["scores"], dtype=np.float32).tolist()
+        columns["timestamp_s"] += np.asarray(clip.timestamps, dtype=np.float64).tolist()
+        columns["score"] += np.asarray(clip.scores, dtype=np.float32).tolist()
         columns["mask_rle"] += [{"size": size, "counts": c} if c else None for c in counts]
     n = len(columns["frame_index"])
-    columns["video_id"], columns["uri"], columns["run_id"] = [meta["video_id"]] * n, [meta["uri"]] * n, [run_id] * n
+    columns["video_id"], columns["uri"], columns["run_id"] = [meta.video_id] * n, [meta.uri] * n, [run_id] * n
     return pa.Table.from_pydict(columns, schema=FRAMES_SCHEMA)
 
 
 def clips_table(video: Video, run_id: str, anomaly_types: list[str]) -> pa.Table:
     rows = []
     for clip in video.clips:
-        timestamps = np.asarray(clip["timestamps"], dtype=np.float64)  # [T]
+        timestamps = np.asarray(clip.timestamps, dtype=np.float64)  # [T]
         rows.append(
             {
-                "video_id": clip["video_id"],
-                "uri": clip["uri"],
-                "clip_index": int(clip["clip_index"]),
-                "frame_indices": np.asarray(clip["frame_indices"], dtype=np.int64).tolist(),
+                "video_id": clip.video_id,
+                "uri": clip.uri,
+                "clip_index": int(clip.clip_index),
+                "frame_indices": np.asarray(clip.frame_indices, dtype=np.int64).tolist(),
                 "start_s": float(timestamps[0]),
                 "end_s": float(timestamps[-1]),
-                "max_score": float(np.max(clip["scores"])),
+                "max_score": float(np.max(clip.scores)),
                 "anomaly_types": list(anomaly_types),
                 "run_id": run_id,
             }
@@ -199,21 +201,21 @@ def clips_table(video: Video, run_id: str, anomaly_types: list[str]) -> pa.Table
 def video_table(video: Video, run_id: str) -> pa.Table:
     meta = video.meta
     row = {
-        "video_id": meta["video_id"],
-        "uri": meta["uri"],
+        "video_id": meta.video_id,
+        "uri": meta.uri,
         "status": video.status,
         "error": video.error,
-        "n_frames": _known(int(meta["n_frames"])),
-        "fps": _known(float(meta["fps"])),
-        "duration_s": _known(float(meta["duration_s"])),
-        "width": _known(int(meta["width"])),
-        "height": _known(int(meta["height"])),
+        "n_frames": _known(int(meta.n_frames)),
+        "fps": _known(float(meta.fps)),
+        "duration_s": _known(float(meta.duration_s)),
+        "width": _known(int(meta.width)),
+        "height": _known(int(meta.height)),
         "run_id": run_id,
-        "size_bytes": int(meta["size_bytes"]),
-        "version_tag": meta["version_tag"],
-        "n_sampled_frames": sum(len(c["frame_indices"]) for c in video.clips),
+        "size_bytes": int(meta.size_bytes),
+        "version_tag": meta.version_tag,
+        "n_sampled_frames": sum(len(c.frame_indices) for c in video.clips),
         "n_clips": len(video.clips),
-        "committed_at": datetime.now(timezone.utc),
+        "committed_at": datetime.now(UTC),
     }
     return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
 

@@ -30,11 +30,11 @@ from transformers.utils import logging as hf_logging
 
 from lavida_core.config import LavidaConfig
 from lavida_core.errors import CheckpointError
-from lavida_core.mllm import LavidaMLLM, qwen_config
-from lavida_core.model import LavidaModel
-from lavida_core.projector import SemanticProjector
-from lavida_core.segmenter import SAM2_UNUSED_KEY_PREFIXES, Segmenter
-from lavida_core.text_encoder import TextEncoder, clip_text_config
+from lavida_core.modeling.mllm import LavidaMLLM, qwen_config
+from lavida_core.modeling.model import LavidaModel
+from lavida_core.modeling.projector import SemanticProjector
+from lavida_core.modeling.segmenter import SAM2_UNUSED_KEY_PREFIXES, Segmenter
+from lavida_core.modeling.text_encoder import TextEncoder, clip_text_config
 from lavida_core.tokenizer import SpecialIds, load_clip_tokenizer, load_qwen_tokenizer
 
 log = logging.getLogger(__name__)
@@ -151,9 +151,7 @@ def build_empty(config: LavidaConfig) -> LavidaModel:
 
     qwen_tokenizer, clip_tokenizer = load_qwen_tokenizer(None), load_clip_tokenizer(None)
     with init_empty_weights():  # SAM2's builder needs real scalars, so not torch.device("meta")
-        return _assemble(
-            config, Checkpoint(), SpecialIds.of(qwen_tokenizer), qwen_tokenizer, clip_tokenizer, dtype=torch.float32
-        )
+        return _assemble(config, Checkpoint(), SpecialIds.of(qwen_tokenizer), qwen_tokenizer, clip_tokenizer, dtype=torch.float32)
 
 
 def parameter_count(config: LavidaConfig) -> int:
@@ -183,9 +181,7 @@ def _build_qwen(
     return qwen
 
 
-def _build_clip(
-    config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype
-) -> CLIPTextModel:
+def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype) -> CLIPTextModel:
     if folder is None:
         return CLIPTextModel(
             clip_text_config(

@@ -131,7 +131,7 @@ class LavidaConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LavidaConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LavidaConfig:
         parts = {f.name: f.type for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
@@ -141,7 +141,7 @@ class LavidaConfig:
             kwargs[key] = _part_from_dict(part_cls, key, value) if part_cls else value
         return cls(**kwargs)
 
-    def replace(self, **changes: Any) -> "LavidaConfig":
+    def replace(self, **changes: Any) -> LavidaConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -165,7 +165,7 @@ def _part_from_dict(part_cls: type, name: str, value: dict[str, Any]) -> Any:
 
 
 def _tiny() -> LavidaConfig:
-    from lavida_core.tokenizer import QWEN_FALLBACK_VOCAB_SIZE, CLIP_FALLBACK_VOCAB_SIZE
+    from lavida_core.tokenizer import CLIP_FALLBACK_VOCAB_SIZE, QWEN_FALLBACK_VOCAB_SIZE
 
     return LavidaConfig(
         name="tiny",
@@ -201,9 +201,7 @@ def _tiny() -> LavidaConfig:
             window_pos_embed_bkg_spatial_size=(4, 4),
             d_model=32,
         ),
-        mask_decoder=MaskDecoderConfig(
-            transformer_mlp_dim=64, transformer_num_heads=2, iou_head_hidden_dim=32
-        ),
+        mask_decoder=MaskDecoderConfig(transformer_mlp_dim=64, transformer_num_heads=2, iou_head_hidden_dim=32),
         projector=ProjectorConfig(
             hidden_dim=32,
             cross_attn_heads=2,

@@ -29,7 +29,7 @@ from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
 from lavida_core.frames import masks_at_frame_size, validate_clip
 from lavida_core.inputs import build_inputs, move_inputs
-from lavida_core.model import LavidaInputs
+from lavida_core.modeling.model import LavidaInputs
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class LavidaDetector:
             )
 
     @classmethod
-    def load(cls, model: str = "tiny", *, device: str = "cpu") -> "LavidaDetector":
+    def load(cls, model: str = "tiny", *, device: str = "cpu") -> LavidaDetector:
         """A preset name (random weights) or a model folder written by `save_lavida` / `lavida train`."""
         _check_device(device)
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

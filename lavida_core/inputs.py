@@ -11,7 +11,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lavida_core.config import LavidaConfig
 from lavida_core.frames import qwen_video_patches, sam_images
-from lavida_core.model import LavidaInputs
+from lavida_core.modeling.model import LavidaInputs
 from lavida_core.tokenizer import encode_anomaly_types, encode_prompt
 
 IGNORE_INDEX = -100

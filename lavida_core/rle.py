@@ -48,3 +48,18 @@ def decode_rle(rle: Rle | None, shape: tuple[int, int] | None = None) -> np.ndar
     counts = rle["counts"]
     coco = {"size": [int(v) for v in rle["size"]], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     return mask_utils.decode(coco).astype(bool)  # [H, W]
+
+
+def join_counts(rles: list[Rle | None]) -> str:
+    """T RLEs -> one string: their counts joined by newlines, '' for an empty (None) mask.
+    (One plain string per clip keeps a column's type the same in every Ray block; the mask size is
+    the frame's height x width, carried beside it.)"""
+    return "\n".join(rle["counts"] if rle else "" for rle in rles)
+
+
+def split_counts(joined: str, n_frames: int) -> list[str | None]:
+    """Inverse of join_counts for a clip of n_frames frames: T counts strings, None for an empty mask."""
+    counts = joined.split("\n") if n_frames else []
+    if len(counts) != n_frames:
+        raise InputError(f"{len(counts)} masks for {n_frames} frames")
+    return [c or None for c in counts]

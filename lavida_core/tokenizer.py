@@ -95,7 +95,7 @@ class SpecialIds:
     pad: int
 
     @classmethod
-    def of(cls, tokenizer: PreTrainedTokenizerBase) -> "SpecialIds":
+    def of(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialIds:
         ids = tokenizer.convert_tokens_to_ids(["<|video_pad|>", SEG_TOKEN, "<|endoftext|>"])
         return cls(video=ids[0], seg=ids[1], pad=ids[2])
 
@@ -128,7 +128,5 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, anomaly_types: list[str], 
 
 def encode_anomaly_types(tokenizer: PreTrainedTokenizerBase, anomaly_types: list[str]) -> dict[str, torch.Tensor]:
     """CLIP text-encoder input for a list of names: input_ids and attention_mask [n, L]."""
-    batch = tokenizer(
-        list(anomaly_types), padding=True, truncation=True, max_length=CLIP_MAX_LENGTH, return_tensors="pt"
-    )
+    batch = tokenizer(list(anomaly_types), padding=True, truncation=True, max_length=CLIP_MAX_LENGTH, return_tensors="pt")
     return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}

@@ -79,7 +79,7 @@ def micro_score(videos: Sequence[tuple[np.ndarray, np.ndarray]], metric: str = "
     """Frame-level score over all frames of all (labels [n], scores [n]) videos, end points appended once."""
     if not videos:
         raise InputError("no videos to score")
-    labels = np.concatenate([np.asarray(l).reshape(-1) for l, _ in videos])
+    labels = np.concatenate([np.asarray(video_labels).reshape(-1) for video_labels, _ in videos])
     scores = np.concatenate([np.asarray(s).reshape(-1) for _, s in videos])
     return extended_score(labels, scores, metric)
 
@@ -93,11 +93,7 @@ class VideoMean:
 
 def per_video_mean(videos: Sequence[tuple[np.ndarray, np.ndarray]], metric: str = "auc") -> VideoMean:
     """Mean over videos of each video's score with end points; single-class videos are skipped."""
-    values = [
-        extended_score(labels, scores, metric)
-        for labels, scores in videos
-        if len(np.unique(np.asarray(labels))) == 2
-    ]
+    values = [extended_score(labels, scores, metric) for labels, scores in videos if len(np.unique(np.asarray(labels))) == 2]
     return VideoMean(mean=float(np.mean(values)) if values else None, n_used=len(values), n_skipped=len(videos) - len(values))
 
 
@@ -115,9 +111,9 @@ def nearest_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class PixelAuc:
     """Pooled pixel ROC AUC, accumulated frame batch by frame batch.
 
-        pixels = PixelAuc()
-        pixels.add(predicted [N, h, w] float, truth [N, H, W] 0/1)   # predicted resized to [H, W]
-        pixels.value()                                               # == roc_auc_score(all truth, all predicted)
+    pixels = PixelAuc()
+    pixels.add(predicted [N, h, w] float, truth [N, H, W] 0/1)   # predicted resized to [H, W]
+    pixels.value()                                               # == roc_auc_score(all truth, all predicted)
     """
 
     def __init__(self) -> None:

@@ -125,29 +125,19 @@ def _source_sql(out: str, table: str, present: bool) -> str:
     if present:
         # hive_partitioning off: the layout has no partition folders, and OUT's own path may hold
         # `key=value` segments that DuckDB would otherwise turn into columns.
-        return (
-            f"SELECT * FROM read_parquet({quote_literal(table_glob(out, table))}, "
-            "hive_partitioning = false, union_by_name = true)"
-        )
-    columns = ", ".join(
-        f"CAST(NULL AS {sql_type(field.type)}) AS {quote_identifier(field.name)}" for field in SCHEMAS[table]
-    )
+        return f"SELECT * FROM read_parquet({quote_literal(table_glob(out, table))}, hive_partitioning = false, union_by_name = true)"
+    columns = ", ".join(f"CAST(NULL AS {sql_type(field.type)}) AS {quote_identifier(field.name)}" for field in SCHEMAS[table])
     return f"SELECT {columns} WHERE false"
 
 
 def _table_views(out: str, present: Iterable[str]) -> list[str]:
     present = set(present)
-    sources = [
-        f"CREATE OR REPLACE VIEW _{table}_files AS {_source_sql(out, table, table in present)}"
-        for table in TABLE_NAMES
-    ]
+    sources = [f"CREATE OR REPLACE VIEW _{table}_files AS {_source_sql(out, table, table in present)}" for table in TABLE_NAMES]
     return sources + [
         "CREATE OR REPLACE VIEW videos AS SELECT * FROM _videos_files",
         "CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs_files",
-        "CREATE OR REPLACE VIEW frames AS SELECT * FROM _frames_files "
-        "WHERE video_id IN (SELECT video_id FROM _videos_files)",
-        "CREATE OR REPLACE VIEW clips AS SELECT * FROM _clips_files "
-        "WHERE video_id IN (SELECT video_id FROM _videos_files)",
+        "CREATE OR REPLACE VIEW frames AS SELECT * FROM _frames_files WHERE video_id IN (SELECT video_id FROM _videos_files)",
+        "CREATE OR REPLACE VIEW clips AS SELECT * FROM _clips_files WHERE video_id IN (SELECT video_id FROM _videos_files)",
     ]
 
 
@@ -221,8 +211,5 @@ def view_statements(out: str, present: Iterable[str] = TABLE_NAMES) -> list[str]
     out: the OUT root as DuckDB reads it (a local path or s3://bucket/prefix).
     present: the tables that have at least one Parquet file; the others get empty views of their schema.
     """
-    versions = (
-        f"CREATE OR REPLACE VIEW lavida_versions AS "
-        f"SELECT {VIEWS_VERSION} AS views_version, {SCHEMA_VERSION} AS schema_version"
-    )
+    versions = f"CREATE OR REPLACE VIEW lavida_versions AS SELECT {VIEWS_VERSION} AS views_version, {SCHEMA_VERSION} AS schema_version"
     return _table_views(out, present) + _events_views(DEFAULT_EVENT_PARAMS) + [versions]

@@ -1,12 +1,19 @@
-"""Shared fixtures. `local_ray`: one local Ray for the whole session (starting Ray costs ~10 s on 2 cores).
+"""Shared fixtures and the test tiers.
 
-Tests that run jobs without asking for it get Ray from `jobs.scan.connect_ray` (a plain local
-`ray.init`); this fixture replaces such an instance with its own (test helpers importable in actors,
-one torch thread per worker) the first time a test asks for it.
+`local_ray`: one local Ray for the whole session (starting Ray costs ~10 s on 2 cores). Tests that
+run jobs without asking for it get Ray from `jobs.scan.connect_ray` (a plain local `ray.init`); this
+fixture replaces such an instance with its own (test helpers importable in actors, one torch thread
+per worker) the first time a test asks for it.
+
+Tiers: a test that starts Ray, an S3 server, Chromium or any other process is `slow`
+(`bash scripts/test.sh -m "not slow"` is the fast tier; CI runs both). Enforced, not by convention:
+a test that uses a fixture that starts one (SLOW_FIXTURES) is marked slow here, and a test not
+marked slow that starts a process anyway fails, naming the command.
 """
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,3 +43,33 @@ def local_ray():
     yield
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# Fixtures that start Ray, a Ray cluster, an S3 server or Chromium (or depend on one that does).
+SLOW_FIXTURES = frozenset({"local_ray", "cluster", "s3", "s3_out", "chromium"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked slow that starts a process fails with a message saying to mark it."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    original = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **kwargs):
+        command = args if isinstance(args, str) else " ".join(map(str, args))
+        if os.path.basename(str(args[0] if not isinstance(args, str) else args.split()[0])) in HARMLESS_COMMANDS:
+            return original(self, args, *rest, **kwargs)
+        raise RuntimeError(f"{request.node.nodeid} starts a process ({command[:120]}): mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+# Short-lived lookups some libraries make on first use (ctypes.util.find_library and the like).
+HARMLESS_COMMANDS = frozenset({"ldconfig", "gcc", "cc", "ld", "objdump", "uname", "fc-list", "file"})

@@ -22,7 +22,7 @@ from schemas.tables import SCHEMA_VERSION, SCHEMAS
 
 RUN_ID = "run-test"
 ANOMALY_TYPES = ("fighting", "a person climbing a fence")
-_NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+_NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def rle_of(mask: np.ndarray) -> dict:
@@ -126,8 +126,15 @@ def videos_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
 
 
 def runs_table(
-    *, run_id: str = RUN_ID, out: str, anomaly_types: Sequence[str], trained: bool, kind: str = "scan",
-    description: str | None = None, n_ok: int = 0, n_failed: int = 0,
+    *,
+    run_id: str = RUN_ID,
+    out: str,
+    anomaly_types: Sequence[str],
+    trained: bool,
+    kind: str = "scan",
+    description: str | None = None,
+    n_ok: int = 0,
+    n_failed: int = 0,
 ) -> pa.Table:
     row = {
         "run_id": run_id,
@@ -152,7 +159,11 @@ def runs_table(
 
 
 def write_out(
-    out: Path, videos: Sequence[FakeVideo], *, anomaly_types: Sequence[str] = ANOMALY_TYPES, trained: bool = False,
+    out: Path,
+    videos: Sequence[FakeVideo],
+    *,
+    anomaly_types: Sequence[str] = ANOMALY_TYPES,
+    trained: bool = False,
     run_id: str = RUN_ID,
 ) -> Path:
     """Write `videos` as a scan would into the folder `out`; returns `out`."""
@@ -185,8 +196,9 @@ def scanned_out(base: Path) -> Path:
 
     base: a session temporary folder (tmp_path_factory.getbasetemp()); returns OUT under it.
     """
-    from jobs.scan import ScanOptions, scan
     from video_factory import write_video
+
+    from jobs.scan import ScanOptions, scan
 
     archive, out = base / "scanned-archive", base / "scanned-out"
     archive.mkdir(parents=True, exist_ok=True)

@@ -102,8 +102,8 @@ def _ray_start(args: list[str], env: dict) -> None:
 def _wait_nodes(cluster: RayCluster, n: int, timeout_s: float = 120) -> None:
     """Wait until `n` nodes are alive (asked from a short-lived driver, not this process)."""
     code = (
-        "import json, ray; ray.init(address=%r, logging_level='ERROR');"
-        "print(json.dumps(sum(1 for n in ray.nodes() if n['Alive'])))" % cluster.address
+        f"import json, ray; ray.init(address={cluster.address!r}, logging_level='ERROR');"
+        "print(json.dumps(sum(1 for n in ray.nodes() if n['Alive'])))"
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -17,9 +17,9 @@ from lavida_core.checkpoint import Checkpoint, build_lavida
 from lavida_core.config import MaskDecoderConfig, preset
 from lavida_core.detector import LavidaDetector
 from lavida_core.errors import CheckpointError
-from lavida_core.mllm import qwen_config
-from lavida_core.text_encoder import clip_text_config
-from lavida_core.tokenizer import SpecialIds, byte_level_tokenizer, load_clip_tokenizer, QWEN_SPECIAL_TOKENS
+from lavida_core.modeling.mllm import qwen_config
+from lavida_core.modeling.text_encoder import clip_text_config
+from lavida_core.tokenizer import QWEN_SPECIAL_TOKENS, SpecialIds, byte_level_tokenizer, load_clip_tokenizer
 
 # SAM2Base hard-codes its decoder sizes (mlp 2048, 8 heads, IoU head 256): the paper's values.
 TINY_WITH_SAM2_DECODER = preset("tiny").replace(mask_decoder=MaskDecoderConfig())

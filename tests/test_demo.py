@@ -38,8 +38,13 @@ def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path,
 
 @pytest.mark.parametrize("layout", ["synthetic_shapes section", "datasets list"])
 def test_demo_videos_are_drawn_like_the_demo_model_s_training_data(tmp_path, monkeypatch, layout):
-    shapes = {"n_videos": 9, "seed": 5, "colours": ["red", "blue", "green", "cyan"],
-              "shapes": ["circle", "ring", "star", "cross"], "min_radius": 0.2}
+    shapes = {
+        "n_videos": 9,
+        "seed": 5,
+        "colours": ["red", "blue", "green", "cyan"],
+        "shapes": ["circle", "ring", "star", "cross"],
+        "min_radius": 0.2,
+    }
     if layout == "datasets list":
         raw = {"datasets": [{"layout": "synthetic_shapes", "name": "a", "ratio": 1.0, **shapes}]}
     else:
@@ -58,7 +63,7 @@ def test_demo_videos_are_drawn_like_the_demo_model_s_training_data(tmp_path, mon
 
 
 def test_the_committed_demo_training_config_is_valid():
-    from jobs.train import job_config, read_config_file
+    from jobs.train.config import job_config, read_config_file
 
     job = job_config(read_config_file(DEMO_MODEL.parent / "demo_train.json"))
     assert job.train.seed == 0 and job.train.steps > 0 and job.grounding is not None

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from jobs.demo import DEMO_MODEL, demo_shapes
 from lavida_core.detector import LavidaDetector
-from lavida_core.synthetic_shapes import disjoint_anomaly_videos
+from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos
 
 
 def _scores(detector: LavidaDetector, videos) -> list[np.ndarray]:

@@ -13,9 +13,11 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
-
 from benchmark_layouts import (
+    HEIGHT,
+    WIDTH,
     Spec,
     write_shanghaitech,
     write_ubnormal,
@@ -23,6 +25,8 @@ from benchmark_layouts import (
     write_ucsd_ped2,
     write_xd_violence,
 )
+from PIL import Image
+
 from jobs.cli import main
 
 pytestmark = pytest.mark.slow
@@ -93,9 +97,26 @@ def test_eval_each_benchmark_layout_end_to_end(local_ray, tmp_path, capsys, data
         assert result["pixel_auc"] > (0.999 if dataset == "ucsd_ped2" else 0.97)
     else:
         assert result["pixel_auc"] is None
-    from jobs.benchmarks import BENCHMARKS
+    from jobs.vad_datasets import BENCHMARKS
 
     assert result["anomaly_types"] == list(BENCHMARKS[dataset].anomaly_types)  # the dataset's defaults
+
+
+def test_report_over_eval_of_a_frame_folder_benchmark_shows_the_peak_frames(local_ray, tmp_path, capsys):
+    """UCSD Ped2 ships frame folders of .tif images: the report reads its peak frames through the
+    same video reader as the scan (jobs/video_reader.py), not through decord alone."""
+    root, specs = layout(tmp_path, "ucsd_ped2")
+    out, to = tmp_path / "out", tmp_path / "report"
+    status, _, err = lavida_eval(capsys, "--dataset", "ucsd_ped2", "--root", root, "--out", out, "--detector-class", FAKE, *FAST)
+    assert status == 0, err
+    assert main(["report", str(out), "--to", str(to), "--min-score", "0.5", "--min-duration", "0"]) == 0
+    page = (to / "index.html").read_text(encoding="utf-8")
+    assert "peak frame not shown" not in page
+    pictures = sorted((to / "events").glob("*.png"))
+    assert len(pictures) == 1  # the square in video x (frames 2..5); y has none
+    image = np.asarray(Image.open(pictures[0]).convert("RGB"))
+    assert image.shape == (HEIGHT, WIDTH, 3)  # the decoded peak frame, at the benchmark's size
+    assert (image.max(axis=2) > 150).sum() > 100  # the bright square (16 x 16, under its mask overlay)
 
 
 def test_eval_tiny_model_table_then_resume(local_ray, tmp_path, capsys):
@@ -103,10 +124,24 @@ def test_eval_tiny_model_table_then_resume(local_ray, tmp_path, capsys):
     run over the same OUT scans nothing again and prints the same numbers."""
     root, specs = layout(tmp_path, "ucsd_ped2")
     out = tmp_path / "out"
-    args = ("--dataset", "ucsd_ped2", "--root", root, "--out", out, "--frames-per-clip", "4", "--pixel", "--anomaly", "a car", "--anomaly", "a bicycle")
+    args = (
+        "--dataset",
+        "ucsd_ped2",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--frames-per-clip",
+        "4",
+        "--pixel",
+        "--anomaly",
+        "a car",
+        "--anomaly",
+        "a bicycle",
+    )
     status, first, err = lavida_eval(capsys, *args)
     assert status == 0, err
-    table = first[first.index("UCSD Ped2"):]
+    table = first[first.index("UCSD Ped2") :]
     assert "2 of 2 test videos scored" in table and "sample interval 1" in table and "UNTRAINED" in table
     pixel_row = next(line for line in table.splitlines() if line.startswith("pixel AUC"))
     ours, paper = pixel_row.split()[-2:]
@@ -116,7 +151,7 @@ def test_eval_tiny_model_table_then_resume(local_ray, tmp_path, capsys):
 
     status, second, err = lavida_eval(capsys, *args)
     assert status == 0, err
-    assert second[second.index("UCSD Ped2"):] == table
+    assert second[second.index("UCSD Ped2") :] == table
     con = duckdb.connect()
     runs = con.sql(f"select n_ok, n_skipped from read_parquet('{out}/runs/**/*.parquet') order by started_at").fetchall()
     assert runs == [(2, 0), (0, 2)]
@@ -157,7 +192,11 @@ BROKEN = [
         lambda root: (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("Abuse028_x264.mp4  Abuse  2  5\n"),
         "Temporal_Anomaly_Annotation_for_Testing_Videos.txt line 1",
     ),
-    ("ucf_crime", lambda root: _drop(root / "Anomaly-Videos-Part-1/Abuse/Abuse028_x264.mp4"), "expected Anomaly-Videos*/Abuse/Abuse028_x264.mp4"),
+    (
+        "ucf_crime",
+        lambda root: _drop(root / "Anomaly-Videos-Part-1/Abuse/Abuse028_x264.mp4"),
+        "expected Anomaly-Videos*/Abuse/Abuse028_x264.mp4",
+    ),
     (
         "xd_violence",
         lambda root: (root / "XD-Violence-test/annotations.txt").write_text("Gone.Movie__#00-01_label_B2 3 9\n"),

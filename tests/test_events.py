@@ -12,11 +12,11 @@ import json
 
 import numpy as np
 import pytest
+from frames_factory import ANOMALY_TYPES, FakeVideo, box_mask, write_out
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
-from frames_factory import ANOMALY_TYPES, FakeVideo, box_mask, write_out
 from jobs import duck
 from jobs.cli import main
 from jobs.events import fetch_events
@@ -151,8 +151,7 @@ def test_irregular_timestamps(tmp_path):
     out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[LO, HI, HI, LO])])
     con = duck.connect(str(out))
     con.execute(
-        "CREATE OR REPLACE VIEW frames AS SELECT * REPLACE ([0.0, 1.0, 1.25, 4.0][frame_index // 5 + 1] AS timestamp_s) "
-        "FROM _frames_files"
+        "CREATE OR REPLACE VIEW frames AS SELECT * REPLACE ([0.0, 1.0, 1.25, 4.0][frame_index // 5 + 1] AS timestamp_s) FROM _frames_files"
     )
     _, rows = fetch_events(con, ALL, columns=("start_s", "end_s"))
     assert rows == [(1.0, 4.0)]

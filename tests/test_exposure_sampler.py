@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lavida_core.errors import InputError
-from lavida_core.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames
-from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
-from lavida_core.synthetic_shapes import ShapesConfig, shapes_seg_dataset
+from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames
+from lavida_core.training.seg_datasets import ArraySegDataset, SegObject, SegSample
+from lavida_core.training.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
 
 def _video_dataset(n_videos=24, n_frames=12, name="shapes") -> ArraySegDataset:
@@ -32,9 +32,7 @@ def _image_dataset(name="images") -> ArraySegDataset:
 
 VIDEOS = _video_dataset()
 IMAGES = _image_dataset()
-MIXED = ExposureSampler(
-    [VIDEOS, IMAGES], SamplerConfig(ratios={"shapes": 0.7, "images": 0.3}, n_anomalies=5, frames_per_clip=8, seed=11)
-)
+MIXED = ExposureSampler([VIDEOS, IMAGES], SamplerConfig(ratios={"shapes": 0.7, "images": 0.3}, n_anomalies=5, frames_per_clip=8, seed=11))
 
 
 def _own_names(sampler: ExposureSampler, sample: TrainingSample) -> set[str]:

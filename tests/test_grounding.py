@@ -1,4 +1,4 @@
-"""Grounding pre-training (lavida_core.grounding): its labels, that it grounds names in a hundred
+"""Grounding pre-training (lavida_core.training.grounding): its labels, that it grounds names in a hundred
 steps, and the `lavida train` stage that runs it once, keeps it in OUT/grounding and reloads it."""
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import torch
 from safetensors.torch import load_file
 from sklearn.metrics import roc_auc_score
 
-from jobs.errors import UserError
-from jobs.train import GROUNDING_DIR, MODEL_DIR, G_WEIGHTS, build_model, job_config, train_process
-from lavida_core import grounding as G
+from jobs.errors import CLI_ERRORS, UserError
+from jobs.train.config import job_config
+from jobs.train.loop import build_model, train_process
+from jobs.train.state import G_WEIGHTS, GROUNDING_DIR, MODEL_DIR
 from lavida_core.checkpoint import build_lavida, load_lavida
 from lavida_core.config import preset
 from lavida_core.frames import sam_images
-from lavida_core.seg_datasets import ArraySegDataset, SegObject, SegSample
-from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos, shapes_seg_dataset, training_categories
 from lavida_core.tokenizer import encode_anomaly_types
+from lavida_core.training import grounding as G
+from lavida_core.training.seg_datasets import ArraySegDataset, SegObject, SegSample
+from lavida_core.training.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos, shapes_seg_dataset, training_categories
 
 EASY = dict(colours=("red", "green", "blue", "yellow"), shapes=("circle", "square", "triangle", "cross"),
             min_radius=0.15, max_radius=0.28, max_objects=2)  # fmt: skip
@@ -126,9 +128,9 @@ def test_train_job_grounds_once_keeps_it_and_refuses_another_grounding_config(tm
         train_process(job_config(_raw(steps=4), overrides={"out": str(out)}), resume=True)
 
 
-def test_grounding_config_errors_are_user_errors(tmp_path):
+def test_grounding_config_errors_are_one_line_cli_errors(tmp_path):
     with pytest.raises(UserError, match="unknown field"):
         job_config(_raw(epochs=3), overrides={"out": str(tmp_path)})
-    with pytest.raises(UserError, match="at least 1"):
+    with pytest.raises(CLI_ERRORS, match="at least 1"):
         job_config(_raw(steps=0), overrides={"out": str(tmp_path)})
     assert json.loads(json.dumps(job_config(_raw(), overrides={"out": str(tmp_path)}).to_dict()))["grounding"]["steps"] == 3

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lavida_core.errors import InputError
-from lavida_core.losses import LossConfig, dice_loss, iou_prediction_loss, lavida_loss, sigmoid_focal_loss
+from lavida_core.training.losses import LossConfig, dice_loss, iou_prediction_loss, lavida_loss, sigmoid_focal_loss
 
 LN2 = math.log(2.0)
 
@@ -56,13 +56,19 @@ def _perfect_inputs(n=4, m=3, size=8):
 def test_perfect_prediction_gives_near_zero_loss_and_a_bad_one_does_not():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
     perfect = lavida_loss(
-        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
-        target_masks=target_masks, target_labels=labels,
+        mask_logits=mask_logits,
+        pred_ious=pred_ious,
+        object_score_logits=object_logits,
+        target_masks=target_masks,
+        target_labels=labels,
     )
     assert perfect.total.item() < 1e-4
     bad = lavida_loss(
-        mask_logits=-mask_logits, pred_ious=pred_ious, object_score_logits=-object_logits,
-        target_masks=target_masks, target_labels=labels,
+        mask_logits=-mask_logits,
+        pred_ious=pred_ious,
+        object_score_logits=-object_logits,
+        target_masks=target_masks,
+        target_labels=labels,
     )
     assert bad.total.item() > 10.0
     assert min(bad.mask.item(), bad.dice.item(), bad.iou.item(), bad.object_score.item()) > 0.1
@@ -94,8 +100,14 @@ def test_total_matches_hand_computed_sum_on_one_positive_and_one_negative_frame(
 
 def test_normalizer_scales_every_term_but_lm():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
-    kwargs = dict(mask_logits=-mask_logits, pred_ious=pred_ious * 0.5, object_score_logits=-object_logits,
-                  target_masks=target_masks, target_labels=labels, lm_loss=torch.tensor(0.7))
+    kwargs = dict(
+        mask_logits=-mask_logits,
+        pred_ious=pred_ious * 0.5,
+        object_score_logits=-object_logits,
+        target_masks=target_masks,
+        target_labels=labels,
+        lm_loss=torch.tensor(0.7),
+    )
     per_frame = lavida_loss(**kwargs)
     per_clip = lavida_loss(**kwargs, normalizer=1.0)
     for name in ("mask", "dice", "iou", "object_score"):
@@ -109,8 +121,9 @@ def test_only_the_best_candidate_mask_gets_mask_gradients():
     mask_logits[:, 0] = -mask_logits[:, 0]  # candidate 0 wrong, candidate 1 right, candidate 2 unsure
     mask_logits[:, 2] = mask_logits[:, 2] * 0.1
     mask_logits.requires_grad_(True)
-    terms = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
-                        target_masks=target_masks, target_labels=labels)
+    terms = lavida_loss(
+        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits, target_masks=target_masks, target_labels=labels
+    )
     terms.total.backward()
     grad = mask_logits.grad
     assert grad[0, 0].abs().sum() == 0 and grad[0, 2].abs().sum() == 0  # not the best: no gradient
@@ -121,8 +134,9 @@ def test_only_the_best_candidate_mask_gets_mask_gradients():
 def test_iou_head_is_supervised_on_all_candidates_of_positive_frames_only():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs(n=4, m=3)
     pred_ious = torch.full((4, 3), 0.3, requires_grad=True)
-    lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
-                target_masks=target_masks, target_labels=labels).total.backward()
+    lavida_loss(
+        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits, target_masks=target_masks, target_labels=labels
+    ).total.backward()
     positive = labels.bool()
     assert (pred_ious.grad[positive] != 0).all()
     assert (pred_ious.grad[~positive] == 0).all()
@@ -130,12 +144,14 @@ def test_iou_head_is_supervised_on_all_candidates_of_positive_frames_only():
 
 def test_negative_frames_change_only_the_object_score_term():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
-    base = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
-                       target_masks=target_masks, target_labels=labels)
+    base = lavida_loss(
+        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits, target_masks=target_masks, target_labels=labels
+    )
     noisy = mask_logits.clone()
     noisy[~labels.bool()] = torch.randn_like(noisy[~labels.bool()]) * 10
-    changed = lavida_loss(mask_logits=noisy, pred_ious=pred_ious * 0.1, object_score_logits=object_logits,
-                          target_masks=target_masks, target_labels=labels)
+    changed = lavida_loss(
+        mask_logits=noisy, pred_ious=pred_ious * 0.1, object_score_logits=object_logits, target_masks=target_masks, target_labels=labels
+    )
     # pred_ious changed on positive frames too, so compare mask and dice only
     assert changed.mask.item() == pytest.approx(base.mask.item())
     assert changed.dice.item() == pytest.approx(base.dice.item())
@@ -152,8 +168,14 @@ def test_gradients_reach_every_input_and_training_lowers_the_loss():
     losses = []
     for _ in range(30):
         optimizer.zero_grad()
-        terms = lavida_loss(mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits,
-                            target_masks=target_masks, target_labels=labels, lm_loss=lm * 1.0)
+        terms = lavida_loss(
+            mask_logits=mask_logits,
+            pred_ious=pred_ious,
+            object_score_logits=object_logits,
+            target_masks=target_masks,
+            target_labels=labels,
+            lm_loss=lm * 1.0,
+        )
         terms.total.backward()
         if not losses:
             for tensor in (mask_logits, pred_ious, object_logits, lm):
@@ -168,29 +190,44 @@ def test_low_resolution_logits_are_resized_to_the_targets():
     target_masks[0, :8] = True
     low_res = torch.full((1, 1, 8, 8), -20.0)
     low_res[0, 0, :4] = 20.0  # the top half at half resolution
-    terms = lavida_loss(mask_logits=low_res, pred_ious=torch.ones(1, 1), object_score_logits=torch.full((1, 1), 20.0),
-                        target_masks=target_masks, target_labels=torch.ones(1))
+    terms = lavida_loss(
+        mask_logits=low_res,
+        pred_ious=torch.ones(1, 1),
+        object_score_logits=torch.full((1, 1), 20.0),
+        target_masks=target_masks,
+        target_labels=torch.ones(1),
+    )
     assert terms.dice.item() < 0.05
 
 
 def test_bfloat16_inputs_give_a_float32_loss():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
-    terms = lavida_loss(mask_logits=mask_logits.bfloat16(), pred_ious=pred_ious.bfloat16(),
-                        object_score_logits=object_logits.bfloat16(), target_masks=target_masks, target_labels=labels)
+    terms = lavida_loss(
+        mask_logits=mask_logits.bfloat16(),
+        pred_ious=pred_ious.bfloat16(),
+        object_score_logits=object_logits.bfloat16(),
+        target_masks=target_masks,
+        target_labels=labels,
+    )
     assert terms.total.dtype == torch.float32
 
 
 def test_mismatched_shapes_raise_input_error():
     with pytest.raises(InputError, match="pred_ious"):
-        lavida_loss(mask_logits=torch.zeros(2, 3, 4, 4), pred_ious=torch.zeros(2, 1),
-                    object_score_logits=torch.zeros(2, 1), target_masks=torch.zeros(2, 4, 4),
-                    target_labels=torch.zeros(2))
+        lavida_loss(
+            mask_logits=torch.zeros(2, 3, 4, 4),
+            pred_ious=torch.zeros(2, 1),
+            object_score_logits=torch.zeros(2, 1),
+            target_masks=torch.zeros(2, 4, 4),
+            target_labels=torch.zeros(2),
+        )
 
 
 def test_weights_come_from_the_config():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs()
-    kwargs = dict(mask_logits=-mask_logits, pred_ious=pred_ious, object_score_logits=-object_logits,
-                  target_masks=target_masks, target_labels=labels)
+    kwargs = dict(
+        mask_logits=-mask_logits, pred_ious=pred_ious, object_score_logits=-object_logits, target_masks=target_masks, target_labels=labels
+    )
     only_dice = LossConfig(mask_weight=0, dice_weight=1, iou_weight=0, object_score_weight=0, lm_weight=0)
     terms = lavida_loss(**kwargs, config=only_dice)
     assert terms.total.item() == pytest.approx(terms.dice.item())
@@ -223,8 +260,13 @@ def test_absent_frames_count_every_candidate_so_one_empty_candidate_cannot_hedge
     hedging = torch.full((1, 3, 4, 4), 6.0)
     hedging[0, 0] = -6.0
     empty = torch.full((1, 3, 4, 4), -6.0)
-    common = dict(pred_ious=torch.zeros(1, 3), object_score_logits=torch.zeros(1, 1), target_masks=torch.zeros(1, 4, 4),
-                  target_labels=torch.zeros(1), config=LossConfig(mask_loss_on_absent_frames=True))
+    common = dict(
+        pred_ious=torch.zeros(1, 3),
+        object_score_logits=torch.zeros(1, 1),
+        target_masks=torch.zeros(1, 4, 4),
+        target_labels=torch.zeros(1),
+        config=LossConfig(mask_loss_on_absent_frames=True),
+    )
     hedged = lavida_loss(mask_logits=hedging, **common)
     clean = lavida_loss(mask_logits=empty, **common)
     assert clean.dice < 0.05 and hedged.dice > 0.6

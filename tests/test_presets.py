@@ -1,14 +1,14 @@
 """Presets: the paper preset has the public sizes of its parts; the tiny preset stays tiny."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import torch
 from transformers import Qwen2VLVideoProcessor
 
 from lavida_core.config import LavidaConfig, preset
 from lavida_core.frames import qwen_video_patches, smart_resize
-
-import importlib.util
-from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location("param_counts", Path(__file__).parents[1] / "bench" / "param_counts.py")
 param_counts = importlib.util.module_from_spec(_spec)
@@ -39,9 +39,7 @@ def test_config_round_trips_through_json():
 def test_qwen_patches_match_the_hugging_face_video_processor():
     """Same patch order and normalisation as Qwen2-VL's own processor (no resize: exact size given)."""
     frames = np.random.default_rng(0).integers(0, 256, (4, 56, 84, 3), dtype=np.uint8)
-    ours, grid = qwen_video_patches(
-        frames, patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=56 * 84, max_pixels=56 * 84
-    )
+    ours, grid = qwen_video_patches(frames, patch_size=14, temporal_patch_size=2, merge_size=2, min_pixels=56 * 84, max_pixels=56 * 84)
     processor = Qwen2VLVideoProcessor(do_resize=False, do_sample_frames=False)
     theirs = processor(videos=[torch.from_numpy(frames).permute(0, 3, 1, 2)], return_tensors="pt")
     assert tuple(theirs["video_grid_thw"][0].tolist()) == grid

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from frames_factory import FakeVideo, write_out
+
 from jobs import duck
 from jobs.cli import main
 from jobs.errors import UserError

@@ -15,15 +15,15 @@ from pathlib import Path
 import decord
 import numpy as np
 import pytest
-from PIL import Image
-
 from frames_factory import FakeVideo, box_mask, scanned_out, write_out
+from PIL import Image
+from video_factory import write_video
+
 from jobs import duck
 from jobs.cli import main
 from jobs.report import write_report
 from jobs.report_plots import MASK_ALPHA
 from schemas.views import EventParams
-from video_factory import write_video
 
 LO, HI = 0.1, 0.9
 PARAMS = EventParams(min_score=0.5, max_gap=0.0, min_duration=0.0)
@@ -43,8 +43,16 @@ def report(tmp_path_factory) -> dict:
         write_video(videos_dir / name, width=64, height=48, fps=25, n_frames=50)
     mask = box_mask(48, 64, top=10, left=20, size=12)
     fakes = [
-        FakeVideo(video_id="a", uri=str(videos_dir / "a.mp4"), fps=25, step=5, height=48, width=64,
-                  scores=[LO, HI, 0.95, LO, LO, LO, LO, 0.7, LO, LO], masks={2: mask}),
+        FakeVideo(
+            video_id="a",
+            uri=str(videos_dir / "a.mp4"),
+            fps=25,
+            step=5,
+            height=48,
+            width=64,
+            scores=[LO, HI, 0.95, LO, LO, LO, LO, 0.7, LO, LO],
+            masks={2: mask},
+        ),
         FakeVideo(video_id="b", uri=str(videos_dir / "b.mp4"), fps=25, step=5, height=48, width=64, scores=[LO] * 10),
         FakeVideo(video_id="c", uri=str(videos_dir / "gone.mp4"), fps=25, step=5, scores=[LO, HI, LO]),
         FakeVideo(video_id="d", uri=str(videos_dir / "broken.mp4"), scores=[], status="truncated"),
@@ -132,9 +140,18 @@ def chromium() -> str:
 def screenshot(chromium: str, index: Path, tmp_path: Path) -> np.ndarray:
     shot = tmp_path / "shot.png"
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}", "--window-size=1200,900", index.resolve().as_uri(),
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,900",
+        index.resolve().as_uri(),
     ]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     return np.asarray(Image.open(shot).convert("RGB"))

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 from pycocotools import mask as mask_utils
 
 from lavida_core.errors import InputError
-from lavida_core.rle import decode_rle, encode_rle, encode_rles
+from lavida_core.rle import decode_rle, encode_rle, encode_rles, join_counts, split_counts
 
 
 @settings(max_examples=60, deadline=None)
@@ -53,3 +53,12 @@ def test_bad_input_is_an_input_error():
         encode_rles(np.zeros((4, 4), dtype=bool))
     with pytest.raises(InputError):
         decode_rle(None)
+
+
+def test_split_counts_inverts_join_counts():
+    masks = np.zeros((3, 5, 5), dtype=bool)
+    masks[1, 2, 2] = True
+    assert [c is None for c in split_counts(join_counts(encode_rles(masks)), 3)] == [True, False, True]
+    assert split_counts(join_counts(encode_rles(masks[:1])), 1) == [None]
+    with pytest.raises(InputError, match="2 masks for 3 frames"):
+        split_counts("a\nb", 3)

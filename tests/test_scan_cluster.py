@@ -17,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from ray_cluster import start_head
 from video_factory import make_archive, write_video
 
@@ -58,7 +57,9 @@ def sql(out, query):
 COMPARED = {
     "frames": "select video_id, uri, clip_index, frame_index, timestamp_s, score, mask_rle from frames order by 1, 4",
     "clips": "select video_id, clip_index, frame_indices, start_s, end_s, max_score, anomaly_types from clips order by 1, 2",
-    "videos": "select video_id, uri, status, error, n_frames, fps, duration_s, width, height, n_sampled_frames, n_clips from videos order by 1",
+    "videos": (
+        "select video_id, uri, status, error, n_frames, fps, duration_s, width, height, n_sampled_frames, n_clips from videos order by 1"
+    ),
 }
 
 
@@ -91,7 +92,9 @@ def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
     out = tmp_path / "out"
     options = ["--sample-interval", str(interval), "--frames-per-clip", "4", "--batch-size", "1", "--ray-address", cluster.address]
     # the real tiny model: slow enough on CPU to be killed half way
-    driver = subprocess.Popen(scan_command(archive, out, *options), cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        scan_command(archive, out, *options), cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     markers = out / "videos"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and driver.poll() is None and not list(markers.glob("*.parquet")):

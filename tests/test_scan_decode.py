@@ -6,9 +6,6 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-
-from jobs.decode import DecodeConfig, decode_video
-from jobs.listing import list_videos
 from video_factory import (
     GOOD_VIDEOS,
     make_frames,
@@ -19,6 +16,9 @@ from video_factory import (
     write_truncated,
     write_video,
 )
+
+from jobs.decode import DecodeConfig, decode_video
+from jobs.listing import list_videos
 
 
 def _decode(path, frames_per_clip=4, sample_interval=3):

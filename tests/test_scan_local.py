@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from pycocotools import mask as mask_utils
-
-from jobs.scan import ScanOptions, scan
 from s3_server import start_s3_server
 from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
+
+from jobs.scan import ScanOptions, scan
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,14 @@ def archive(tmp_path_factory):
 
 
 def options(source, out, **overrides):
-    defaults = dict(source=str(source), out=str(out), sample_interval=SAMPLE_INTERVAL, frames_per_clip=FRAMES_PER_CLIP, anomaly_types=("fire", "a person falling"), batch_size=2)
+    defaults = dict(
+        source=str(source),
+        out=str(out),
+        sample_interval=SAMPLE_INTERVAL,
+        frames_per_clip=FRAMES_PER_CLIP,
+        anomaly_types=("fire", "a person falling"),
+        batch_size=2,
+    )
     return ScanOptions(**{**defaults, **overrides})
 
 
@@ -55,10 +62,7 @@ def test_archive_end_to_end(local_ray, archive, tmp_path):
     n_bad = sum(status != "ok" for status in expected.values())
     assert (summary.n_ok, summary.n_failed, summary.n_skipped) == (len(GOOD_VIDEOS), n_bad, 0)
 
-    videos = {
-        os.path.basename(uri): rest
-        for uri, *rest in sql(out, "select uri, status, error, n_frames, fps, width, height from videos")
-    }
+    videos = {os.path.basename(uri): rest for uri, *rest in sql(out, "select uri, status, error, n_frames, fps, width, height from videos")}
     assert {name: v[0] for name, v in videos.items()} == expected  # every file accounted for, with its kind
     for name, spec in GOOD_VIDEOS.items():
         assert videos[name][2:] == [spec["n_frames"], pytest.approx(spec["fps"]), spec["width"], spec["height"]]
@@ -175,13 +179,13 @@ def test_scan_from_s3(local_ray, archive, s3, tmp_path):
     assert (again.n_ok, again.n_failed, again.n_skipped) == (0, 0, len(expected))
 
 
-def test_unknown_model_is_a_user_error(local_ray, tmp_path):
-    from jobs.errors import UserError
+def test_unknown_model_raised_in_the_actor_reaches_the_driver_typed(local_ray, tmp_path):
+    from lavida_core.errors import InputError
 
     folder = tmp_path / "archive"
     folder.mkdir()
     write_video(folder / "a.mp4", n_frames=4)
-    with pytest.raises(UserError, match="neither a preset"):
+    with pytest.raises(InputError, match="neither a preset"):
         scan(options(folder, tmp_path / "out", model="no-such-preset"))
     assert not list((tmp_path / "out" / "videos").glob("*.parquet"))  # nothing committed
 

@@ -5,9 +5,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from pycocotools import mask as mask_utils
 
-from jobs.detect import join_counts, split_counts
 from jobs.write import OutStore, Video, VideoAssembler, clips_table, frames_table, video_table
-from lavida_core.rle import encode_rles
+from lavida_core.rle import encode_rles, join_counts
+from schemas.stage_rows import DetectedRow
 from schemas.tables import FRAMES_SCHEMA, VIDEOS_SCHEMA
 
 VIDEO = {"video_id": "aaaaaaaaaa0000000001", "uri": "/archive/a.mp4", "size_bytes": 100, "version_tag": "mtime:1.0",
@@ -17,24 +17,26 @@ VIDEO = {"video_id": "aaaaaaaaaa0000000001", "uri": "/archive/a.mp4", "size_byte
 def clip_row(clip_index, indices, n_clips=2, video=VIDEO):
     masks = np.zeros((len(indices), video["height"], video["width"]), dtype=bool)  # [T, H, W]
     masks[0, 1:3, 2:5] = True  # first frame of each clip has a mask, the others none
-    return {
-        **video, "row_kind": "clip", "status": "ok", "error": None, "n_clips": n_clips, "clip_index": clip_index,
-        "frame_indices": np.array(indices, dtype=np.int64), "timestamps": np.array(indices) / video["fps"],
-        "scores": np.linspace(0.1, 0.9, len(indices), dtype=np.float32), "mask_counts": join_counts(encode_rles(masks)),
-    }  # fmt: skip
+    return DetectedRow(
+        **video, row_kind="clip", status="ok", error="", n_clips=n_clips, clip_index=clip_index,
+        frame_indices=np.array(indices, dtype=np.int64), timestamps=np.array(indices) / video["fps"],
+        scores=np.linspace(0.1, 0.9, len(indices), dtype=np.float32), mask_counts=join_counts(encode_rles(masks)),
+        model_trained=False,
+    )  # fmt: skip
 
 
 def error_row(status="truncated", video=VIDEO):
-    return {**video, "row_kind": "error", "status": status, "error": "cut short", "n_clips": 0, "clip_index": -1,
-            "frame_indices": np.zeros(0, np.int64), "timestamps": np.zeros(0), "scores": np.zeros(0, np.float32),
-            "mask_counts": "", "n_frames": -1, "fps": float("nan"), "duration_s": float("nan"), "height": -1, "width": -1}  # fmt: skip
+    fields = {**video, "n_frames": -1, "fps": float("nan"), "duration_s": float("nan"), "height": -1, "width": -1}
+    return DetectedRow(**fields, row_kind="error", status=status, error="cut short", n_clips=0, clip_index=-1,
+                       frame_indices=np.zeros(0, np.int64), timestamps=np.zeros(0), scores=np.zeros(0, np.float32),
+                       mask_counts="", model_trained=False)  # fmt: skip
 
 
 def test_assembler_waits_for_every_clip_in_any_order():
     assembler = VideoAssembler()
     assert assembler.add(clip_row(1, [6, 8])) is None
     video = assembler.add(clip_row(0, [0, 2, 4]))
-    assert video.status == "ok" and [c["clip_index"] for c in video.clips] == [0, 1]
+    assert video.status == "ok" and [c.clip_index for c in video.clips] == [0, 1]
     assert not assembler.pending
 
 
@@ -70,15 +72,9 @@ def test_failed_video_row_has_nulls_for_unknowns():
     assert (got["status"], got["n_frames"], got["fps"], got["width"], got["n_clips"]) == ("truncated", None, None, None, 0)
 
 
-def test_split_counts_inverts_join_counts():
-    masks = np.zeros((3, 5, 5), dtype=bool)
-    masks[1, 2, 2] = True
-    assert [c is None for c in split_counts(join_counts(encode_rles(masks)), 3)] == [True, False, True]
-    assert split_counts(join_counts(encode_rles(masks[:1])), 1) == [None]
-
-
 def _commit(store, video_id, status="ok", run="r1"):
-    video = Video(meta={**clip_row(0, [0, 2, 4], n_clips=1), "video_id": video_id}, clips=[{**clip_row(0, [0, 2, 4], n_clips=1), "video_id": video_id}], status=status, error=None)
+    row = clip_row(0, [0, 2, 4], n_clips=1, video={**VIDEO, "video_id": video_id})
+    video = Video(meta=row, clips=[row], status=status, error=None)
     store.commit_video(video_id, frames=frames_table(video, run), clips=clips_table(video, run, ["x"]), video=video_table(video, run))
 
 

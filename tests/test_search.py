@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from frames_factory import SCANNED_VIDEOS, scanned_out
+
 from jobs import duck
 from jobs.cli import main
 from jobs.errors import UserError
@@ -32,9 +32,7 @@ def rows_of(out: str | Path, sql: str, params: dict | None = None) -> list[tuple
 
 
 def test_real_scan_parquet_reads_through_the_views(out):
-    assert sorted(Path(u).name for (u,) in rows_of(out, "SELECT uri FROM videos WHERE status = 'ok'")) == sorted(
-        SCANNED_VIDEOS
-    )
+    assert sorted(Path(u).name for (u,) in rows_of(out, "SELECT uri FROM videos WHERE status = 'ok'")) == sorted(SCANNED_VIDEOS)
     (n_frames,) = rows_of(out, "SELECT count(*) FROM frames")[0]
     assert n_frames == 50 // 4 + 1 + 40 // 4  # every 4th frame of 50 and of 40 frames
     # min score 0: each video is one event spanning all its samples
@@ -68,8 +66,7 @@ def test_search_again_skips_what_it_already_searched(out):
 
 def test_where_selects_the_candidates(out):
     result = search(
-        SearchOptions(out=str(out), description="smoke near the gate", where="uri LIKE '%cam1%' AND n_events >= 0",
-                      params=EVERYTHING)
+        SearchOptions(out=str(out), description="smoke near the gate", where="uri LIKE '%cam1%' AND n_events >= 0", params=EVERYTHING)
     )
     assert result.n_candidates == 1
     assert [Path(uri).name for (uri,) in rows_of(result.out, "SELECT uri FROM videos")] == ["cam1.mp4"]

@@ -9,17 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as coco_mask
+from seg_layouts import write_coco_layout, write_vos_layout
 
 from lavida_core.errors import InputError
-from lavida_core.exposure_sampler import ExposureSampler, SamplerConfig
-from lavida_core.seg_datasets import CocoInstances, VideoFolders
-from lavida_core.synthetic_shapes import (
+from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
+from lavida_core.training.seg_datasets import CocoInstances, VideoFolders
+from lavida_core.training.synthetic_shapes import (
     ShapesConfig,
     SyntheticObject,
     SyntheticVideo,
     generate_training_videos,
-    write_coco_layout,
-    write_vos_layout,
 )
 
 CONFIG = ShapesConfig(n_videos=4, n_frames=6, height=32, width=40, seed=5)

@@ -5,9 +5,10 @@ import itertools
 import numpy as np
 import pytest
 from PIL import Image
+from seg_layouts import write_vos_layout
 
 from lavida_core.errors import InputError
-from lavida_core.synthetic_shapes import (
+from lavida_core.training.synthetic_shapes import (
     COLOURS,
     SHAPES,
     ShapesConfig,
@@ -16,7 +17,6 @@ from lavida_core.synthetic_shapes import (
     render_training_video,
     shapes_seg_dataset,
     training_categories,
-    write_vos_layout,
 )
 
 CONFIG = ShapesConfig(n_videos=16, n_frames=10, height=48, width=64, seed=3)
@@ -155,7 +155,7 @@ def test_training_videos_as_a_seg_dataset():
 
 
 def test_disjoint_anomaly_videos_never_show_one_video_s_anomaly_as_another_s_normal():
-    from lavida_core.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
+    from lavida_core.training.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
 
     videos = disjoint_anomaly_videos(ShapesConfig(n_frames=8, seed=3), 10, novel=(False, True))
     anomalies = {v.anomaly_type for v in videos}
@@ -165,7 +165,7 @@ def test_disjoint_anomaly_videos_never_show_one_video_s_anomaly_as_another_s_nor
 
 
 def test_max_types_caps_the_distinct_anomaly_types_of_each_kind():
-    from lavida_core.synthetic_shapes import disjoint_anomaly_videos
+    from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos
 
     config = ShapesConfig(n_frames=8, seed=7)
     videos = disjoint_anomaly_videos(config, 12, novel=(False, True), max_types=2)

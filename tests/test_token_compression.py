@@ -2,7 +2,7 @@
 
 import torch
 
-from lavida_core.token_compression import lof_density, reverse_attention_sampling, temporal_keep_mask
+from lavida_core.modeling.token_compression import lof_density, reverse_attention_sampling, temporal_keep_mask
 
 
 def _clip_with_moving_group(t: int, n_groups: int, moving: int, channels: int = 16) -> torch.Tensor:

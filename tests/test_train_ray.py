@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
-from jobs.train import CHECKPOINTS_DIR, LOSS_CSV, MODEL_DIR
+from jobs.train.state import CHECKPOINTS_DIR, LOSS_CSV, MODEL_DIR
 from lavida_core.checkpoint import load_lavida
 
 pytestmark = pytest.mark.slow

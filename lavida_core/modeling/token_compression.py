@@ -15,9 +15,7 @@ import torch
 import torch.nn.functional as F
 
 
-def temporal_keep_mask(
-    patch_embeds: torch.Tensor, grid_thw: tuple[int, int, int], *, merge_size: int, threshold: float
-) -> torch.Tensor:
+def temporal_keep_mask(patch_embeds: torch.Tensor, grid_thw: tuple[int, int, int], *, merge_size: int, threshold: float) -> torch.Tensor:
     """Which patches of one clip enter the vision blocks.
 
     patch_embeds: [t*h*w, C] in Qwen2-VL's order (temporal patch, then merge group, then the
@@ -49,9 +47,7 @@ def lof_density(tokens: torch.Tensor, k: int) -> torch.Tensor:
     return k / (reach_to_neighbours.sum(dim=1) + 1e-10)
 
 
-def reverse_attention_sampling(
-    tokens: torch.Tensor, *, ratio: float, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def reverse_attention_sampling(tokens: torch.Tensor, *, ratio: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Compress [L, C] visual tokens to R = max(1, int(L * ratio)).
 
     Returns (merged [R, C] in tokens' dtype, centre indices [R] in increasing order). Each token joins

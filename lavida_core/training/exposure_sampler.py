@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lavida_core.errors import InputError
-from lavida_core.seg_datasets import SampleInfo, SegDataset, SegSample
+from lavida_core.training.seg_datasets import SampleInfo, SegDataset, SegSample
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,7 @@ class TrainingSample:
     named_own_category: str | None  # the sample's own category that was named, when anomalous
 
 
-def choose_frames(
-    rng: np.random.Generator, n_frames: int, length: int, must_include: Sequence[int] | None = None
-) -> list[int]:
+def choose_frames(rng: np.random.Generator, n_frames: int, length: int, must_include: Sequence[int] | None = None) -> list[int]:
     """``length`` consecutive frame indices of a video with ``n_frames`` frames, covering one of
     ``must_include`` when given. A video shorter than ``length`` is spread evenly, with repeats."""
     if n_frames <= length:
@@ -130,9 +128,7 @@ class ExposureSampler:
         self._vocabularies = {name: self._vocabulary(ds) for name, ds in self.datasets.items()}
         self._all_names = sorted({n for vocabulary in self._vocabularies.values() for n in vocabulary})
         if len(self._all_names) < 2:
-            raise InputError(
-                "the datasets name fewer than two distinct categories; anomaly types come from other samples"
-            )
+            raise InputError("the datasets name fewer than two distinct categories; anomaly types come from other samples")
         for name, p in zip(self.datasets, self._probabilities):
             n_samples, n_names = len(self.datasets[name]), len(self._vocabularies[name])
             log.info("dataset %s: %d samples, %d names, sampled %.3f", name, n_samples, n_names, p)
@@ -204,14 +200,10 @@ class ExposureSampler:
             names = [own, *others]
             order = rng.permutation(len(names))
             return _training_sample(dataset, sample, [names[i] for i in order], target, own=own)
-        raise InputError(
-            f"dataset {dataset}: no segmented object found in {self.config.max_attempts} tries; are its masks empty?"
-        )
+        raise InputError(f"dataset {dataset}: no segmented object found in {self.config.max_attempts} tries; are its masks empty?")
 
 
-def _training_sample(
-    dataset: str, sample: SegSample, names: list[str], target: np.ndarray, *, own: str | None
-) -> TrainingSample:
+def _training_sample(dataset: str, sample: SegSample, names: list[str], target: np.ndarray, *, own: str | None) -> TrainingSample:
     return TrainingSample(
         dataset=dataset,
         sample_id=sample.sample_id,

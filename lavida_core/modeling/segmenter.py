@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from sam2.modeling.backbones.hieradet import Hiera
 from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
 from sam2.modeling.position_encoding import PositionEmbeddingSine
 from sam2.modeling.sam.mask_decoder import MaskDecoder
 from sam2.modeling.sam.prompt_encoder import PromptEncoder
 from sam2.modeling.sam.transformer import TwoWayTransformer
+from torch import nn
 
 from lavida_core.config import ImageEncoderConfig, MaskDecoderConfig
 

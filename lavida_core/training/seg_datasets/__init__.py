@@ -7,9 +7,9 @@
 Anything that does not fit raises ``lavida_core.errors.InputError`` naming the first file at fault.
 """
 
-from lavida_core.seg_datasets.coco import CocoInstances
-from lavida_core.seg_datasets.sample import ArraySegDataset, ObjectInfo, SampleInfo, SegDataset, SegObject, SegSample
-from lavida_core.seg_datasets.video_folders import VideoFolders
+from lavida_core.training.seg_datasets.coco import CocoInstances
+from lavida_core.training.seg_datasets.sample import ArraySegDataset, ObjectInfo, SampleInfo, SegDataset, SegObject, SegSample
+from lavida_core.training.seg_datasets.video_folders import VideoFolders
 
 __all__ = [
     "ArraySegDataset",

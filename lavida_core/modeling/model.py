@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from lavida_core.config import LavidaConfig
-from lavida_core.mllm import LavidaMLLM
-from lavida_core.projector import SemanticProjector
-from lavida_core.segmenter import MaskPrediction, Segmenter
-from lavida_core.text_encoder import TextEncoder
+from lavida_core.modeling.mllm import LavidaMLLM
+from lavida_core.modeling.projector import SemanticProjector
+from lavida_core.modeling.segmenter import MaskPrediction, Segmenter
+from lavida_core.modeling.text_encoder import TextEncoder
 
 
 @dataclass

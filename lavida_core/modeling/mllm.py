@@ -22,7 +22,7 @@ from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 from transformers.vision_utils import get_vision_position_ids
 
 from lavida_core.config import CompressionConfig, MLLMConfig
-from lavida_core.token_compression import reverse_attention_sampling, temporal_keep_mask
+from lavida_core.modeling.token_compression import reverse_attention_sampling, temporal_keep_mask
 from lavida_core.tokenizer import SpecialIds
 
 
@@ -121,7 +121,7 @@ class LavidaMLLM(nn.Module):
 
     @property
     def _group(self) -> int:
-        return self.qwen.config.vision_config.spatial_merge_size ** 2
+        return self.qwen.config.vision_config.spatial_merge_size**2
 
     def encode_video(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> list[torch.Tensor]:
         """Vision tower with temporal pruning. Returns per clip [n_kept / 4, D] LLM-ready tokens."""
@@ -158,9 +158,7 @@ class LavidaMLLM(nn.Module):
             clip_lengths.append(int(keep.sum()))
         return torch.cat(masks), frame_lengths, clip_lengths
 
-    def _shorten_video_run(
-        self, ids: torch.Tensor, labels: torch.Tensor | None, n_visual: int
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _shorten_video_run(self, ids: torch.Tensor, labels: torch.Tensor | None, n_visual: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Drop right padding and the video placeholders beyond the n_visual tokens that survived pruning."""
         keep = ids != self.ids.pad
         video_pos = (ids == self.ids.video).nonzero().squeeze(1)

@@ -14,9 +14,9 @@ Built from SAM2's attention blocks (sam2 package); the composition is ours.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from sam2.modeling.sam.transformer import Attention, TwoWayAttentionBlock
 from sam2.modeling.sam2_utils import MLP
+from torch import nn
 
 from lavida_core.config import ProjectorConfig
 

@@ -16,39 +16,28 @@ its own samples and `train_step` averages the gradients over processes before th
 so every process holds the same weights (no DDP wrapper: the trained set has parameters that get no
 gradient on some batches, e.g. SAM2's point embeddings, which DDP refuses by default).
 
-Train-state folders (`save_train_state` / `load_train_state`) hold the trainable weights as
-safetensors, the optimizer and scheduler state, the step and the run's own config:
-
-    step_000200/trained.safetensors   # exactly trained_part_keys(model) (+ encoders if trained)
-    step_000200/optimizer.pt          # {"optimizer": ..., "scheduler": ...}, loads with weights_only
-    step_000200/state.json            # {"step": 200, "extra": {...}}
+Saving and restoring train states (folders on disk) is the training job's business: `jobs/train/state.py`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from transformers import PreTrainedTokenizerBase
 
 from lavida_core.checkpoint import trained_part_keys
 from lavida_core.config import LavidaConfig
 from lavida_core.errors import InputError
-from lavida_core.exposure_sampler import TrainingSample
 from lavida_core.inputs import build_inputs, move_inputs
-from lavida_core.losses import LossConfig, LossTerms, lavida_loss
-from lavida_core.model import LavidaInputs, LavidaModel
+from lavida_core.modeling.model import LavidaInputs, LavidaModel
+from lavida_core.training.exposure_sampler import TrainingSample
+from lavida_core.training.losses import LossConfig, LossTerms, lavida_loss
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +47,6 @@ DEFAULT_LR: dict[str, float] = {"tiny": 1e-3}
 REFERENCE_LR = 1e-5
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "linear")
-TRAINED_FILE = "trained.safetensors"
-OPTIMIZER_FILE = "optimizer.pt"
-STATE_FILE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -113,7 +99,7 @@ class Distributed:
     world_size: int = 1
 
     @classmethod
-    def current(cls) -> "Distributed":
+    def current(cls) -> Distributed:
         if dist.is_available() and dist.is_initialized():
             return cls(rank=dist.get_rank(), world_size=dist.get_world_size())
         return cls()
@@ -212,9 +198,7 @@ def move_batch(batch: TrainBatch, device: torch.device) -> TrainBatch:
 # ---- optimisation -------------------------------------------------------------------------------
 
 
-def make_optimizer(
-    model: LavidaModel, config: TrainConfig
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def make_optimizer(model: LavidaModel, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over the parameters that require grad (no decay on biases/norms), and the lr schedule."""
     decay, no_decay = [], []
     for parameter in model.parameters():
@@ -326,78 +310,3 @@ def _average_floats(values: dict[str, float], device: torch.device) -> dict[str,
     t = torch.tensor([values[n] for n in names], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return {n: float(v) / world for n, v in zip(names, t.tolist())}
-
-
-# ---- train-state folders ------------------------------------------------------------------------
-
-
-def state_folder_name(step: int) -> str:
-    return f"step_{step:06d}"
-
-
-def save_train_state(
-    folder: Path,
-    *,
-    model: LavidaModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    step: int,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write `folder` atomically (a temp folder renamed at the end): a kill never leaves half of one."""
-    folder = Path(folder)
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    save_file(trainable_state(model), str(partial / TRAINED_FILE))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, partial / OPTIMIZER_FILE)
-    (partial / STATE_FILE).write_text(json.dumps({"step": step, "extra": extra or {}}, indent=2))
-    _fsync_folder(partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)
-    return folder
-
-
-def _fsync_folder(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def load_train_state(
-    folder: Path,
-    *,
-    model: LavidaModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-) -> dict[str, Any]:
-    """Restore weights, optimizer and scheduler from `folder`; returns its state.json ({"step", "extra"})."""
-    folder = Path(folder)
-    missing = [name for name in (TRAINED_FILE, OPTIMIZER_FILE, STATE_FILE) if not (folder / name).is_file()]
-    if missing:
-        raise InputError(f"{folder} is not a training checkpoint: {missing} missing")
-    weights = load_file(str(folder / TRAINED_FILE))
-    expected = trainable_state(model)
-    if set(weights) != set(expected):
-        extra, lost = sorted(set(weights) - set(expected)), sorted(set(expected) - set(weights))
-        raise InputError(f"{folder} does not fit this model: unexpected {extra[:5]}, missing {lost[:5]}")
-    model.load_state_dict(weights, strict=False)
-    states = torch.load(folder / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(states["optimizer"])
-    scheduler.load_state_dict(states["scheduler"])
-    return json.loads((folder / STATE_FILE).read_text())
-
-
-def latest_train_state(root: Path) -> Path | None:
-    """The newest complete `step_NNNNNN` folder under `root` (`.partial` ones are ignored)."""
-    root = Path(root)
-    if not root.is_dir():
-        return None
-    done = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
-    return done[-1] if done else None
-
-
-def prune_train_states(root: Path, keep: int) -> None:
-    done = sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit())
-    for old in done[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)

@@ -155,7 +155,11 @@ class BenchmarkVideo:
 
 
 def read_ucsd_ped2(root: str) -> list[BenchmarkVideo]:
-    test = _first_dir(root, ["UCSDped2/Test", "Test"], "UCSD Ped2: no UCSDped2/Test folder in {root}; give the folder that holds UCSDped2 (UCSD_Anomaly_Dataset.v1p2) or UCSDped2 itself")
+    test = _first_dir(
+        root,
+        ["UCSDped2/Test", "Test"],
+        "UCSD Ped2: no UCSDped2/Test folder in {root}; give the folder that holds UCSDped2 (UCSD_Anomaly_Dataset.v1p2) or UCSDped2 itself",
+    )
     folders = sorted(p for p in test.iterdir() if p.is_dir() and re.fullmatch(r"Test\d+", p.name))
     if not folders:
         raise UserError(f"UCSD Ped2: no Test001, Test002, … folders in {test}")
@@ -174,7 +178,9 @@ def read_ucsd_ped2(root: str) -> list[BenchmarkVideo]:
 
 
 def read_shanghaitech(root: str) -> list[BenchmarkVideo]:
-    testing = _first_dir(root, ["testing", "."], "ShanghaiTech: no testing/frames folder in {root}; give the folder that holds testing/", must_hold="frames")
+    testing = _first_dir(
+        root, ["testing", "."], "ShanghaiTech: no testing/frames folder in {root}; give the folder that holds testing/", must_hold="frames"
+    )
     folders = sorted(p for p in (testing / "frames").iterdir() if p.is_dir() and re.fullmatch(r"\d+_\d+", p.name))
     if not folders:
         raise UserError(f"ShanghaiTech: no 01_0014-style folders in {testing / 'frames'}")
@@ -281,7 +287,9 @@ def _ucf_path(candidates: list[Path], label: str) -> Path | None:
 
 
 def read_xd_violence(root: str) -> list[BenchmarkVideo]:
-    test = _first_dir(root, ["XD-Violence-test", "."], "XD-Violence: no videos/ folder in {root} or {root}/XD-Violence-test", must_hold="videos")
+    test = _first_dir(
+        root, ["XD-Violence-test", "."], "XD-Violence: no videos/ folder in {root} or {root}/XD-Violence-test", must_hold="videos"
+    )
     annotation_file = test / "annotations.txt"
     if not annotation_file.is_file():
         raise UserError(f"XD-Violence: no annotations.txt in {test}")

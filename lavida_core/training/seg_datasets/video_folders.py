@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from lavida_core.errors import InputError
-from lavida_core.seg_datasets.files import read_id_mask, read_json, read_rgb, require
-from lavida_core.seg_datasets.sample import ObjectInfo, SampleInfo, SegObject, SegSample
+from lavida_core.training.seg_datasets.files import read_id_mask, read_json, read_rgb, require
+from lavida_core.training.seg_datasets.sample import ObjectInfo, SampleInfo, SegObject, SegSample
 
 META_FILES = ("meta_expressions.json", "meta.json")  # the first one present is used
 

@@ -77,8 +77,7 @@ class ArraySegDataset:
     def info(self, index: int) -> SampleInfo:
         sample = self._samples[index]
         objects = tuple(
-            ObjectInfo(name=obj.name, present_frames=tuple(np.flatnonzero(obj.masks.any(axis=(1, 2))).tolist()))
-            for obj in sample.objects
+            ObjectInfo(name=obj.name, present_frames=tuple(np.flatnonzero(obj.masks.any(axis=(1, 2))).tolist())) for obj in sample.objects
         )
         return SampleInfo(sample_id=sample.sample_id, n_frames=len(sample.frames), objects=objects)
 

@@ -22,8 +22,8 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from lavida_core.errors import InputError
-from lavida_core.seg_datasets.files import read_json, read_rgb, require
-from lavida_core.seg_datasets.sample import ObjectInfo, SampleInfo, SegObject, SegSample
+from lavida_core.training.seg_datasets.files import read_json, read_rgb, require
+from lavida_core.training.seg_datasets.sample import ObjectInfo, SampleInfo, SegObject, SegSample
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,7 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
         for im in images.values():
             _ = (str(im["file_name"]), int(im["height"]), int(im["width"]))
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(
-            f"{ann_file}: categories need id and name; images need id, file_name, height, width ({err!r})"
-        ) from None
+        raise InputError(f"{ann_file}: categories need id and name; images need id, file_name, height, width ({err!r})") from None
     objects: dict[Any, list[_Object]] = {image_id: [] for image_id in images}
     for ann in instances["annotations"]:
         ann_id = ann.get("id") if isinstance(ann, dict) else None
@@ -111,10 +109,7 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
         _check_segmentation(ann["segmentation"], ann_file, ann_id)
         for name in _object_names(ann, images[image_id], categories[category_id]):
             objects[image_id].append(_Object(name, ann["segmentation"], ann_id))
-    return [
-        _Image(str(im["file_name"]), int(im["height"]), int(im["width"]), tuple(objects[image_id]))
-        for image_id, im in images.items()
-    ]
+    return [_Image(str(im["file_name"]), int(im["height"]), int(im["width"]), tuple(objects[image_id])) for image_id, im in images.items()]
 
 
 class CocoInstances:

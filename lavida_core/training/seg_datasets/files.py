@@ -41,10 +41,7 @@ def read_id_mask(path: Path) -> np.ndarray:
     """uint8 [H, W] of object ids (0 background) from a palette or greyscale PNG (YouTube-VOS)."""
     image = _open_image(path)
     if image.mode not in ("P", "L"):
-        raise InputError(
-            f"{path}: mask is mode {image.mode}; expected a palette (P) or greyscale (L) PNG"
-            " whose values are object ids"
-        )
+        raise InputError(f"{path}: mask is mode {image.mode}; expected a palette (P) or greyscale (L) PNG whose values are object ids")
     return np.asarray(image)
 
 

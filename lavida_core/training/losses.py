@@ -93,8 +93,13 @@ def iou_prediction_loss(logits: torch.Tensor, targets: torch.Tensor, pred_ious: 
     return (pred_ious - actual).abs()
 
 
-def _check_shapes(mask_logits: torch.Tensor, pred_ious: torch.Tensor, object_score_logits: torch.Tensor,
-                  target_masks: torch.Tensor, target_labels: torch.Tensor) -> None:
+def _check_shapes(
+    mask_logits: torch.Tensor,
+    pred_ious: torch.Tensor,
+    object_score_logits: torch.Tensor,
+    target_masks: torch.Tensor,
+    target_labels: torch.Tensor,
+) -> None:
     n, m = mask_logits.shape[:2]
     ok = (
         mask_logits.dim() == 4

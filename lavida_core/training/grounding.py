@@ -37,8 +37,8 @@ from torch import nn
 
 from lavida_core.errors import InputError
 from lavida_core.frames import sam_images
-from lavida_core.model import LavidaModel
-from lavida_core.seg_datasets import SegDataset
+from lavida_core.modeling.model import LavidaModel
+from lavida_core.training.seg_datasets import SegDataset
 
 ENCODER_PREFIXES = ("segmenter.image_encoder.", "text_encoder.")  # state-dict keys of what grounding trains
 
@@ -66,7 +66,7 @@ class GroundingBatch:
     token_labels: torch.Tensor  # [N, s*s, K] float 0/1: name k covers token p
     frame_labels: torch.Tensor  # [N, K] float 0/1: name k is visible in frame n
 
-    def to(self, device: torch.device) -> "GroundingBatch":
+    def to(self, device: torch.device) -> GroundingBatch:
         return GroundingBatch(self.images.to(device), self.token_labels.to(device), self.frame_labels.to(device))
 
 

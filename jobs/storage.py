@@ -1,0 +1,30 @@
+"""Where files live: a local path or a URL (s3://bucket/prefix) -> an fsspec filesystem and the path
+inside it. The one place the jobs resolve a filesystem (listing, decode, report, the OUT writer and
+reader). Storage options (endpoint_url, key, secret, …) go to fsspec as given; s3fs also reads the
+usual AWS_* variables itself."""
+
+from __future__ import annotations
+
+import os
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+def is_remote(url: str) -> bool:
+    return "://" in url and not url.startswith("file://")
+
+
+def filesystem_for(url: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, path inside it) for a local path (file:// or plain) or a URL such as s3://bucket/prefix."""
+    if not is_remote(url):
+        return LocalFileSystem(), os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs, path
+
+
+def uri_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """The uri written to the tables: a plain absolute path locally, protocol://path elsewhere."""
+    if isinstance(fs, LocalFileSystem):
+        return path
+    return fs.unstrip_protocol(path)

@@ -1,0 +1,35 @@
+"""`lavida train --config FILE`: train LAVIDA on pseudo-anomalies, in one process or through Ray Train.
+
+The config file (JSON, or TOML by its .toml suffix) names the model to start from, the segmentation
+datasets and their sampling ratios, and the TrainConfig / SamplerConfig / LossConfig fields:
+
+    {
+      "model": "tiny",                         # a preset (random weights) or a model folder
+      "checkpoint": {"sam2_path": "sam2.1_hiera_small.pt"},   # optional, with a preset: local weights
+      "datasets": [
+        {"layout": "coco", "name": "coco", "images": "coco/train2017",
+         "annotations": "coco/annotations/instances_train2017.json", "ratio": 0.5},
+        {"layout": "video_folders", "name": "vos", "root": "ytvos/train", "ratio": 0.5},
+        {"layout": "synthetic_shapes", "name": "shapes", "ratio": 1.0, "n_videos": 64, "seed": 0}
+      ],
+      "synthetic_shapes": {"n_videos": 64},    # shorthand for one synthetic dataset, ratio 1
+      "sampler": {"anomaly_ratio": 0.5, "n_anomalies": 8},
+      "train": {"steps": 200, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "checkpoint_every": 50},
+      "loss": {},
+      "grounding": {"steps": 600, "batch_size": 32},   # optional: pre-train the encoders first
+      "out": "runs/tiny-shapes"
+    }
+
+OUT holds `checkpoints/step_NNNNNN/` (resumable train states, see jobs/train/state.py),
+`loss.csv` (one row per step), `train_config.json` (the config as run) and, at the end, `model/`
+(a `save_lavida` folder that `lavida scan --model OUT/model` reads). With a "grounding" section the
+image and text encoders are first pre-trained to ground the datasets' names (lavida_core.training.grounding, not
+part of the paper: for models that start from random weights); the result is kept in `grounding/` and
+reused by a re-run or `--resume`. `--resume` continues from the
+newest checkpoint; several workers (`--workers N`) run through Ray Train's TorchTrainer, gloo on CPU
+and nccl on GPU, each drawing its own samples; rank 0 writes OUT (a folder every worker's node can
+reach when they are on several nodes).
+
+Modules: `config` (the file -> JobConfig, datasets -> sampler), `loop` (one process's training),
+`state` (the OUT folder: train states, loss.csv, grounding/), `ray_train` (--workers N), `cli`.
+"""

@@ -1,0 +1,165 @@
+"""The training job's config: the file (JSON or TOML) -> a typed JobConfig, and its datasets -> the
+Anomaly Exposure Sampler. The file's format is in `jobs/train/__init__.py`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import UserError
+from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
+from lavida_core.training.grounding import GroundingConfig
+from lavida_core.training.loop import TrainConfig
+from lavida_core.training.losses import LossConfig
+from lavida_core.training.seg_datasets import CocoInstances, SegDataset, VideoFolders
+from lavida_core.training.synthetic_shapes import ShapesConfig, shapes_seg_dataset
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    layout: str  # a key of DATASET_LAYOUTS
+    name: str
+    ratio: float
+    options: dict[str, Any] = field(default_factory=dict)  # the layout's own fields (paths, sizes)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    model: str  # a preset name or a model folder
+    datasets: tuple[DatasetSpec, ...]
+    train: TrainConfig
+    sampler: SamplerConfig  # ratios filled from the datasets
+    loss: LossConfig
+    out: str
+    checkpoint: dict[str, str] = field(default_factory=dict)  # Checkpoint fields, with a preset
+    tensorboard: bool = False
+    grounding: GroundingConfig | None = None  # pre-train the encoders first; None: no grounding stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TOP_LEVEL_KEYS = {
+    "model",
+    "checkpoint",
+    "datasets",
+    "synthetic_shapes",
+    "sampler",
+    "train",
+    "loss",
+    "out",
+    "tensorboard",
+    "grounding",
+}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} not found")
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(path.read_text())
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise UserError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {error}") from error
+
+
+def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) -> JobConfig:
+    """The typed job config from a parsed file plus command-line overrides (`out`, `steps`)."""
+    unknown = set(raw) - TOP_LEVEL_KEYS
+    if unknown:
+        raise UserError(f"unknown config key(s) {sorted(unknown)}; known: {sorted(TOP_LEVEL_KEYS)}")
+    overrides = overrides or {}
+    datasets = dataset_specs(raw)
+    train_fields = {**raw.get("train", {}), **({"steps": overrides["steps"]} if overrides.get("steps") else {})}
+    sampler_fields = {**raw.get("sampler", {}), "ratios": {d.name: d.ratio for d in datasets}}
+    out = overrides.get("out") or raw.get("out")
+    if not out:
+        raise UserError('no output folder: give "out" in the config or --out')
+    return JobConfig(
+        model=str(raw.get("model", "tiny")),
+        datasets=datasets,
+        train=_typed(TrainConfig, train_fields, "train"),
+        sampler=_typed(SamplerConfig, sampler_fields, "sampler"),
+        loss=_typed(LossConfig, raw.get("loss", {}), "loss"),
+        out=str(out),
+        checkpoint={k: str(v) for k, v in raw.get("checkpoint", {}).items()},
+        tensorboard=bool(raw.get("tensorboard", False)),
+        grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
+    )
+
+
+def _typed(cls: type, values: dict[str, Any], section: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise UserError(f'unknown field(s) {sorted(unknown)} in "{section}"; known: {sorted(known)}')
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def dataset_specs(raw: dict[str, Any]) -> tuple[DatasetSpec, ...]:
+    entries = list(raw.get("datasets", []))
+    if "synthetic_shapes" in raw:
+        entries.append({"layout": "synthetic_shapes", "name": "shapes", "ratio": 1.0, **raw["synthetic_shapes"]})
+    if not entries:
+        raise UserError('no training data: give "datasets" (or "synthetic_shapes": {}) in the config')
+    specs = []
+    for entry in entries:
+        entry = dict(entry)
+        layout = entry.pop("layout", None)
+        if layout not in DATASET_LAYOUTS:
+            raise UserError(f"dataset layout {layout!r} unknown; choose one of {sorted(DATASET_LAYOUTS)}")
+        name = str(entry.pop("name", layout))
+        ratio = float(entry.pop("ratio", 1.0))
+        specs.append(DatasetSpec(layout=layout, name=name, ratio=ratio, options=entry))
+    return tuple(specs)
+
+
+# ---- datasets ----------------------------------------------------------------------------------
+
+
+def _coco(spec: DatasetSpec) -> SegDataset:
+    _require_options(spec, ("images", "annotations"))
+    return CocoInstances(spec.options["images"], spec.options["annotations"], name=spec.name)
+
+
+def _video_folders(spec: DatasetSpec) -> SegDataset:
+    _require_options(spec, ("root",), optional=("meta_file",))
+    return VideoFolders(spec.options["root"], meta_file=spec.options.get("meta_file"), name=spec.name)
+
+
+def _synthetic_shapes(spec: DatasetSpec) -> SegDataset:
+    return shapes_seg_dataset(shapes_config(spec), name=spec.name)
+
+
+def shapes_config(spec: DatasetSpec, **overrides: Any) -> ShapesConfig:
+    """The ShapesConfig of a synthetic_shapes dataset entry (fields given by `overrides` replaced)."""
+    return _typed(ShapesConfig, {**spec.options, **overrides}, f"dataset {spec.name}")
+
+
+def _require_options(spec: DatasetSpec, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    missing = [k for k in required if k not in spec.options]
+    unknown = set(spec.options) - set(required) - set(optional)
+    if missing or unknown:
+        raise UserError(
+            f"dataset {spec.name} ({spec.layout}) needs {list(required)}"
+            + (f", may have {list(optional)}" if optional else "")
+            + f"; missing {missing}, unknown {sorted(unknown)}"
+        )
+
+
+DATASET_LAYOUTS: dict[str, Callable[[DatasetSpec], SegDataset]] = {
+    "coco": _coco,
+    "video_folders": _video_folders,
+    "synthetic_shapes": _synthetic_shapes,
+}
+
+
+def build_sampler(job: JobConfig) -> ExposureSampler:
+    return ExposureSampler([DATASET_LAYOUTS[d.layout](d) for d in job.datasets], job.sampler)
