@@ -34,6 +34,7 @@ from jobs.decode import DecodeConfig, decode_video  # noqa: E402
 from jobs.listing import list_videos  # noqa: E402
 from jobs.scan import ScanOptions, connect_ray, scan  # noqa: E402
 from lavida_core.clips import plan_clips  # noqa: E402
+from schemas.stage_rows import DecodedRow  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,7 +77,8 @@ def decode_only(options: ScanOptions) -> list[np.ndarray]:
     config = DecodeConfig(frames_per_clip=options.frames_per_clip, sample_interval=options.sample_interval)
     items = [dataclasses.asdict(v) for v in list_videos(options.source)]
     dataset = ray.data.from_items(items, override_num_blocks=len(items)).flat_map(decode_video, fn_kwargs={"config": config}, num_cpus=1)
-    return [row["frames"] for row in dataset.iter_rows() if row["row_kind"] == "clip"]
+    rows = (DecodedRow.from_row(row) for row in dataset.iter_rows())
+    return [row.frames for row in rows if not row.is_error]
 
 
 def model_only(clips: list[np.ndarray], options: ScanOptions) -> float:

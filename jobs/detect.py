@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 
+from lavida_core.errors import InputError
 from lavida_core.rle import encode_rles, join_counts
 from schemas.stage_rows import ROW_CLIP, ROW_ERROR, DecodedRow
 
@@ -25,11 +26,21 @@ class DetectClips:
     def __init__(
         self, *, model: str, device: str, anomaly_types: list[str], detector_class: str = "lavida_core.detector:LavidaDetector"
     ) -> None:
-        self.detector = load_class(detector_class).load(model, device=device)
         self.anomaly_types = list(anomaly_types)
+        try:
+            self.detector = load_class(detector_class).load(model, device=device)
+        except InputError as error:
+            # Raised from the first __call__ instead: Ray turns an actor constructor's error into an
+            # ActorDiedError that keeps only its text (ray/exceptions.py), while a call's error reaches
+            # the driver as itself (the scan sets DataContext.raise_original_map_exception).
+            self.refused: InputError | None = error
+            return
+        self.refused = None
         log.info("detector %s loaded on %s (trained=%s)", self.detector.model_name, device, self.detector.trained)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.refused is not None:
+            raise self.refused
         n_rows = len(batch["row_kind"])
         clip_rows = [i for i in range(n_rows) if batch["row_kind"][i] == ROW_CLIP]
         scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n_rows

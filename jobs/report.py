@@ -169,7 +169,7 @@ def _video_section(
 def _add_peak_frames(section: VideoSection, events: list[dict], *, to: Path, stem: str, storage_options) -> None:
     """One picture per event: the peak frame decoded from the video, with the peak mask overlaid."""
     from jobs.report_plots import overlay_png
-    from jobs.video_reader import VideoError, open_video
+    from jobs.video_reader import VideoError, VideoMissing, open_video
 
     if not events:
         return
@@ -177,7 +177,8 @@ def _add_peak_frames(section: VideoSection, events: list[dict], *, to: Path, ste
         with open_video(section.uri, storage_options) as video:
             frames, _ = video.read([e["peak_frame_index"] for e in events])
         unavailable = None
-    except VideoError as reason:
+    except VideoError as error:
+        reason = f"the video is no longer at {section.uri}" if isinstance(error, VideoMissing) else str(error)
         frames, unavailable = None, f"peak frame not shown: {reason}"
         log.warning("report: %s", unavailable)
     for k, event in enumerate(events):

@@ -196,6 +196,7 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
         sample_interval=options.sample_interval,
         storage_options=dict(options.storage_options),
     )
+    ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
     items = [dataclasses.asdict(v) for v in todo]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one decode task per video
     dataset = dataset.flat_map(decode_video, fn_kwargs={"config": config}, num_cpus=1)
@@ -254,9 +255,9 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
 
 
 def _rows(dataset) -> Iterator[DetectedRow]:
-    """The dataset's rows, typed. A detector that refuses its model or device (an InputError in the
-    actor's constructor, wrapped by Ray) is re-raised as that InputError, which the CLI prints as
-    one line, instead of Ray's traceback."""
+    """The dataset's rows, typed. A detector that refuses its model or device (an InputError raised
+    in the actor, which Ray wraps in a RayTaskError) is re-raised as that InputError, which the CLI
+    prints as one line, instead of Ray's traceback."""
     try:
         for row in dataset.iter_rows():
             yield DetectedRow.from_row(row)

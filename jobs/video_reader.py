@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import av
+import av  # before decord: with decord's FFmpeg loaded first, PyAV cannot open its VP9 encoder
 import decord
 import numpy as np
 
@@ -60,6 +60,13 @@ class VideoError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class VideoMissing(VideoError):
+    """No file (or frame folder) at the uri."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__("read_error", f"file not found: {uri}")
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def local_copy(uri: str, storage_options: dict) -> Iterator[str]:
     fs, path = filesystem_for(uri, storage_options)
     if not is_remote(uri):
         if not os.path.exists(path):
-            raise VideoError("read_error", f"the video is no longer at {uri} (file not found)")
+            raise VideoMissing(uri)
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="lavida-video-") as folder:
@@ -114,7 +121,7 @@ def local_copy(uri: str, storage_options: dict) -> Iterator[str]:
             else:
                 fs.get_file(path, local)
         except FileNotFoundError:
-            raise VideoError("read_error", f"the video is no longer at {uri} (file not found)") from None
+            raise VideoMissing(uri) from None
         except OSError as error:
             raise VideoError("read_error", f"cannot read {uri}: {error}") from error
         yield local

@@ -85,6 +85,3 @@ class DetectedRow(ClipFields):
     scores: np.ndarray  # float32 [T]: sigmoid of the object-score logit per frame
     mask_counts: str  # T COCO compressed RLE counts joined by lavida_core.rle.join_counts ('' per empty mask)
     model_trained: bool  # the detector had trained weights (False: a preset with random weights)
-
-
-DETECTED_ADDED = tuple(name for name in DetectedRow.columns() if name not in DecodedRow.columns())

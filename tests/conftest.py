@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import av  # noqa: F401  before any decord import: decord's FFmpeg loaded first breaks PyAV's VP9 encoder
 import pytest
 
 TESTS = Path(__file__).resolve().parent
