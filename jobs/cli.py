@@ -2,6 +2,10 @@
 
 Each module named in COMMANDS exposes `add_arguments(parser)` and `run(args) -> int`, and imports
 its heavy dependencies (torch, ray) inside `run`, so that `lavida --help` and `lavida query` stay fast.
+
+This is the one place where failures become what the user sees (EXIT_CODES): a user or input error
+is one line on stderr, Ctrl-C or SIGTERM exits 130 with what was kept, anything else is one line
+that points at `--debug` (which shows the traceback).
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
 
-from jobs.errors import CLI_ERRORS
+from jobs.errors import CLI_ERRORS, EXIT_CODES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("jobs.scan", "scan an archive (folder or s3:// prefix) for anomalies into OUT"),
@@ -27,15 +32,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _common_options(*, subcommand: bool) -> argparse.ArgumentParser:
+    """-v and --debug, accepted before or after the command (`lavida --debug scan …`, `lavida scan … --debug`)."""
+    default = argparse.SUPPRESS if subcommand else False  # a subcommand does not reset what was given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=default, help="log debug messages")
+    common.add_argument("--debug", action="store_true", default=default, help="show the traceback of a failure")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lavida", description="Video-archive anomaly analytics with LAVIDA.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    epilog = "exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="lavida",
+        description="Video-archive anomaly analytics with LAVIDA.",
+        epilog=epilog,
+        parents=[_common_options(subcommand=False)],
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         if importlib.util.find_spec(module_name) is None:
             continue  # a command whose module is not built yet is simply not offered
         module = importlib.import_module(module_name)
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(
+            name, help=help_text, description=help_text, epilog=epilog, parents=[_common_options(subcommand=True)]
+        )
         module.add_arguments(command_parser)
         command_parser.set_defaults(_run=module.run)
     return parser
@@ -47,11 +68,45 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a command as Ctrl-C does
     try:
         return int(args._run(args) or 0)
     except CLI_ERRORS as error:
+        if args.debug:
+            raise
         print(f"lavida {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as interrupt:
+        if args.debug:
+            raise
+        said = f": {interrupt}" if str(interrupt) else ""
+        print(f"lavida {args.command}: interrupted{said}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:  # a path that is not what it must be, a disk that is full, a server gone
+        if args.debug:
+            raise
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"lavida {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"lavida {args.command}: unexpected error: {type(error).__name__}: {_first_line(error)} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo"
-DEMO_TRAIN_CONFIG = DEMO_MODEL.parent / "demo_train.json"  # what the demo model was trained on
+DEMO_TRAIN_CONFIG = Path(__file__).resolve().parents[1] / "models" / "demo_train.json"  # what the demo model was trained on
 N_VIDEOS = 6
 FPS = 8
 FRAMES_PER_VIDEO = 48
@@ -29,7 +29,7 @@ MAX_TYPES = 4
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-out", help="folder for the archive, OUT and the report (default demo-out)")
-    parser.add_argument("--model", default=None, help=f"model to scan with (default: {DEMO_MODEL} if present, else tiny)")
+    parser.add_argument("--model", default=None, help="model to scan with (default: demo, the shipped demo model, if present, else tiny)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 
 
@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.out).resolve()
     archive, out, report = root / "archive", root / "out", root / "report"
     anomaly_types = write_archive(archive)
-    model = args.model or (str(DEMO_MODEL) if (DEMO_MODEL / "lavida.json").is_file() else "tiny")
+    from lavida_core.checkpoint import CONFIG_FILE, SHIPPED_MODELS
+
+    model = args.model or ("demo" if (SHIPPED_MODELS["demo"] / CONFIG_FILE).is_file() else "tiny")
     if model == "tiny":
-        log.warning("no trained demo model at %s: scanning with the untrained tiny preset (random scores)", DEMO_MODEL)
+        log.warning("no trained demo model at %s: scanning with the untrained tiny preset (random scores)", SHIPPED_MODELS["demo"])
     summary = scan(
         ScanOptions(
             source=str(archive),
@@ -69,8 +71,15 @@ def run(args: argparse.Namespace) -> int:
         )
     index = write_report(con, out=str(out), to=report, params=DEFAULT_EVENT_PARAMS)
     print(f"report: {index}")
-    print(f'SQL:    lavida query {out} "SELECT uri, max(score) FROM frames GROUP BY uri"')
+    print(f'SQL:    {lavida_command()} query {out} "SELECT uri, max(score) FROM frames GROUP BY uri"')
+    print("        (or `source .venv/bin/activate` once, then plain `lavida …`)")
     return 0
+
+
+def lavida_command() -> str:
+    """How to call `lavida` from any shell: the script beside this Python (in the virtualenv), or `lavida`."""
+    script = Path(sys.executable).parent / "lavida"
+    return str(script) if script.is_file() else "lavida"
 
 
 def write_archive(folder: Path) -> list[str]:

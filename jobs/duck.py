@@ -54,6 +54,11 @@ def open_out(out: str, *, storage_options: dict | None = None) -> Out:
     root = uri_of(fs, path.rstrip("/"))
     if not fs.exists(root):
         raise UserError(f"OUT {out!r} does not exist: run `lavida scan SOURCE --out {out}` first")
+    if not fs.isdir(root) or not any(fs.exists(f"{root}/{table}") for table in ("runs", "videos")):
+        raise UserError(
+            f"{out} is not a lavida OUT (it has no runs/ or videos/ table): give the --out folder of a "
+            f"`lavida scan`, or scan into it first (lavida scan SOURCE --out {out})"
+        )
     return Out(root=root, fs=fs)
 
 

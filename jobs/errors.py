@@ -1,4 +1,4 @@
-"""Errors the CLI reports as one line (exit status 2) instead of a traceback.
+"""Errors the CLI reports as one line instead of a traceback, and the exit codes it returns.
 
 Two kinds reach `jobs/cli.py`, the one place that turns them into a line on stderr (`CLI_ERRORS`):
 `UserError` from the jobs (a path, an option, a SQL statement) and `lavida_core.errors.InputError`
@@ -14,6 +14,24 @@ from lavida_core.errors import InputError
 
 class UserError(Exception):
     """Bad input from the user (a path, an option, a SQL statement): the message says what to do."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a job: the message says what was kept and how to go on."""
+
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # an unexpected failure (a bug, or something lavida does not know how to explain)
+EXIT_USER_ERROR = 2  # bad input, options, paths: the message says what to do
+EXIT_FAILED_VIDEOS = 3  # the run completed, but some videos could not be scanned (they are `videos` rows with an error)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; running the same command again resumes
+EXIT_CODES = {
+    EXIT_OK: "all ok",
+    EXIT_ERROR: "unexpected error",
+    EXIT_USER_ERROR: "bad input or options",
+    EXIT_FAILED_VIDEOS: "the run completed but some videos failed",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C, SIGTERM)",
+}
 
 
 CLI_ERRORS: tuple[type[Exception], ...] = (UserError, InputError)

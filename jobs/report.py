@@ -21,6 +21,7 @@ import numpy as np
 
 from jobs import duck
 from jobs.duck import add_out_arguments, fetch
+from jobs.errors import UserError
 from jobs.events import add_event_arguments, event_params, fetch_events
 from jobs.report_html import EventItem, RunLine, VideoSection, render_index
 from schemas.views import EVENT_COLUMNS, EventParams
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     params = event_params(args)
+    if Path(args.to).exists() and not Path(args.to).is_dir():
+        raise UserError(f"--to {args.to} is a file; give a folder for the report (created if missing)")
     storage_options = duck.storage_options_of(args)
     con = duck.connect(args.out, storage_options=storage_options)
     index = write_report(con, out=args.out, to=Path(args.to), params=params, video_ids=args.video, storage_options=storage_options)
@@ -87,6 +90,7 @@ def _runs(con: duckdb.DuckDBPyConnection) -> list[RunLine]:
             kind=r["kind"],
             model=r["model"],
             model_trained=r["model_trained"],
+            model_card=r.get("model_card"),
             anomaly_types=list(r["anomaly_types"] or []),
             description=r["description"],
             started_at=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else "",

@@ -18,6 +18,7 @@ class RunLine:
     kind: str
     model: str
     model_trained: bool | None  # None: the run never loaded a model, or was killed
+    model_card: str | None  # runs.model_card: what the model was trained on, and its warning
     anomaly_types: list[str]
     description: str | None
     started_at: str
@@ -72,6 +73,9 @@ def _trained_banner(runs: list[RunLine]) -> str:
             "random weights). Its scores and masks do not mean anything: this report shows the pipeline, "
             "not anomalies.</p>"
         )
+    warned = sorted({(r.model, r.model_card.split("WARNING: ", 1)[1]) for r in runs if r.model_card and "WARNING: " in r.model_card})
+    for model, warning in warned:
+        parts.append(f'<p class="warning">Model {escape(model)}: {escape(warning)}. Read its scores with that in mind.</p>')
     if unknown:
         parts.append(
             f'<p class="warning">{len(unknown)} run(s) did not record whether the model had trained weights '
@@ -84,7 +88,8 @@ def _runs_table(runs: list[RunLine]) -> str:
     trained = {True: "yes", False: "NO (random weights)", None: "unknown"}
     rows = "".join(
         f"<tr><td>{escape(r.run_id)}</td><td>{escape(r.kind)}</td><td>{escape(r.model)}</td>"
-        f"<td>{trained[r.model_trained]}</td><td>{escape(', '.join(r.anomaly_types))}</td>"
+        f'<td>{trained[r.model_trained]}<br><span class="muted">{escape(r.model_card or "")}</span></td>'
+        f"<td>{escape(', '.join(r.anomaly_types))}</td>"
         f"<td>{escape(r.description or '')}</td><td>{escape(r.started_at)}</td></tr>"
         for r in runs
     )

@@ -13,14 +13,17 @@ import argparse
 import dataclasses
 import logging
 import os
-import time
+import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from jobs.errors import UserError, cause_of
+from jobs.errors import EXIT_FAILED_VIDEOS, EXIT_OK, Interrupted, UserError, cause_of
+from jobs.interrupts import deferred_interrupts
 from jobs.listing import VideoFile, describe_uris, list_videos
+from jobs.progress import Progress
 from schemas.stage_rows import DetectedRow
 
 log = logging.getLogger(__name__)
@@ -102,9 +105,20 @@ def scan(options: ScanOptions) -> ScanSummary:
     started_at = datetime.now(UTC)
     store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at)))
     log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
+    card = model_card(options)
+    if card:
+        warn = "WARNING" in card or card.startswith("trained weights: NO")
+        (log.warning if warn else log.info)("model %s: %s", options.model, card)
     counts = {"ok": 0, "failed": 0, "model_trained": None}
-    if todo:
-        _run_pipeline(options, todo, store, run_id, counts, committed)
+    try:
+        if todo:
+            _run_pipeline(options, todo, store, run_id, counts, committed)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"{counts['ok'] + counts['failed']} of {len(todo)} videos were committed by this run "
+            f"({counts['ok']} ok, {counts['failed']} failed) and nothing half-written is visible; "
+            "run the same command again to resume"
+        ) from None
     summary = ScanSummary(run_id=run_id, n_ok=counts["ok"], n_failed=counts["failed"], n_skipped=n_skipped)
     finished = run_row(options, run_id, started_at, summary=summary, model_trained=counts["model_trained"])
     store.put(store.path("runs", run_id), run_table(finished))
@@ -124,11 +138,30 @@ def validate(options: ScanOptions) -> None:
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
         not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
         options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
+        _out_problem(options.out),
         ("/" in options.model and not os.path.isdir(options.model)) and f"--model {options.model}: no such model folder",
     ]
     for problem in problems:
         if problem:
             raise UserError(problem)
+    if options.ray_address is not None:
+        _check_reachable(options.ray_address)
+
+
+OUT_ENTRIES = frozenset({"frames", "clips", "videos", "runs", "searches"})
+
+
+def _out_problem(out: str) -> str | None:
+    """Why a local OUT cannot be written, or None: it is a file, or a folder of other things."""
+    if "://" in out or not os.path.exists(out):
+        return None
+    if not os.path.isdir(out):
+        return f"--out {out} is a file; give a folder (created if missing) or an s3:// prefix"
+    entries = {name for name in os.listdir(out) if not name.startswith(".")}
+    if entries and not entries & OUT_ENTRIES:
+        shown = ", ".join(sorted(entries)[:3]) + (", …" if len(entries) > 3 else "")
+        return f"--out {out} is a folder of other things ({shown}), not a lavida OUT; give a new or empty folder"
+    return None
 
 
 def new_run_id() -> str:
@@ -157,7 +190,22 @@ def run_row(
         "n_skipped": summary.n_skipped if summary else None,
         "description": options.description,
         "schema_version": _schema_version(),
+        "model_card": model_card(options),
     }
+
+
+def model_card(options: ScanOptions) -> str | None:
+    """The model's card (lavida_core.checkpoint.ModelCard) in one line, read without loading weights;
+    None for another detector class."""
+    from lavida_core.checkpoint import PRESET_CARD, model_folder, read_model_card
+    from lavida_core.config import PRESETS
+
+    if options.detector_class != ScanOptions.detector_class:
+        return None
+    if options.model in PRESETS:
+        return PRESET_CARD.summary()
+    folder = model_folder(options.model)
+    return read_model_card(folder).summary() if folder is not None else None
 
 
 def _schema_version() -> int:
@@ -176,12 +224,53 @@ def _list(options: ScanOptions) -> list[VideoFile]:
 
 
 def connect_ray(address: str | None) -> None:
-    """Join `address`, or reuse the Ray this process is already connected to, or start a local one."""
+    """Join `address`, or reuse the Ray this process is already connected to, or start a local one.
+
+    Without an address Ray is always local to this process (`address="local"`): never a cluster that
+    an earlier `ray start` left behind (RAY_ADDRESS, /tmp/ray/ray_current_cluster). A given address
+    that does not answer fails within seconds, naming it."""
     import ray
 
     if ray.is_initialized():
         return
+    _quiet_ray()
+    if address is None:
+        ray.init(address="local", logging_level=logging.WARNING)
+        return
+    _check_reachable(address)  # also in validate(): other jobs (train) come here directly
     ray.init(address=address, logging_level=logging.WARNING)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """UserError unless something listens at a 'host:port' or 'ray://host:port' address ('auto' is Ray's)."""
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise UserError(
+            f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
+            "start it (ray start --head) or leave out --ray-address to run on a local Ray"
+        ) from None
+
+
+def _quiet_ray() -> None:
+    """Ray's own output for a plain run: no token-auth notice, no Ray Data progress or plan lines
+    (the scan logs its own progress), no colour codes when stderr is not a terminal."""
+    import ray.data
+    from ray.util.debug import log_once
+
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):  # Ray Data's own file log (ray-data.log) keeps everything
+        for handler in logging.getLogger("ray.data").handlers:
+            if not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.WARNING)
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    ray.data.DataContext.get_current().enable_progress_bars = False  # jobs/progress.py reports videos instead
+    log_once("ray_data_progress_manager_disabled")  # ... and Ray need not warn that its bars are off
 
 
 def build_dataset(options: ScanOptions, todo: list[VideoFile]):
@@ -223,7 +312,7 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
     connect_ray(options.ray_address)
     _check_gpus(options)
     assembler = VideoAssembler()
-    started = time.monotonic()
+    progress = Progress(total=len(todo))
     for row in _rows(build_dataset(options, todo)):
         if counts["model_trained"] is None:
             counts["model_trained"] = bool(row.model_trained)
@@ -231,25 +320,18 @@ def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: st
         if video is None:
             continue
         ok = video.status == "ok"
-        store.commit_video(
-            row.video_id,
-            frames=frames_table(video, run_id) if ok else None,
-            clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
-            video=video_table(video, run_id),
-        )
-        committed.add(row.video_id)
-        committed -= set(store.remove_superseded(row.video_id, committed))
-        counts["ok" if ok else "failed"] += 1
-        done = counts["ok"] + counts["failed"]
-        log.info(
-            "[%d/%d, %.0fs] %s %s%s",
-            done,
-            len(todo),
-            time.monotonic() - started,
-            video.status,
-            video.meta.uri,
-            f" ({len(video.clips)} clips)" if ok else f": {video.error}",
-        )
+        with deferred_interrupts():  # Ctrl-C waits for the video's commit (and the old version's removal)
+            store.commit_video(
+                row.video_id,
+                frames=frames_table(video, run_id) if ok else None,
+                clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
+                video=video_table(video, run_id),
+            )
+            committed.add(row.video_id)
+            committed -= set(store.remove_superseded(row.video_id, committed))
+            counts["ok" if ok else "failed"] += 1
+        progress.done(video.status, video.meta.uri, f"{len(video.clips)} clips" if ok else str(video.error))
+    progress.close()
     if assembler.pending:  # never expected: a clip row lost on the way; the next run re-does them
         log.error("%d videos did not receive all their clips and were not committed", len(assembler.pending))
 
@@ -339,8 +421,13 @@ def runner_fields(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     summary = scan(options)
-    print(f"run {summary.run_id}: {summary.n_ok} ok, {summary.n_failed} failed, {summary.n_skipped} skipped")
-    return 0
+    line = f"run {summary.run_id}: {summary.n_ok} ok, {summary.n_failed} failed, {summary.n_skipped} skipped"
+    if summary.n_failed:
+        query = "SELECT uri, status, error FROM videos WHERE status <> 'ok'"
+        print(f'{line}; list the failed videos with: lavida query {options.out} "{query}"')
+        return EXIT_FAILED_VIDEOS
+    print(line)
+    return EXIT_OK
 
 
 def options_from_args(args: argparse.Namespace) -> ScanOptions:

@@ -69,12 +69,46 @@ class Checkpoint:
         return self.trained_path is not None or self.full_path is not None
 
 
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model was trained on, as people see it next to "trained weights" (log, `runs`, report).
+
+    Written into a model folder's lavida.json ("card") by `lavida train`; a preset's card says it has
+    random weights."""
+
+    trained: bool
+    trained_on: str = ""  # datasets, e.g. "synthetic coloured shapes (shapes)"
+    steps: int | None = None  # optimizer steps
+    warning: str | None = None  # what not to use it for, e.g. "synthetic coloured shapes: not for real footage"
+
+    def summary(self) -> str:
+        if not self.trained:
+            return "trained weights: NO (random weights: scores and masks are not detections)"
+        text = "trained weights: yes"
+        if self.trained_on:
+            text += f", trained on {self.trained_on}" + (f" ({self.steps} steps)" if self.steps else "")
+        return text + (f"; WARNING: {self.warning}" if self.warning else "")
+
+    def to_dict(self) -> dict:
+        return {"trained_on": self.trained_on, "steps": self.steps, "warning": self.warning}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> ModelCard:
+        card = meta.get("card") or {}
+        return cls(trained=bool(meta.get("trained", False)), trained_on=str(card.get("trained_on") or ""),
+                   steps=card.get("steps"), warning=card.get("warning"))  # fmt: skip
+
+
+PRESET_CARD = ModelCard(trained=False)
+
+
 @dataclass
 class LoadedLavida:
     model: LavidaModel
     qwen_tokenizer: PreTrainedTokenizerBase
     clip_tokenizer: PreTrainedTokenizerBase
     trained: bool
+    card: ModelCard = PRESET_CARD
 
 
 def build_lavida(
@@ -102,7 +136,13 @@ def build_lavida(
     if checkpoint.full_path is not None:
         _load_strict(model, _read_safetensors(checkpoint.full_path), source=checkpoint.full_path)
     model.eval()
-    return LoadedLavida(model=model, qwen_tokenizer=qwen_tokenizer, clip_tokenizer=clip_tokenizer, trained=checkpoint.trained)
+    return LoadedLavida(
+        model=model,
+        qwen_tokenizer=qwen_tokenizer,
+        clip_tokenizer=clip_tokenizer,
+        trained=checkpoint.trained,
+        card=ModelCard(trained=checkpoint.trained),
+    )
 
 
 def _assemble(
@@ -276,18 +316,40 @@ def save_trained_parts(model: LavidaModel, path: Path) -> None:
 
 
 def save_lavida(loaded: LoadedLavida, folder: Path) -> None:
-    """A self-contained model folder: lavida.json (config) + model.safetensors (all weights)."""
+    """A self-contained model folder: lavida.json (config and model card) + model.safetensors (all weights)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in loaded.model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
-    meta = {"format_version": FORMAT_VERSION, "trained": loaded.trained, "config": loaded.model.config.to_dict()}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "trained": loaded.trained,
+        "card": loaded.card.to_dict(),
+        "config": loaded.model.config.to_dict(),
+    }
     (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def load_lavida(folder: Path) -> LoadedLavida:
-    """Load a model folder written by `save_lavida` (or by `lavida train`)."""
-    folder = Path(folder)
+# Models that ship with lavida, named like presets (`--model demo`), wherever the command runs.
+SHIPPED_MODELS: dict[str, Path] = {"demo": Path(__file__).resolve().parents[1] / "models" / "demo"}
+
+
+def model_folder(model: str) -> Path | None:
+    """The folder a --model value names: a shipped model's, or the folder itself; None for anything else."""
+    if model in SHIPPED_MODELS:
+        folder = SHIPPED_MODELS[model]
+        if not (folder / CONFIG_FILE).is_file():
+            raise CheckpointError(f"--model {model}: the shipped model is missing from {folder} (it comes with the source checkout)")
+        return folder
+    return Path(model) if Path(model).is_dir() else None
+
+
+def read_model_card(folder: Path) -> ModelCard:
+    """A model folder's card, from lavida.json only (no weights are read)."""
+    return ModelCard.from_meta(_read_meta(Path(folder)))
+
+
+def _read_meta(folder: Path) -> dict:
     meta_path = folder / CONFIG_FILE
     if not meta_path.is_file():
         raise CheckpointError(f"{folder} is not a LAVIDA model folder: {CONFIG_FILE} is missing")
@@ -297,7 +359,15 @@ def load_lavida(folder: Path) -> LoadedLavida:
         raise CheckpointError(f"{meta_path} is not valid JSON: {error}") from error
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{meta_path} has format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+    return meta
+
+
+def load_lavida(folder: Path) -> LoadedLavida:
+    """Load a model folder written by `save_lavida` (or by `lavida train`)."""
+    folder = Path(folder)
+    meta = _read_meta(folder)
     config = LavidaConfig.from_dict(meta["config"])
     loaded = build_lavida(config, Checkpoint(full_path=folder / WEIGHTS_FILE))
     loaded.trained = bool(meta.get("trained", False))
+    loaded.card = ModelCard.from_meta(meta)
     return loaded

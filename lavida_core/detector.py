@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida, parameter_count
+from lavida_core.checkpoint import SHIPPED_MODELS, LoadedLavida, build_lavida, load_lavida, model_folder, parameter_count
 from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
 from lavida_core.frames import masks_at_frame_size, validate_clip
@@ -53,12 +53,15 @@ class LavidaDetector:
         self._dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         self.model = loaded.model.to(device=self.device, dtype=self._dtype).eval()
         self.config = self.model.config
+        self.card = loaded.card
         if not self.trained:
             log.warning(
                 "model %r has NO trained LAVIDA weights (built from its config with random weights): "
                 "its scores and masks are not meaningful detections",
                 model_name,
             )
+        elif self.card.warning:
+            log.warning("model %r: %s", model_name, self.card.summary())
 
     @classmethod
     def load(cls, model: str = "tiny", *, device: str = "cpu") -> LavidaDetector:
@@ -70,9 +73,11 @@ class LavidaDetector:
             if device == "cpu":
                 _check_fits_in_memory(config, model)
             return cls(build_lavida(config, device=device, dtype=dtype), model_name=model, device=device)
-        if Path(model).is_dir():
-            return cls(load_lavida(Path(model)), model_name=str(model), device=device)
-        raise InputError(f"--model {model!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a model folder")
+        folder = model_folder(model)
+        if folder is not None:
+            return cls(load_lavida(folder), model_name=str(model), device=device)
+        named = ", ".join(sorted([*PRESETS, *SHIPPED_MODELS]))
+        raise InputError(f"--model {model!r} is neither a preset or shipped model ({named}) nor a model folder")
 
     def detect(self, frames: np.ndarray, anomaly_types: list[str]) -> ClipDetection:
         return self.detect_batch([frames], anomaly_types)[0]

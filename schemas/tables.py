@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.model_card
 
 TABLE_NAMES = ("frames", "clips", "videos", "runs")
 
@@ -107,6 +107,9 @@ RUNS_SCHEMA = pa.schema(
         pa.field("n_skipped", pa.int64(), nullable=True),
         pa.field("description", pa.string(), nullable=True),  # the search text; null for scans
         pa.field("schema_version", pa.int32(), nullable=False),
+        # what the model was trained on and what not to use it for (lavida_core.checkpoint.ModelCard.summary);
+        # null for a detector other than LAVIDA's
+        pa.field("model_card", pa.string(), nullable=True),
     ],
     metadata={"lavida_table": "runs", "lavida_schema_version": str(SCHEMA_VERSION)},
 )

@@ -11,7 +11,10 @@ import pytest
 
 from jobs import demo
 from jobs.cli import main
-from jobs.demo import DEMO_MODEL, N_VIDEOS, demo_videos
+from jobs.demo import DEMO_TRAIN_CONFIG, N_VIDEOS, demo_videos
+from lavida_core.checkpoint import SHIPPED_MODELS
+
+DEMO_MODEL = SHIPPED_MODELS["demo"]
 
 
 def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path, capsys, local_ray, caplog):
@@ -29,7 +32,7 @@ def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path,
         return
     # The shipped demo model finds the planted anomalies: most videos get an event, and every event
     # peaks on a frame that shows the planted shape (the demo archive is H.264, the model never saw it).
-    assert f"(model: {DEMO_MODEL})" in printed
+    assert "(model: demo)" in printed
     peaks = [(int(m[1]), int(m[2])) for m in re.finditer(r"camera(\d+)\.mp4: .* peak [\d.]+ at frame (\d+)", printed)]
     assert len({camera for camera, _ in peaks}) >= 4, printed
     for camera, frame in peaks:
@@ -65,6 +68,6 @@ def test_demo_videos_are_drawn_like_the_demo_model_s_training_data(tmp_path, mon
 def test_the_committed_demo_training_config_is_valid():
     from jobs.train.config import job_config, read_config_file
 
-    job = job_config(read_config_file(DEMO_MODEL.parent / "demo_train.json"))
+    job = job_config(read_config_file(DEMO_TRAIN_CONFIG))
     assert job.train.seed == 0 and job.train.steps > 0 and job.grounding is not None
     assert {d.layout for d in job.datasets} == {"synthetic_shapes"}

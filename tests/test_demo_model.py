@@ -9,9 +9,12 @@ import json
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from jobs.demo import DEMO_MODEL, demo_shapes
+from jobs.demo import demo_shapes
+from lavida_core.checkpoint import SHIPPED_MODELS
 from lavida_core.detector import LavidaDetector
 from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos
+
+DEMO_MODEL = SHIPPED_MODELS["demo"]
 
 
 def _scores(detector: LavidaDetector, videos) -> list[np.ndarray]:
@@ -22,6 +25,7 @@ def _scores(detector: LavidaDetector, videos) -> list[np.ndarray]:
 def test_shipped_weights_are_a_trained_model_folder():
     meta = json.loads((DEMO_MODEL / "lavida.json").read_text())
     assert meta["trained"] is True and meta["config"]["name"] == "tiny"
+    assert meta["card"]["warning"] == "synthetic coloured shapes: not for real footage"
     assert (DEMO_MODEL / "model.safetensors").stat().st_size < 8 * 2**20  # a few MB, committed in the repo
 
 
@@ -30,7 +34,7 @@ def _pooled(videos, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_shipped_weights_score_anomalous_frames_above_normal_ones():
-    detector = LavidaDetector.load(str(DEMO_MODEL))
+    detector = LavidaDetector.load("demo")
     assert detector.trained
     # Seed 31: videos that no training or evaluation set used; anomalies are seen colour-shape combinations.
     videos = disjoint_anomaly_videos(demo_shapes(n_frames=16, seed=31), 8, max_types=4)

@@ -26,7 +26,7 @@ from jobs.train.state import (
     save_train_state,
     state_folder_name,
 )
-from lavida_core.checkpoint import Checkpoint, LoadedLavida, build_lavida, load_lavida, save_lavida
+from lavida_core.checkpoint import Checkpoint, LoadedLavida, ModelCard, build_lavida, load_lavida, model_folder, save_lavida
 from lavida_core.config import PRESETS, preset
 from lavida_core.errors import CheckpointError
 from lavida_core.tokenizer import encode_anomaly_types
@@ -48,9 +48,10 @@ def build_model(job: JobConfig) -> LoadedLavida:
             return build_lavida(preset(job.model), checkpoint)
         if job.checkpoint:
             raise UserError('"checkpoint" goes with a preset model; a model folder already holds its weights')
-        if not Path(job.model).is_dir():
-            raise UserError(f"model {job.model!r} is neither a preset ({sorted(PRESETS)}) nor a folder")
-        return load_lavida(Path(job.model))
+        folder = model_folder(job.model)
+        if folder is None:
+            raise UserError(f"model {job.model!r} is neither a preset ({sorted(PRESETS)}), a shipped model nor a folder")
+        return load_lavida(folder)
     except (CheckpointError, TypeError) as error:
         raise UserError(f"cannot build the model: {error}") from error
 
@@ -95,7 +96,7 @@ def train_process(
             report(done, stats.terms)  # every rank at the same steps, as Ray Train asks
     if where.rank == 0:
         _checkpoint(job, model, optimizer, scheduler, job.train.steps)
-        _save_model(loaded, out / MODEL_DIR)
+        _save_model(loaded, out / MODEL_DIR, job)
         if logger is not None:
             logger.close()
     return {"steps": job.train.steps, "started_at_step": start, "last_loss": last.terms.get("total") if last else None}
@@ -189,11 +190,21 @@ def _checkpoint(job: JobConfig, model: torch.nn.Module, optimizer: torch.optim.O
     log.info("checkpoint %s", folder)
 
 
-def _save_model(loaded: LoadedLavida, folder: Path) -> None:
+def _save_model(loaded: LoadedLavida, folder: Path, job: JobConfig) -> None:
     loaded.model.eval()
     loaded.trained = True
+    loaded.card = model_card(job)
     save_lavida(loaded, folder)
     log.info("model folder %s (lavida scan --model %s)", folder, folder)
+
+
+def model_card(job: JobConfig) -> ModelCard:
+    """The card of the model this job trains: its datasets and steps, and a warning when it saw only
+    synthetic shapes (a toy for demos and tests, not a detector for real footage)."""
+    names = ", ".join(f"{d.name} ({d.layout})" for d in job.datasets)
+    synthetic = all(d.layout == "synthetic_shapes" for d in job.datasets)
+    warning = "synthetic coloured shapes: not for real footage" if synthetic else None
+    return ModelCard(trained=True, trained_on=names, steps=job.train.steps, warning=warning)
 
 
 def _log_progress(stats: T.StepStats, done: int, total: int, begun: float, start: int) -> None:

@@ -4,7 +4,6 @@ folder every worker's node can reach when they are on several nodes."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import ray.train.torch
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from jobs.scan import connect_ray
 from jobs.train.config import job_config
 from jobs.train.loop import train_process
 
@@ -32,8 +32,7 @@ def _ray_worker(loop_config: dict[str, Any]) -> None:
 def train_with_ray(
     raw: dict[str, Any], overrides: dict[str, Any], *, workers: int, use_gpu: bool, resume: bool, ray_address: str | None = None
 ) -> None:
-    if not ray.is_initialized():
-        ray.init(address=ray_address, logging_level=logging.WARNING)
+    connect_ray(ray_address)
     out = Path(overrides["out"]).resolve()
     trainer = TorchTrainer(
         _ray_worker,
