@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 # What `lavida events` prints (the mask is left out: `lavida query OUT "SELECT * FROM events"` has it).
 LISTED_COLUMNS = tuple(c for c in EVENT_COLUMNS if c not in ("peak_s", "peak_mask_rle", "run_id"))
 
+# How events are listed; "score" (highest peak first, ties by uri) is the default everywhere (CLI, search, report).
 _ORDERS = {
-    "time": "video_id, start_s",
-    "score": "peak_score DESC, video_id, start_s",
+    "score": "peak_score DESC, uri, start_s",
+    "time": "uri, start_s",
 }
 
 
@@ -65,7 +66,7 @@ def fetch_events(
     *,
     columns: tuple[str, ...] = LISTED_COLUMNS,
     video_ids: list[str] | None = None,
-    order: str = "time",
+    order: str = "score",
     limit: int | None = None,
 ) -> tuple[list[str], list[tuple]]:
     """Events of OUT under `params`: (column names, rows)."""
@@ -90,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_event_arguments(parser)
     parser.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
     parser.add_argument(
-        "--order", choices=sorted(_ORDERS), default="time", help="time: by video and start; score: highest peak first (default time)"
+        "--order", choices=sorted(_ORDERS), default="score", help="score: highest peak first, ties by uri (default); time: by uri and start"
     )
     add_format_argument(parser)
 

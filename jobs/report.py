@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -24,9 +25,12 @@ from jobs.duck import add_out_arguments, fetch
 from jobs.errors import UserError
 from jobs.events import add_event_arguments, event_params, fetch_events
 from jobs.report_html import EventItem, RunLine, VideoSection, render_index
+from jobs.storage import filesystem_for, is_remote
 from schemas.views import EVENT_COLUMNS, EventParams
 
 log = logging.getLogger(__name__)
+
+PRESIGN_EXPIRY_S = 24 * 3600  # how long an s3:// video's player link works
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,15 +66,45 @@ def write_report(
     events = _events_by_video(con, params, video_ids)
     series = _score_series(con, video_ids)
     sections = []
-    for k, video in enumerate(_videos(con, video_ids)):
+    for k, video in enumerate(_by_peak(_videos(con, video_ids), events)):
         stem = f"{k:04d}-{_safe(video['video_id'])}"
         section = _video_section(video, series.get(video["video_id"]), events.get(video["video_id"], []), to=to, stem=stem, params=params)
         _add_peak_frames(section, events.get(video["video_id"], []), to=to, stem=stem, storage_options=storage_options)
+        if section.events:
+            section.player, section.player_note = video_link(section.uri, storage_options)
         sections.append(section)
         log.info("report: %s (%d events)", video["uri"], len(section.events))
     index = to / "index.html"
     index.write_text(render_index(out=out, params=params, runs=_runs(con), videos=sections), encoding="utf-8")
     return index
+
+
+def _by_peak(videos: list[dict], events: dict[str, list[dict]]) -> list[dict]:
+    """Videos with events first, highest peak first (ties by uri), then the others by uri (as `lavida events`)."""
+
+    def key(video: dict) -> tuple:
+        peaks = [e["peak_score"] for e in events.get(video["video_id"], [])]
+        return (-max(peaks) if peaks else 1.0, video["uri"], video["video_id"])
+
+    return sorted(videos, key=key)
+
+
+def video_link(uri: str, storage_options: dict | None) -> tuple[str | None, str | None]:
+    """(URL a browser can play the video from, note for the reader): a local file's file:// URL, a
+    presigned https URL for s3:// (valid PRESIGN_EXPIRY_S), or None with the reason."""
+    fs, path = filesystem_for(uri, storage_options)
+    if not is_remote(uri):
+        if Path(path).is_dir():
+            return None, "a folder of frames: nothing to play, see the peak frame"
+        if not Path(path).is_file():
+            return None, f"the video is no longer at {uri}"
+        return Path(path).as_uri(), None
+    try:
+        url = fs.sign(path, expiration=PRESIGN_EXPIRY_S)
+    except (NotImplementedError, OSError, ValueError) as error:
+        return None, f"no playable link for {uri} ({type(error).__name__})"
+    until = datetime.now(UTC) + timedelta(seconds=PRESIGN_EXPIRY_S)
+    return url, f"presigned link, valid until {until:%Y-%m-%d %H:%M} UTC (re-run the report for a new one)"
 
 
 def _safe(name: str) -> str:
@@ -161,6 +195,7 @@ def _video_section(
     section.timeline = f"videos/{stem}.png"
     timeline_png(
         to / section.timeline,
+        duration=video["duration_s"],
         times=times,
         scores=scores,
         spans=[(e["start_s"], e["end_s"]) for e in events],

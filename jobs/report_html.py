@@ -46,6 +46,8 @@ class VideoSection:
     max_score: float | None
     timeline: str | None  # relative path of the timeline PNG
     events: list[EventItem] = field(default_factory=list)
+    player: str | None = None  # URL the browser plays the video from (file:// or presigned https)
+    player_note: str | None = None  # the link's expiry, or why the video cannot be played
 
 
 _CSS = """
@@ -58,6 +60,7 @@ th { background: #eee; text-align: left; }
 .events { display: flex; flex-wrap: wrap; gap: 12px; }
 .event { border: 1px solid #ccc; padding: 6px; font-size: 12px; width: 330px; }
 .event img { width: 320px; image-rendering: pixelated; }
+.event video { width: 320px; background: #000; display: block; margin-top: 4px; }
 img.timeline { width: 1000px; max-width: 100%; }
 """
 
@@ -88,7 +91,7 @@ def _runs_table(runs: list[RunLine]) -> str:
     trained = {True: "yes", False: "NO (random weights)", None: "unknown"}
     rows = "".join(
         f"<tr><td>{escape(r.run_id)}</td><td>{escape(r.kind)}</td><td>{escape(r.model)}</td>"
-        f'<td>{trained[r.model_trained]}<br><span class="muted">{escape(r.model_card or "")}</span></td>'
+        f"<td>{_trained_cell(r, trained)}</td>"
         f"<td>{escape(', '.join(r.anomaly_types))}</td>"
         f"<td>{escape(r.description or '')}</td><td>{escape(r.started_at)}</td></tr>"
         for r in runs
@@ -97,6 +100,11 @@ def _runs_table(runs: list[RunLine]) -> str:
         "<table><tr><th>run</th><th>kind</th><th>model</th><th>trained weights</th><th>anomaly types asked</th>"
         f"<th>search</th><th>started</th></tr>{rows}</table>"
     )
+
+
+def _trained_cell(run: RunLine, labels: dict) -> str:
+    """The run's model card without its "trained weights: " prefix, or yes/NO/unknown when it has none."""
+    return escape(run.model_card.removeprefix("trained weights: ")) if run.model_card else labels[run.model_trained]
 
 
 def _summary_table(videos: list[VideoSection]) -> str:
@@ -116,8 +124,20 @@ def _event_card(video: VideoSection, event: EventItem) -> str:
     )
     note = f'<div class="muted">{escape(event.note)}</div>' if event.note else ""
     return (
-        f'<div class="event">{picture}<div>event {event.event_index}: {event.start_s:.2f}–{event.end_s:.2f} s, '
+        f'<div class="event">{picture}{_player(video, event)}<div>event {event.event_index}: {event.start_s:.2f}–{event.end_s:.2f} s, '
         f"peak {event.peak_score:.3f} at frame {event.peak_frame_index}, mean {event.mean_score:.3f}</div>{note}</div>"
+    )
+
+
+def _player(video: VideoSection, event: EventItem) -> str:
+    """The video, cued to the event (a media fragment #t=start,end: the browser seeks there and stops at its end)."""
+    note = f'<div class="muted">{escape(video.player_note)}</div>' if video.player_note else ""
+    if not video.player:
+        return note
+    src = f"{video.player}#t={event.start_s:.3f},{event.end_s:.3f}"
+    return (
+        f'<video class="player" controls preload="metadata" src="{escape(src)}" '
+        f'data-start="{event.start_s:.3f}" data-end="{event.end_s:.3f}"></video>{note}'
     )
 
 

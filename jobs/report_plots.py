@@ -20,6 +20,8 @@ THRESHOLD_COLOR = "#d62728"  # the min_score line
 SCORE_COLOR = "#1f77b4"
 MASK_RGB = np.array([255, 0, 0], dtype=np.float32)  # overlay colour
 MASK_ALPHA = 0.5
+EDGE_INSIDE = np.array([255, 255, 255], dtype=np.float32)  # the mask's outline: white on its inner edge,
+EDGE_OUTSIDE = np.array([0, 0, 0], dtype=np.float32)  # black just outside it
 
 
 def timeline_png(
@@ -30,6 +32,7 @@ def timeline_png(
     spans: Sequence[tuple[float, float]],  # events' (start_s, end_s)
     threshold: float,
     title: str,
+    duration: float | None = None,  # the video's length: nothing is drawn past it
 ) -> None:
     """Score against time, each sample held until the next (as events count it), events shaded."""
     figure = Figure(figsize=(10, 2.6), dpi=100)  # 1000 x 260 px
@@ -40,6 +43,8 @@ def timeline_png(
     if len(times):
         # the last sample holds for the step before it, as in the events' definition
         end = times[-1] + (times[-1] - times[-2] if len(times) > 1 else 0.0)
+        if duration is not None and duration == duration:  # ... but never past the video's end (NaN: unknown)
+            end = min(end, max(duration, times[-1]))
         held_times, held_scores = np.append(times, end), np.append(scores, scores[-1])  # [N + 1]
         axes.step(held_times, held_scores, where="post", color=SCORE_COLOR, lw=1.2, label="frame score")
         axes.set_xlim(times[0], max(end, times[0] + 1e-3))
@@ -54,12 +59,24 @@ def timeline_png(
 
 
 def overlay(frame: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """The frame uint8 [H, W, 3] with the mask bool [H, W] blended in red (unchanged where no mask)."""
+    """The frame uint8 [H, W, 3] with the mask bool [H, W] blended in red and outlined white inside,
+    black outside, so that its edge shows on any colour (a red mask on a red object too)."""
     if mask is None:
         return frame
     out = frame.astype(np.float32)  # [H, W, 3]
     out[mask] = (1 - MASK_ALPHA) * out[mask] + MASK_ALPHA * MASK_RGB
+    inner, outer = mask_edges(mask)
+    out[inner], out[outer] = EDGE_INSIDE, EDGE_OUTSIDE
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def mask_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask pixels next to a non-mask pixel, non-mask pixels next to a mask pixel), 4-neighbourhood, bool [H, W]."""
+    padded = np.pad(mask, 1)  # [H + 2, W + 2]
+    neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]  # up, down, left, right
+    inner = mask & ~np.logical_and.reduce(neighbours)
+    outer = ~mask & np.logical_or.reduce(neighbours)
+    return inner, outer
 
 
 def mask_for_frame(mask_rle: dict | None, height: int, width: int) -> np.ndarray | None:

@@ -13,9 +13,9 @@ Events. `events(min_score := …, max_gap := …, min_duration := …)` is a tab
 frames in time order:
 
 - Each sampled frame stands for the time from its timestamp until the next sampled frame's
-  timestamp (the video's last sampled frame: for as long as the step before it; a video with one
-  sampled frame: for no time). This is the reference's convention of repeating a sampled frame's
-  score over the frames until the next sample.
+  timestamp (the video's last sampled frame: for as long as the step before it, but never past the
+  video's end, `videos.duration_s`; a video with one sampled frame: for no time). This is the
+  reference's convention of repeating a sampled frame's score over the frames until the next sample.
 - A frame is *hot* when `score >= min_score`. Consecutive hot frames form a run; two runs are merged
   into one event when the cold time between them (the next run's first timestamp minus the time the
   previous run's last frame stands until) is at most `max_gap` seconds.
@@ -36,6 +36,7 @@ at sparse sampling one sample already covers more than a second and is kept).
 The view `lavida_versions` says which versions of these views and of the table schemas a
 connection uses. Version history (bump VIEWS_VERSION on every change of a view's columns or meaning):
   1 — first version.
+  2 — events end at the video's end (the last sampled frame no longer stands past `duration_s`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import pyarrow as pa
 
 from schemas.tables import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
-VIEWS_VERSION = 1
+VIEWS_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,14 +146,17 @@ _EVENTS_MACRO = """
 CREATE OR REPLACE MACRO events(min_score := {min_score}, max_gap := {max_gap}, min_duration := {min_duration})
 AS TABLE
 WITH sampled AS (
-    -- every committed sampled frame, numbered in time order, with the time it stands until
-    SELECT video_id, frame_index, timestamp_s, score,
+    -- every committed sampled frame, numbered in time order, with the time it stands until (never
+    -- past the video's end)
+    SELECT f.video_id, f.frame_index, f.timestamp_s, f.score,
            row_number() OVER w AS sample_no,
-           coalesce(lead(timestamp_s) OVER w,
-                    2 * timestamp_s - lag(timestamp_s) OVER w,
-                    timestamp_s) AS until_s
-    FROM frames
-    WINDOW w AS (PARTITION BY video_id ORDER BY timestamp_s, frame_index)
+           least(coalesce(lead(f.timestamp_s) OVER w,
+                          2 * f.timestamp_s - lag(f.timestamp_s) OVER w,
+                          f.timestamp_s),
+                 greatest(coalesce(v.duration_s, 'infinity'::DOUBLE), f.timestamp_s)) AS until_s
+    FROM frames AS f
+    JOIN videos AS v ON v.video_id = f.video_id
+    WINDOW w AS (PARTITION BY f.video_id ORDER BY f.timestamp_s, f.frame_index)
 ),
 hot AS (
     -- a hot frame opens an event unless it follows a hot frame directly or across a short gap

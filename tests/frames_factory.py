@@ -52,6 +52,12 @@ class FakeVideo:
     status: str = "ok"
     frames_per_clip: int = 4
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # sample number -> bool [H, W]
+    # the video's length; default: it runs one step past its last sample (len(scores) * step frames)
+    duration_s: float | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.duration_s if self.duration_s is not None else len(self.scores) * self.step / self.fps
 
     @property
     def frame_indices(self) -> list[int]:
@@ -103,7 +109,7 @@ def clips_table(video: FakeVideo, anomaly_types: Sequence[str], run_id: str = RU
 
 
 def videos_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
-    n_frames = (len(video.scores) - 1) * video.step + 1 if video.scores else 0
+    n_frames = round(video.duration * video.fps)
     ok = video.status == "ok"
     row = {
         "video_id": video.video_id,
@@ -112,7 +118,7 @@ def videos_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
         "error": None if ok else f"fake {video.status} error",
         "n_frames": n_frames if ok else None,
         "fps": video.fps if ok else None,
-        "duration_s": n_frames / video.fps if ok else None,
+        "duration_s": video.duration if ok else None,
         "width": video.width if ok else None,
         "height": video.height if ok else None,
         "run_id": run_id,

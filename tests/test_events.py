@@ -29,7 +29,7 @@ ALL = EventParams(min_score=0.5, max_gap=0.0, min_duration=0.0)  # every run of 
 
 def events_of(tmp_path, videos, params=ALL, **kwargs):
     con = duck.connect(str(write_out(tmp_path / "out", videos, **kwargs)))
-    columns, rows = fetch_events(con, params, columns=EVENT_COLUMNS)
+    columns, rows = fetch_events(con, params, columns=EVENT_COLUMNS, order="time")
     return [dict(zip(columns, row)) for row in rows]
 
 
@@ -148,7 +148,7 @@ def test_events_carry_the_anomaly_types_asked(tmp_path):
 
 def test_irregular_timestamps(tmp_path):
     """Variable frame rate: each sample stands until the next one, whatever the step."""
-    out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[LO, HI, HI, LO])])
+    out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[LO, HI, HI, LO], duration_s=5.0)])
     con = duck.connect(str(out))
     con.execute(
         "CREATE OR REPLACE VIEW frames AS SELECT * REPLACE ([0.0, 1.0, 1.25, 4.0][frame_index // 5 + 1] AS timestamp_s) FROM _frames_files"
@@ -157,8 +157,14 @@ def test_irregular_timestamps(tmp_path):
     assert rows == [(1.0, 4.0)]
 
 
+def test_the_last_sample_stands_until_the_video_ends_not_past_it(tmp_path):
+    """A 2.1 s video sampled every 0.5 s: its last sample (2.0 s) stands 0.1 s, not a whole step."""
+    events = events_of(tmp_path, [FakeVideo(video_id="a", scores=[LO, LO, LO, LO, HI], duration_s=2.1)])
+    assert [(e["start_s"], e["end_s"]) for e in events] == [(2.0, 2.1)]
+
+
 def test_empty_out_has_typed_empty_views(tmp_path):
-    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "runs").mkdir(parents=True)  # an OUT whose tables hold no row yet
     con = duck.connect(str(tmp_path / "out"))
     for view in ("frames", "clips", "videos", "runs", "events"):
         assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
@@ -179,9 +185,10 @@ def test_default_view_uses_surveillance_defaults(tmp_path):
 # --- the SQL against a plain-Python statement of the same definition --------------------------------
 
 
-def reference_events(scores: list[float], times: list[float], p: EventParams) -> list[tuple[float, float]]:
+def reference_events(scores: list[float], times: list[float], p: EventParams, duration: float = float("inf")) -> list[tuple[float, float]]:
     n = len(times)
     until = [times[i + 1] if i + 1 < n else (2 * times[i] - times[i - 1] if n > 1 else times[i]) for i in range(n)]
+    until = [min(u, max(duration, t)) for u, t in zip(until, times)]  # never past the video's end
     events: list[list[int]] = []  # [first hot sample, last hot sample]
     for i in range(n):
         if scores[i] < p.min_score:
@@ -202,12 +209,13 @@ score_lists = st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=1,
     min_score=st.sampled_from([0.25, 0.5, 1.0]),
     max_gap=st.sampled_from([0.0, 0.5, 1.0, 2.5]),
     min_duration=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    tail=st.sampled_from([0.0, 0.1, 0.3, 0.5]),  # how long the video runs after its last sample (one step: 0.5 s)
 )
-def test_sql_events_match_the_reference_definition(tmp_path_factory, videos, min_score, max_gap, min_duration):
+def test_sql_events_match_the_reference_definition(tmp_path_factory, videos, min_score, max_gap, min_duration, tail):
     params = EventParams(min_score=min_score, max_gap=max_gap, min_duration=min_duration)
-    fakes = [FakeVideo(video_id=f"v{i}", scores=s) for i, s in enumerate(videos)]
+    fakes = [FakeVideo(video_id=f"v{i}", scores=s, duration_s=(len(s) - 1) * 0.5 + tail) for i, s in enumerate(videos)]
     got = events_of(tmp_path_factory.mktemp("prop"), fakes, params)
-    expected = [(f.video_id, *span) for f in fakes for span in reference_events(f.scores, f.timestamps, params)]
+    expected = [(f.video_id, *span) for f in fakes for span in reference_events(f.scores, f.timestamps, params, f.duration)]
     assert [(e["video_id"], e["start_s"], e["end_s"]) for e in got] == expected
 
 

@@ -22,7 +22,8 @@ from video_factory import write_video
 from jobs import duck
 from jobs.cli import main
 from jobs.report import write_report
-from jobs.report_plots import MASK_ALPHA
+from jobs.report_plots import MASK_ALPHA, mask_edges, overlay_png
+from lavida_core.rle import encode_rle
 from schemas.views import EventParams
 
 LO, HI = 0.1, 0.9
@@ -68,8 +69,12 @@ class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
+        self.players: list[dict] = []  # the attributes of each <video>
 
     def handle_starttag(self, tag, attrs):
+        if tag == "video":
+            self.players.append(dict(attrs))
+            return
         self.links += [value for name, value in attrs if name in ("src", "href") and value]
 
 
@@ -79,9 +84,29 @@ def page_links(index: Path) -> list[str]:
     return [link for link in parser.links if not link.startswith("#")]
 
 
+def page_players(index: Path) -> list[dict]:
+    parser = _Links()
+    parser.feed(index.read_text(encoding="utf-8"))
+    return parser.players
+
+
 def pixels_near(image: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 6) -> int:
     """How many pixels of image uint8 [H, W, 3+] are within `tolerance` of `rgb`."""
     return int((np.abs(image[..., :3].astype(int) - np.array(rgb)).max(axis=-1) <= tolerance).sum())
+
+
+def test_a_red_mask_on_a_red_object_is_still_visible(tmp_path):
+    frame = np.full((40, 40, 3), 90, dtype=np.uint8)
+    frame[10:30, 10:30] = (255, 0, 0)  # a red object, and the mask exactly on it
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[10:30, 10:30] = True
+    overlay_png(tmp_path / "red.png", frame, encode_rle(mask))
+    shown = np.asarray(Image.open(tmp_path / "red.png").convert("RGB")).astype(int)
+    red = np.array([255, 0, 0])
+    assert (np.abs(shown[15:25, 15:25] - red).max()) <= 1  # red blended on red: no change inside...
+    edge = shown[10, 10:30]  # ... but the mask's top edge is white, and the row above it black
+    assert (edge == 255).all() and (shown[9, 10:30] == 0).all()
+    assert pixels_near(shown.astype(np.uint8), (255, 255, 255), 0) == 4 * 20 - 4  # the whole outline
 
 
 def test_index_links_relative_files_that_exist(report):
@@ -100,16 +125,28 @@ def test_page_says_the_model_had_no_trained_weights_and_what_is_missing(report):
     assert "4 videos, 3 events" in page
 
 
+def test_event_players_are_cued_to_each_event(report):
+    """a's two events play from the video file, from the event's start to its end (media fragment);
+    c's video is gone, so c's event says so instead of offering a player."""
+    players = page_players(report["index"])
+    video = report["video"].as_uri()
+    assert [p["src"] for p in players] == [f"{video}#t=0.200,0.600", f"{video}#t=1.400,1.600"]
+    assert all("controls" in p for p in players)
+    page = report["index"].read_text(encoding="utf-8")
+    assert page.index("a.mp4") < page.index("gone.mp4") < page.index("b.mp4")  # by peak score: a 0.95, c 0.9, b none
+
+
 def test_timeline_pngs_show_events_and_threshold(report):
     timelines = sorted((report["to"] / "videos").glob("*.png"))
-    assert [p.name for p in timelines] == ["0000-a.png", "0001-b.png", "0003-c.png"]  # 0002 is broken.mp4
+    # sections by peak score: a (0.95), c (0.9), b (no event); 0003 is broken.mp4 (no timeline)
+    assert [p.name for p in timelines] == ["0000-a.png", "0001-c.png", "0002-b.png"]
     for path in timelines:
         image = np.asarray(Image.open(path).convert("RGB"))
         assert image.shape == (260, 1000, 3)
         assert image.std() > 20  # not blank
         assert pixels_near(image, THRESHOLD_RED, tolerance=30) > 300  # the dashed threshold line
     with_events = np.asarray(Image.open(timelines[0]).convert("RGB"))
-    quiet = np.asarray(Image.open(timelines[1]).convert("RGB"))
+    quiet = np.asarray(Image.open(timelines[2]).convert("RGB"))
     assert pixels_near(with_events, EVENT_SHADE) > 5000
     assert pixels_near(quiet, EVENT_SHADE) == 0
 
@@ -121,9 +158,12 @@ def test_peak_frame_has_the_mask_overlaid(report):
     frame = decord.VideoReader(str(report["video"]))[10].asnumpy().astype(int)  # [48, 64, 3]
     assert shown.shape == frame.shape == (48, 64, 3)
     mask = report["mask"]
-    np.testing.assert_array_equal(shown[~mask], frame[~mask])  # outside the mask: the frame itself
-    expected = (1 - MASK_ALPHA) * frame[mask] + MASK_ALPHA * np.array([255, 0, 0])
-    assert np.abs(shown[mask] - expected).max() <= 1  # inside: blended with red
+    inner, outer = mask_edges(mask)
+    away, interior = ~mask & ~outer, mask & ~inner
+    np.testing.assert_array_equal(shown[away], frame[away])  # away from the mask: the frame itself
+    assert (shown[outer] == 0).all() and (shown[inner] == 255).all()  # outlined: black outside, white inside
+    expected = (1 - MASK_ALPHA) * frame[interior] + MASK_ALPHA * np.array([255, 0, 0])
+    assert np.abs(shown[interior] - expected).max() <= 1  # inside: blended with red
     # event 1's peak frame has no mask: the plain frame
     plain = np.asarray(Image.open(pictures[1]).convert("RGB")).astype(int)
     np.testing.assert_array_equal(plain, decord.VideoReader(str(report["video"]))[35].asnumpy().astype(int))
