@@ -20,6 +20,8 @@ import pytest
 from ray_cluster import start_head
 from video_factory import make_archive, write_video
 
+from jobs.errors import EXIT_FAILED_VIDEOS, EXIT_OK
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +42,10 @@ def scan_command(source, out, *extra):
     return [sys.executable, "-m", "jobs.cli", "scan", str(source), "--out", str(out), *extra]
 
 
-def run_scan(env, source, out, *extra, timeout=300):
+def run_scan(env, source, out, *extra, timeout=300, status=EXIT_OK):
     result = subprocess.run(scan_command(source, out, *extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result.stdout.strip().splitlines()[-1]  # "run <id>: N ok, N failed, N skipped"
+    assert result.returncode == status, result.stderr[-4000:]
+    return result.stdout.strip().splitlines()[-1]  # "run <id>: N ok, N failed, N skipped[; list the failed videos with: …]"
 
 
 def sql(out, query):
@@ -70,13 +72,13 @@ def test_two_node_rows_equal_single_node(cluster, tmp_path):
     # single node: the CLI starts its own local Ray (2 CPUs) in its own temp dir
     ray_tmp = tempfile.mkdtemp(prefix="lvl", dir="/tmp")  # short: Ray's socket paths must stay short
     try:
-        single = run_scan({**cluster.env, "RAY_TMPDIR": ray_tmp}, archive, tmp_path / "single", *options)
+        single = run_scan({**cluster.env, "RAY_TMPDIR": ray_tmp}, archive, tmp_path / "single", *options, status=EXIT_FAILED_VIDEOS)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    two = run_scan(cluster.env, archive, tmp_path / "two", *options, "--ray-address", cluster.address)
+    two = run_scan(cluster.env, archive, tmp_path / "two", *options, "--ray-address", cluster.address, status=EXIT_FAILED_VIDEOS)
     n_ok = sum(s == "ok" for s in expected.values())
     for line in (single, two):
-        assert line.endswith(f"{n_ok} ok, {len(expected) - n_ok} failed, 0 skipped"), line
+        assert f"{n_ok} ok, {len(expected) - n_ok} failed, 0 skipped; list the failed videos with" in line, line
     for name, query in COMPARED.items():
         rows = sql(tmp_path / "two", query)
         assert rows == sql(tmp_path / "single", query), name

@@ -5,6 +5,7 @@ the same archive from a real S3 server on 127.0.0.1 (SeaweedFS, or moto's server
 
 import math
 import os
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ from pycocotools import mask as mask_utils
 from s3_server import start_s3_server
 from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
 
+from jobs.report import video_link
 from jobs.scan import ScanOptions, scan
 
 pytestmark = pytest.mark.slow
@@ -170,6 +172,12 @@ def test_scan_from_s3(local_ray, archive, s3, tmp_path):
     statuses = dict(sql(local, "select regexp_extract(uri, '[^/]+$'), status from videos"))
     assert statuses == expected
     assert sql(local, "select distinct regexp_extract(uri, '^s3://cams/site1/') from videos") == [("s3://cams/site1/",)]
+    # the report's event player gets a presigned link to an s3:// video, and the server serves it
+    name = sorted(GOOD_VIDEOS)[0]
+    url, note = video_link(f"s3://cams/site1/{name}", s3.storage_options)
+    assert url.startswith(s3.storage_options["endpoint_url"]) and "valid until" in note
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == (folder / name).read_bytes()
     # same frames as a local scan of the same files (ids differ: they include the uri)
     scan(options(folder, tmp_path / "local", detector_class=FAKE))
     query = "select regexp_extract(uri, '[^/]+$'), frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
