@@ -24,11 +24,17 @@ log = logging.getLogger(__name__)
 
 class DetectClips:
     def __init__(
-        self, *, model: str, device: str, anomaly_types: list[str], detector_class: str = "lavida_core.detector:LavidaDetector"
+        self,
+        *,
+        model: str,
+        device: str,
+        anomaly_types: list[str],
+        dtype: str | None = None,
+        detector_class: str = "lavida_core.detector:LavidaDetector",
     ) -> None:
         self.anomaly_types = list(anomaly_types)
         try:
-            self.detector = load_class(detector_class).load(model, device=device)
+            self.detector = load_class(detector_class).load(model, device=device, dtype=dtype)
         except InputError as error:
             # Raised from the first __call__ instead: Ray turns an actor constructor's error into an
             # ActorDiedError that keeps only its text (ray/exceptions.py), while a call's error reaches

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames-per-clip", type=int, default=8)
     parser.add_argument("--sample-interval", type=int, default=16)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: bfloat16 on cuda, float32 on cpu")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             frames, timestamps = video.read(indices)
     except VideoError as error:
         raise UserError(f"cannot read video {args.video} ({error.kind}): {error}") from error
-    detector = LavidaDetector.load(args.model, device=args.device)
+    detector = LavidaDetector.load(args.model, device=args.device, dtype=args.dtype)
     result = detector.detect(frames, args.anomaly_types or ["an anomaly"])
     print(f"model={detector.model_name} trained={detector.trained} frames={len(indices)} of {n_frames}")
     print("frame_index  timestamp_s  score   mask_pixels")

@@ -61,6 +61,7 @@ class ScanOptions:
     sample_interval: int = DEFAULT_SAMPLE_INTERVAL
     frames_per_clip: int = DEFAULT_FRAMES_PER_CLIP
     device: str = "cpu"  # 'cpu' | 'cuda'
+    dtype: str | None = None  # 'float32' | 'bfloat16'; None: bfloat16 on cuda, float32 on cpu (LavidaDetector)
     ray_address: str | None = None  # join this cluster; None starts (or reuses) a local Ray
     rescan: bool = False  # redo videos that are already committed in OUT
     batch_size: int = 4  # clips per detect call
@@ -294,6 +295,7 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
         fn_constructor_kwargs={
             "model": options.model,
             "device": options.device,
+            "dtype": options.dtype,
             "anomaly_types": list(options.anomaly_types),
             "detector_class": options.detector_class,
         },
@@ -382,6 +384,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """Model, device, Ray and storage options: shared by every job that runs the scan pipeline."""
     parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), help="the detector's weights and compute (default: bfloat16 on cuda, float32 on cpu)"
+    )
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
     parser.add_argument("--rescan", action="store_true", help="scan again videos that OUT already holds")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
@@ -408,6 +413,7 @@ def runner_fields(args: argparse.Namespace) -> dict:
     return dict(
         model=args.model,
         device=args.device,
+        dtype=args.dtype,
         ray_address=args.ray_address,
         rescan=args.rescan,
         batch_size=args.batch_size,

@@ -2,7 +2,7 @@
 
 Interface that jobs rely on (stable):
 
-    det = LavidaDetector.load("tiny", device="cpu")   # a preset name or a model folder
+    det = LavidaDetector.load("tiny", device="cpu", dtype=None)   # a preset, `demo` or a model folder
     det.trained            -> bool: False for a preset built from its config (random weights)
     det.model_name         -> str: what was loaded ("tiny", "/path/to/model")
     det.detect(frames, anomaly_types) -> ClipDetection
@@ -11,8 +11,9 @@ Interface that jobs rely on (stable):
     ClipDetection.scores: np.ndarray float32 [T] in 0..1
     ClipDetection.masks:  np.ndarray bool [T, H, W] at each frame's own resolution
 
-Runs in eval mode without gradients; on CUDA the weights are bf16 under bf16 autocast, on CPU
-float32. Several clips (of any sizes) run as one batch.
+Runs in eval mode without gradients, in `dtype` (DTYPES): bfloat16 is bf16 weights under bf16
+autocast on any device (the default on CUDA), float32 the default on CPU. Several clips (of any
+sizes) run as one batch.
 """
 
 from __future__ import annotations
@@ -42,14 +43,24 @@ class ClipDetection:
     masks: np.ndarray  # bool [T, H, W]
 
 
+# The dtypes a detector runs in. bfloat16: weights in bf16 under bf16 autocast (the default on CUDA;
+# the same path runs on CPU, which is how CI exercises it); float32: the default on CPU.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def default_dtype(device: str) -> str:
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
 class LavidaDetector:
-    def __init__(self, loaded: LoadedLavida, *, model_name: str, device: str = "cpu") -> None:
+    def __init__(self, loaded: LoadedLavida, *, model_name: str, device: str = "cpu", dtype: str | None = None) -> None:
         _check_device(device)
         self.model_name = model_name
         self.device = torch.device(device)
         self.trained = loaded.trained
         self.loaded = loaded
-        self._dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        self.dtype = _check_dtype(dtype or default_dtype(device))
+        self._dtype = DTYPES[self.dtype]
         self.model = loaded.model.to(device=self.device, dtype=self._dtype).eval()
         self.config = self.model.config
         self.card = loaded.card
@@ -63,18 +74,19 @@ class LavidaDetector:
             log.warning("model %r: %s", model_name, self.card.summary())
 
     @classmethod
-    def load(cls, model: str = "tiny", *, device: str = "cpu") -> LavidaDetector:
-        """A preset name (random weights) or a model folder written by `save_lavida` / `lavida train`."""
+    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None) -> LavidaDetector:
+        """A preset name (random weights), a shipped model (`demo`) or a model folder written by
+        `save_lavida` / `lavida train`, on `device` in `dtype` (DTYPES; default by device)."""
         _check_device(device)
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        dtype = _check_dtype(dtype or default_dtype(device))
         if model in PRESETS:
             config = preset(model)
             if device == "cpu":
                 _check_fits_in_memory(config, model)
-            return cls(build_lavida(config, device=device, dtype=dtype), model_name=model, device=device)
+            return cls(build_lavida(config, device=device, dtype=DTYPES[dtype]), model_name=model, device=device, dtype=dtype)
         folder = model_folder(model)
         if folder is not None:
-            return cls(load_lavida(folder), model_name=str(model), device=device)
+            return cls(load_lavida(folder), model_name=str(model), device=device, dtype=dtype)
         named = ", ".join(sorted([*PRESETS, *SHIPPED_MODELS]))
         raise InputError(f"--model {model!r} is neither a preset or shipped model ({named}) nor a model folder")
 
@@ -88,7 +100,7 @@ class LavidaDetector:
         clips = [validate_clip(c) for c in clips]
         names = _validate_anomaly_types(anomaly_types)
         inputs = self.prepare(clips, names)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._dtype == torch.bfloat16):
             outputs = self.model(inputs)
         scores = outputs.scores.float().cpu().numpy()
         best = outputs.masks.best()
@@ -117,6 +129,12 @@ def _check_device(device: str) -> None:
         raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype
 
 
 def _check_fits_in_memory(config: LavidaConfig, name: str) -> None:

@@ -73,7 +73,10 @@ def test_a_dead_ray_address_fails_at_once_and_a_leftover_one_is_ignored(archive,
 
 def test_failed_videos_exit_3_and_the_demo_model_card_shows_everywhere(archive, tmp_path):
     out, report = tmp_path / "out", tmp_path / "report"
-    result = lavida("scan", archive, "--out", out, "--model", "demo", "--anomaly", "red circle", "--sample-interval", "2", cwd=tmp_path)
+    result = lavida(
+        "scan", archive, "--out", out, "--model", "demo", "--anomaly", "red circle", "--sample-interval", "2", "--dtype", "bfloat16",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == EXIT_FAILED_VIDEOS, result.stderr
     assert "1 ok, 1 failed" in result.stdout and "WHERE status <> 'ok'" in result.stdout  # how to list them
     assert "not for real footage" in result.stderr  # the model card in the log

@@ -198,6 +198,27 @@ def test_a_preset_too_big_for_free_memory_is_refused_before_building(monkeypatch
         LavidaDetector.load("tiny", device="cpu")
 
 
+# bf16 against float32 on the same CPU: bf16 keeps 8 bits of mantissa (relative error ~4e-3 per
+# rounding), and the scores pass through dozens of layers; masks are thresholded logits, so a few
+# pixels near the 0 crossing may flip.
+BF16_SCORE_ATOL = 2e-2
+BF16_MASK_FLIPS = 1e-2
+
+
+def test_bf16_on_cpu_runs_the_cuda_path_and_stays_close_to_float32():
+    """--dtype bfloat16 on CPU: bf16 weights under bf16 autocast, as on CUDA (so CI runs that path)."""
+    from jobs.demo import demo_videos
+
+    full, half = LavidaDetector.load("demo"), LavidaDetector.load("demo", dtype="bfloat16")
+    assert next(half.model.parameters()).dtype == torch.bfloat16 and half.dtype == "bfloat16" and full.dtype == "float32"
+    for video in demo_videos()[:3]:
+        a, b = full.detect(video.frames[:8], [video.anomaly_type]), half.detect(video.frames[:8], [video.anomaly_type])
+        np.testing.assert_allclose(a.scores, b.scores, atol=BF16_SCORE_ATOL)
+        assert b.scores.dtype == np.float32 and (a.masks != b.masks).mean() <= BF16_MASK_FLIPS
+    with pytest.raises(InputError, match="--dtype must be one of"):
+        LavidaDetector.load("tiny", dtype="float16")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: bf16 autocast path (CI has none)")
 def test_cuda_bf16_matches_cpu_float32_within_bf16_tolerance():

@@ -117,7 +117,11 @@ class Segmenter(nn.Module):
     def encode(self, images: torch.Tensor) -> FrameFeatures:
         """images: [N, 3, S, S] normalised -> the per-frame features the decoder and projector use."""
         out = self.image_encoder(images)
-        levels, pos = out["backbone_fpn"], out["vision_pos_enc"]  # 3 levels, high-res first
+        # SAM2's FPN upsamples in float32 and its position encodings are float32 (it relies on CUDA
+        # autocast): back to the weights' dtype, so that bf16 runs the same on every device
+        dtype = self.no_mem_embed.dtype
+        levels = [level.to(dtype) for level in out["backbone_fpn"]]  # 3 levels, high-res first
+        pos = [p.to(dtype) for p in out["vision_pos_enc"]]
         high_res = [self.sam_mask_decoder.conv_s0(levels[0]), self.sam_mask_decoder.conv_s1(levels[1])]
         lowest = levels[-1]  # [N, C, s, s]
         tokens = lowest.flatten(2).permute(2, 0, 1)  # [s*s, N, C]
@@ -137,7 +141,7 @@ class Segmenter(nn.Module):
         sparse = torch.cat([sparse.to(prompts.dtype), prompts], dim=1)  # [N, 3, C]
         masks, ious, _, object_score_logits = self.sam_mask_decoder(
             image_embeddings=features.embedding,
-            image_pe=self.sam_prompt_encoder.get_dense_pe(),
+            image_pe=self.sam_prompt_encoder.get_dense_pe().to(features.embedding.dtype),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
             multimask_output=True,
