@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
 from transformers.utils import logging as hf_logging
@@ -126,6 +127,16 @@ def build_lavida(
     qwen_tokenizer = load_qwen_tokenizer(checkpoint.qwen_dir)
     clip_tokenizer = load_clip_tokenizer(checkpoint.clip_dir)
     ids = SpecialIds.of(qwen_tokenizer)
+    if checkpoint.full_path is not None:  # every weight comes from one file: nothing random is made first
+        if any(p is not None for p in (checkpoint.qwen_dir, checkpoint.clip_dir, checkpoint.sam2_path, checkpoint.trained_path)):
+            raise CheckpointError("a full checkpoint holds every weight: give full_path alone")
+        model = _assemble_empty(config, ids, qwen_tokenizer, clip_tokenizer)
+        _load_assigned(model, checkpoint.full_path, device=torch.device(device), dtype=dtype)
+        model.to(device=device, dtype=dtype)  # the buffers that no file holds (rotary frequencies, ...)
+        model.eval()
+        return LoadedLavida(
+            model=model, qwen_tokenizer=qwen_tokenizer, clip_tokenizer=clip_tokenizer, trained=True, card=ModelCard(trained=True)
+        )
     cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda), torch.device(device), _default_dtype(dtype):
         torch.manual_seed(seed)
@@ -133,8 +144,6 @@ def build_lavida(
     model.to(device=device, dtype=dtype)
     if checkpoint.trained_path is not None:
         load_trained_parts(model, checkpoint.trained_path)
-    if checkpoint.full_path is not None:
-        _load_strict(model, _read_safetensors(checkpoint.full_path), source=checkpoint.full_path)
     model.eval()
     return LoadedLavida(
         model=model,
@@ -187,11 +196,39 @@ def _default_dtype(dtype: torch.dtype):
 
 def build_empty(config: LavidaConfig) -> LavidaModel:
     """The model a config builds with its parameters on the meta device (nothing allocated): for sizes."""
+    qwen_tokenizer, clip_tokenizer = load_qwen_tokenizer(None), load_clip_tokenizer(None)
+    return _assemble_empty(config, SpecialIds.of(qwen_tokenizer), qwen_tokenizer, clip_tokenizer)
+
+
+def _assemble_empty(
+    config: LavidaConfig, ids: SpecialIds, qwen_tokenizer: PreTrainedTokenizerBase, clip_tokenizer: PreTrainedTokenizerBase
+) -> LavidaModel:
+    """The model with its parameters on the meta device (buffers real and small)."""
     from accelerate import init_empty_weights
 
-    qwen_tokenizer, clip_tokenizer = load_qwen_tokenizer(None), load_clip_tokenizer(None)
     with init_empty_weights():  # SAM2's builder needs real scalars, so not torch.device("meta")
-        return _assemble(config, Checkpoint(), SpecialIds.of(qwen_tokenizer), qwen_tokenizer, clip_tokenizer, dtype=torch.float32)
+        return _assemble(config, Checkpoint(), ids, qwen_tokenizer, clip_tokenizer, dtype=torch.float32)
+
+
+def _load_assigned(model: torch.nn.Module, path: Path, *, device: torch.device, dtype: torch.dtype) -> None:
+    """Every state-dict entry of `model` from the safetensors file at `path`, each tensor read straight
+    to `device` and cast to `dtype` (floating ones) before it replaces the empty (meta) one: the host
+    never holds a second copy. As strict as `_load_strict`: missing, unexpected, wrong-shape keys named."""
+    own = model.state_dict()
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as file:
+            shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
+            missing, unexpected = sorted(set(own) - set(shapes)), sorted(set(shapes) - set(own))
+            mismatched = sorted(k for k in set(own) & set(shapes) if tuple(own[k].shape) != shapes[k])
+            _raise_if_keys_wrong(path, missing, unexpected, mismatched)
+            state = {key: _cast(file.get_tensor(key), dtype) for key in own}
+    except (OSError, SafetensorError) as error:
+        raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
+    model.load_state_dict(state, strict=True, assign=True)
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
 def parameter_count(config: LavidaConfig) -> int:
@@ -362,12 +399,12 @@ def _read_meta(folder: Path) -> dict:
     return meta
 
 
-def load_lavida(folder: Path) -> LoadedLavida:
+def load_lavida(folder: Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> LoadedLavida:
     """Load a model folder written by `save_lavida` (or by `lavida train`)."""
     folder = Path(folder)
     meta = _read_meta(folder)
     config = LavidaConfig.from_dict(meta["config"])
-    loaded = build_lavida(config, Checkpoint(full_path=folder / WEIGHTS_FILE))
+    loaded = build_lavida(config, Checkpoint(full_path=folder / WEIGHTS_FILE), device=device, dtype=dtype)
     loaded.trained = bool(meta.get("trained", False))
     loaded.card = ModelCard.from_meta(meta)
     return loaded

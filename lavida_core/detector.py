@@ -86,7 +86,8 @@ class LavidaDetector:
             return cls(build_lavida(config, device=device, dtype=DTYPES[dtype]), model_name=model, device=device, dtype=dtype)
         folder = model_folder(model)
         if folder is not None:
-            return cls(load_lavida(folder), model_name=str(model), device=device, dtype=dtype)
+            loaded = load_lavida(folder, device=device, dtype=DTYPES[dtype])  # straight to the device, in its dtype
+            return cls(loaded, model_name=str(model), device=device, dtype=dtype)
         named = ", ".join(sorted([*PRESETS, *SHIPPED_MODELS]))
         raise InputError(f"--model {model!r} is neither a preset or shipped model ({named}) nor a model folder")
 
