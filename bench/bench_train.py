@@ -38,16 +38,19 @@ def batches(loaded, *, batch: int, frames: int, n: int, seed: int = 0) -> list[T
     ]
 
 
-def measure(args: argparse.Namespace) -> dict[str, object]:
+def measure(args: argparse.Namespace, config=None) -> dict[str, object]:
+    """`args`: preset, device, batch, frames, steps, warmup (and gradient_checkpointing: None = on for CUDA);
+    `config`: a LavidaConfig instead of the preset."""
     device = torch.device(args.device)
     torch.manual_seed(0)
     with torch.device(device):
-        loaded = build_lavida(preset(args.preset))
+        loaded = build_lavida(config or preset(args.preset))
     model = loaded.model
     train = T.TrainConfig(steps=args.warmup + args.steps, batch_size=args.batch, grad_accum=1, seed=0)
     T.set_trainable(model, train)
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if device.type == "cuda":
+    checkpointing = getattr(args, "gradient_checkpointing", None)
+    if checkpointing or (checkpointing is None and device.type == "cuda"):
         T.enable_gradient_checkpointing(model)
     optimizer, scheduler = T.make_optimizer(model, train)
     data = batches(loaded, batch=args.batch, frames=args.frames, n=args.warmup + args.steps)
@@ -73,6 +76,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "s_per_step": seconds / args.steps,
         "steps_per_s": args.steps / seconds,
         "peak_GiB": peak,
+        "checkpointing": bool(checkpointing or (checkpointing is None and device.type == "cuda")),
         "last_loss": stats.terms["total"],
     }
 
