@@ -228,18 +228,30 @@ def connect_ray(address: str | None) -> None:
     """Join `address`, or reuse the Ray this process is already connected to, or start a local one.
 
     Without an address Ray is always local to this process (`address="local"`): never a cluster that
-    an earlier `ray start` left behind (RAY_ADDRESS, /tmp/ray/ray_current_cluster). A given address
-    that does not answer fails within seconds, naming it."""
+    an earlier `ray start` left behind (RAY_ADDRESS, /tmp/ray/ray_current_cluster); except in a driver
+    that `ray job submit` started (RAY_JOB_ENV is set), which runs on that job's cluster. A given
+    address that does not answer fails within seconds, naming it."""
     import ray
 
     if ray.is_initialized():
         return
     _quiet_ray()
+    if address is None and RAY_JOB_ENV in os.environ:
+        # started by `ray job submit`: run on the cluster that started this driver (Ray sets RAY_ADDRESS)
+        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), logging_level=logging.WARNING)
+        log.info("Ray: the cluster of this submitted job (%s)", os.environ.get("RAY_ADDRESS", "auto"))
+        return
     if address is None:
         ray.init(address="local", logging_level=logging.WARNING)
+        log.info("Ray: a local instance for this command")
         return
     _check_reachable(address)  # also in validate(): other jobs (train) come here directly
     ray.init(address=address, logging_level=logging.WARNING)
+    log.info("Ray: the cluster at %s", address)
+
+
+# Set by Ray's job supervisor for the driver of a submitted job (ray/dashboard/modules/job/job_supervisor.py).
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

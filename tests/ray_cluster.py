@@ -35,6 +35,7 @@ class RayCluster:
     temp_dir: str
     env: dict
     nodes: int = 1
+    dashboard_url: str | None = None  # http://127.0.0.1:<port> when started with the dashboard (job server)
     _markers: list[str] = field(default_factory=list)
 
     def add_worker(self, *, num_cpus: int = 1, object_store_mb: int = 150) -> None:
@@ -54,21 +55,29 @@ class RayCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head(*, num_cpus: int = 1, object_store_mb: int = 150) -> RayCluster:
-    """Start a head node with its own temp dir (short path: Ray's socket names must stay short)."""
+def start_head(*, num_cpus: int = 1, object_store_mb: int = 150, dashboard: bool = False) -> RayCluster:
+    """Start a head node with its own temp dir (short path: Ray's socket names must stay short).
+    dashboard: with Ray's dashboard and job server on a free port (cluster.dashboard_url), as
+    cluster.yaml starts its head, so that `ray job submit` works."""
     temp_dir = tempfile.mkdtemp(prefix="lvray", dir="/tmp")
     port = free_port()
     # Token auth off: a local throw-away cluster; drivers started with `cluster.env` connect without a token.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": _pythonpath()}
+    env = {
+        **os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": _pythonpath(),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),  # jobs run this venv's python
+    }  # fmt: skip
     cluster = RayCluster(address=f"127.0.0.1:{port}", temp_dir=temp_dir, env=env, _markers=[temp_dir, f":{port}", f"={port}"])
+    board = ["--dashboard-host=127.0.0.1", f"--dashboard-port={free_port()}"] if dashboard else ["--include-dashboard=false"]
     _ray_start(
         [
-            "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false",
+            "--head", f"--port={port}", f"--temp-dir={temp_dir}", *board,
             f"--dashboard-agent-listen-port={free_port()}",
             *_node_flags(num_cpus, object_store_mb),
         ],
         env,
     )  # fmt: skip
+    if dashboard:
+        cluster.dashboard_url = "http://" + board[0].split("=")[1] + ":" + board[1].split("=")[1]
     _wait_nodes(cluster, 1)
     return cluster
 
