@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from lavida_core.checkpoint import build_empty
+from lavida_core.checkpoint import build_empty, trained_part_keys
 from lavida_core.config import PRESETS, preset
 
 
@@ -45,6 +45,18 @@ def main() -> None:
     print("| --- | ---: |")
     for label, n in rows(args.preset):
         print(f"| {label} | {n:,} ({n / 1e6:,.1f} M) |")
+    full, small = folder_sizes(args.preset)
+    print(
+        f"\nmodel folder, float32 weights: self-contained {full / 2**30:,.2f} GiB; small form (trained parts only) {small / 2**20:,.1f} MiB"
+    )
+
+
+def folder_sizes(name: str) -> tuple[int, int]:
+    """Bytes of weights in a float32 model folder of `name`: every weight, and the trained parts only."""
+    model = build_empty(preset(name))
+    state = model.state_dict()
+    trained = set(trained_part_keys(model))
+    return sum(t.numel() * 4 for t in state.values()), sum(state[k].numel() * 4 for k in trained)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,12 @@ class DetectClips:
         device: str,
         anomaly_types: list[str],
         dtype: str | None = None,
+        model_base: dict[str, str] | None = None,
         detector_class: str = "lavida_core.detector:LavidaDetector",
     ) -> None:
         self.anomaly_types = list(anomaly_types)
         try:
-            self.detector = load_class(detector_class).load(model, device=device, dtype=dtype)
+            self.detector = load_class(detector_class).load(model, device=device, dtype=dtype, base_paths=model_base)
         except InputError as error:
             # Raised from the first __call__ instead: Ray turns an actor constructor's error into an
             # ActorDiedError that keeps only its text (ray/exceptions.py), while a call's error reaches

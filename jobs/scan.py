@@ -62,6 +62,7 @@ class ScanOptions:
     frames_per_clip: int = DEFAULT_FRAMES_PER_CLIP
     device: str = "cpu"  # 'cpu' | 'cuda'
     dtype: str | None = None  # 'float32' | 'bfloat16'; None: bfloat16 on cuda, float32 on cpu (LavidaDetector)
+    model_base: dict[str, str] = field(default_factory=dict)  # a small model folder's bases, where mounted
     ray_address: str | None = None  # join this cluster; None starts (or reuses) a local Ray
     rescan: bool = False  # redo videos that are already committed in OUT
     batch_size: int = 4  # clips per detect call
@@ -308,6 +309,7 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
             "model": options.model,
             "device": options.device,
             "dtype": options.dtype,
+            "model_base": dict(options.model_base),
             "anomaly_types": list(options.anomaly_types),
             "detector_class": options.detector_class,
         },
@@ -397,6 +399,10 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
     parser.add_argument(
+        "--model-base", action="append", default=[], metavar="PART=PATH",
+        help="where a small model folder's base is mounted (qwen_dir, clip_dir, sam2_path), if not where it was trained",
+    )  # fmt: skip
+    parser.add_argument(
         "--dtype", choices=("float32", "bfloat16"), help="the detector's weights and compute (default: bfloat16 on cuda, float32 on cpu)"
     )
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
@@ -426,6 +432,7 @@ def runner_fields(args: argparse.Namespace) -> dict:
         model=args.model,
         device=args.device,
         dtype=args.dtype,
+        model_base=parse_pairs(args.model_base, "--model-base"),
         ray_address=args.ray_address,
         rescan=args.rescan,
         batch_size=args.batch_size,
@@ -475,10 +482,15 @@ def read_prompts(path: str) -> list[str]:
 
 def parse_storage_options(pairs: list[str]) -> dict:
     """['endpoint_url=http://…', 'anon=false'] -> {'endpoint_url': 'http://…', 'anon': False}."""
-    options: dict = {}
+    return {key: {"true": True, "false": False}.get(value.lower(), value) for key, value in parse_pairs(pairs, "--storage-option").items()}
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """['a=1', 'b=x=y'] -> {'a': '1', 'b': 'x=y'}; UserError naming `option` for a pair without '='."""
+    parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise UserError(f"--storage-option {pair!r}: expected KEY=VALUE")
-        options[key] = {"true": True, "false": False}.get(value.lower(), value)
-    return options
+            raise UserError(f"{option} {pair!r}: expected KEY=VALUE")
+        parsed[key] = value
+    return parsed

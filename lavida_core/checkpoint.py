@@ -15,6 +15,7 @@ CLIP checkpoint's vision tower (`CLIP_UNUSED_KEY_PREFIXES`), which LAVIDA does n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import pickle
@@ -352,19 +353,81 @@ def save_trained_parts(model: LavidaModel, path: Path) -> None:
     save_file({k: state[k].detach().contiguous().cpu() for k in trained_part_keys(model)}, str(path))
 
 
-def save_lavida(loaded: LoadedLavida, folder: Path) -> None:
-    """A self-contained model folder: lavida.json (config and model card) + model.safetensors (all weights)."""
+def save_lavida(loaded: LoadedLavida, folder: Path, *, base: Checkpoint | None = None) -> None:
+    """A model folder: lavida.json (config, model card) and the weights, in one of two forms.
+
+    Self-contained (base None): model.safetensors holds every weight (the shipped demo model).
+    Small (base: the Qwen2-VL folder, CLIP folder and SAM2.1 .pt the model was built from): only
+    LAVIDA's trained parts (trained.safetensors, `trained_part_keys`), and lavida.json names each
+    base file with its size and a content fingerprint, so that a swapped base is refused at load;
+    the form fine-tunes ship in (a PEFT adapter references its base the same way)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in loaded.model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
     meta = {
         "format_version": FORMAT_VERSION,
         "trained": loaded.trained,
         "card": loaded.card.to_dict(),
         "config": loaded.model.config.to_dict(),
     }
+    bases = {part: getattr(base, part) for part in BASE_PARTS if base is not None and getattr(base, part) is not None}
+    if base is not None and len(bases) < len(BASE_PARTS):
+        missing = [part for part in BASE_PARTS if part not in bases]
+        raise CheckpointError(f"a small model folder references every frozen part; the base lacks {missing} (save it self-contained)")
+    if bases:
+        save_trained_parts(loaded.model, folder / TRAINED_FILE)
+        meta["base"] = {part: {"path": str(Path(path).resolve()), **fingerprint(Path(path))} for part, path in bases.items()}
+    else:
+        state = {k: v.detach().contiguous().cpu() for k, v in loaded.model.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE))
     (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+
+
+BASE_PARTS = ("qwen_dir", "clip_dir", "sam2_path")  # the Checkpoint fields a small model folder references
+TRAINED_FILE = "trained.safetensors"
+FINGERPRINT_BYTES = 1 << 20  # of each file's start and end: headers (names, shapes, offsets) and data
+
+
+def fingerprint(path: Path) -> dict:
+    """{"size", "sha256"} of a base checkpoint (a file, or a folder's non-hidden files): the total size
+    and a hash of each file's name, size, first and last MiB. Sampled, not the whole content: a full
+    hash of a 16 GB Qwen2-VL folder would cost every actor a minute at each load, and any other
+    checkpoint differs within those bytes (safetensors and torch headers name every tensor)."""
+    files = sorted(p for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith(".")) if Path(path).is_dir() else [Path(path)]
+    digest, total = hashlib.sha256(), 0
+    for file in files:
+        size = file.stat().st_size
+        total += size
+        name = str(file.relative_to(path)) if Path(path).is_dir() else ""  # a single file may be renamed
+        digest.update(f"{name}\0{size}\0".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(FINGERPRINT_BYTES))
+            if size > 2 * FINGERPRINT_BYTES:
+                handle.seek(size - FINGERPRINT_BYTES)
+                digest.update(handle.read(FINGERPRINT_BYTES))
+    return {"size": total, "sha256": digest.hexdigest()}
+
+
+def _base_checkpoint(folder: Path, bases: dict, overrides: dict[str, Path] | None) -> Checkpoint:
+    """The Checkpoint of a small model folder: its bases (at their recorded paths, or where `overrides`
+    says they are mounted), each checked against its recorded size and fingerprint, + its trained parts."""
+    unknown = sorted(set(overrides or {}) - set(BASE_PARTS))
+    if unknown:
+        raise CheckpointError(f"--model-base {unknown}: not a base part; use {', '.join(BASE_PARTS)}")
+    paths = {}
+    for part, recorded in bases.items():
+        path = Path((overrides or {}).get(part) or recorded["path"])
+        if not path.exists():
+            raise CheckpointError(
+                f"{folder} needs its base {part} at {path}, which is missing: mount it there or give --model-base {part}=PATH"
+            )
+        found = fingerprint(path)
+        if found != {"size": recorded["size"], "sha256": recorded["sha256"]}:
+            raise CheckpointError(
+                f"the base {part} at {path} is not the one {folder} was trained from "
+                f"(size {found['size']} vs {recorded['size']}, fingerprint differs): give the original with --model-base {part}=PATH"
+            )
+        paths[part] = path
+    return Checkpoint(**paths, trained_path=folder / TRAINED_FILE)
 
 
 # Models that ship with lavida, named like presets (`--model demo`), wherever the command runs.
@@ -399,12 +462,23 @@ def _read_meta(folder: Path) -> dict:
     return meta
 
 
-def load_lavida(folder: Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> LoadedLavida:
-    """Load a model folder written by `save_lavida` (or by `lavida train`)."""
+def load_lavida(
+    folder: Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    base_paths: dict[str, Path] | None = None,
+) -> LoadedLavida:
+    """Load a model folder written by `save_lavida` (or by `lavida train`), in either form; a small
+    one's bases are read from `base_paths` where given (a cluster mounts them elsewhere)."""
     folder = Path(folder)
     meta = _read_meta(folder)
     config = LavidaConfig.from_dict(meta["config"])
-    loaded = build_lavida(config, Checkpoint(full_path=folder / WEIGHTS_FILE), device=device, dtype=dtype)
+    if "base" in meta:
+        checkpoint = _base_checkpoint(folder, meta["base"], base_paths)
+    else:
+        checkpoint = Checkpoint(full_path=folder / WEIGHTS_FILE)
+    loaded = build_lavida(config, checkpoint, device=device, dtype=dtype)
     loaded.trained = bool(meta.get("trained", False))
     loaded.card = ModelCard.from_meta(meta)
     return loaded

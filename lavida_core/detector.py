@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,9 +75,12 @@ class LavidaDetector:
             log.warning("model %r: %s", model_name, self.card.summary())
 
     @classmethod
-    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None) -> LavidaDetector:
+    def load(
+        cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None, base_paths: dict[str, str] | None = None
+    ) -> LavidaDetector:
         """A preset name (random weights), a shipped model (`demo`) or a model folder written by
-        `save_lavida` / `lavida train`, on `device` in `dtype` (DTYPES; default by device)."""
+        `save_lavida` / `lavida train`, on `device` in `dtype` (DTYPES; default by device). `base_paths`:
+        where a small model folder's base checkpoints are mounted, if not where it recorded them."""
         _check_device(device)
         dtype = _check_dtype(dtype or default_dtype(device))
         if model in PRESETS:
@@ -86,7 +90,8 @@ class LavidaDetector:
             return cls(build_lavida(config, device=device, dtype=DTYPES[dtype]), model_name=model, device=device, dtype=dtype)
         folder = model_folder(model)
         if folder is not None:
-            loaded = load_lavida(folder, device=device, dtype=DTYPES[dtype])  # straight to the device, in its dtype
+            bases = {part: Path(path) for part, path in (base_paths or {}).items()}
+            loaded = load_lavida(folder, device=device, dtype=DTYPES[dtype], base_paths=bases)  # straight to the device
             return cls(loaded, model_name=str(model), device=device, dtype=dtype)
         named = ", ".join(sorted([*PRESETS, *SHIPPED_MODELS]))
         raise InputError(f"--model {model!r} is neither a preset or shipped model ({named}) nor a model folder")

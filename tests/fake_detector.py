@@ -21,7 +21,7 @@ class BrightDetector:
         self.model_name = model_name
 
     @classmethod
-    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None) -> BrightDetector:
+    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None, base_paths: dict | None = None) -> BrightDetector:
         return cls(model)
 
     def detect(self, frames: np.ndarray, anomaly_types: list[str]) -> ClipDetection:

@@ -7,13 +7,16 @@ The files are made here with random weights by the libraries that define those f
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import CLIPConfig, CLIPModel, Qwen2VLForConditionalGeneration
 
-from lavida_core.checkpoint import Checkpoint, build_lavida
+from lavida_core.checkpoint import Checkpoint, build_lavida, load_lavida, save_lavida
 from lavida_core.config import MaskDecoderConfig, preset
 from lavida_core.detector import LavidaDetector
 from lavida_core.errors import CheckpointError
@@ -128,3 +131,64 @@ def test_not_a_checkpoint_file(tmp_path):
         build_lavida(preset("tiny"), Checkpoint(sam2_path=tmp_path / "junk.pt"))
     with pytest.raises(CheckpointError, match="Qwen2-VL"):
         build_lavida(preset("tiny"), Checkpoint(qwen_dir=tmp_path))
+
+
+# --- small model folders: trained parts + references to the base files -------------------------------
+
+
+def _small_folder(real_format_files, tmp_path):
+    root, _ = real_format_files
+    base = Checkpoint(qwen_dir=root / "qwen", clip_dir=root / "clip", sam2_path=root / "sam2.1_tiny.pt")
+    loaded = build_lavida(TINY_WITH_SAM2_DECODER, base)
+    loaded.trained = True
+    save_lavida(loaded, tmp_path / "small", base=base)
+    return root, loaded
+
+
+def test_small_folder_round_trip_gives_identical_outputs(real_format_files, tmp_path):
+    root, loaded = _small_folder(real_format_files, tmp_path)
+    files = sorted(p.name for p in (tmp_path / "small").iterdir())
+    assert files == ["lavida.json", "trained.safetensors"]  # no base weight copied
+    meta = json.loads((tmp_path / "small" / "lavida.json").read_text())
+    assert set(meta["base"]) == {"qwen_dir", "clip_dir", "sam2_path"} and all(
+        {"path", "size", "sha256"} <= set(b) for b in meta["base"].values()
+    )
+    again = load_lavida(tmp_path / "small")
+    assert again.trained
+    clip = np.random.default_rng(1).integers(0, 256, (4, 40, 56, 3), dtype=np.uint8)
+    before = LavidaDetector(loaded, model_name="a").detect(clip, ["fire"])
+    after = LavidaDetector(again, model_name="b").detect(clip, ["fire"])
+    np.testing.assert_array_equal(before.scores, after.scores)
+    np.testing.assert_array_equal(before.masks, after.masks)
+
+
+def test_a_swapped_or_missing_base_is_refused_naming_it_and_a_moved_one_found_by_override(real_format_files, tmp_path):
+    root, _ = _small_folder(real_format_files, tmp_path)
+    moved = tmp_path / "mounted" / "sam2.pt"
+    moved.parent.mkdir()
+    shutil.copy(root / "sam2.1_tiny.pt", moved)
+    assert load_lavida(tmp_path / "small", base_paths={"sam2_path": moved}).trained  # a cluster mounts it elsewhere
+    other = tmp_path / "other.pt"
+    state = torch.load(moved, weights_only=True)
+    state["model"]["no_mem_embed"] = state["model"]["no_mem_embed"] + 1.0  # another SAM2 of the same shape
+    torch.save(state, other)
+    with pytest.raises(CheckpointError, match=r"the base sam2_path at .*other\.pt is not the one"):
+        load_lavida(tmp_path / "small", base_paths={"sam2_path": other})
+    with pytest.raises(CheckpointError, match=r"needs its base clip_dir at .*nowhere, which is missing.*--model-base clip_dir=PATH"):
+        load_lavida(tmp_path / "small", base_paths={"clip_dir": tmp_path / "nowhere"})
+    with pytest.raises(CheckpointError, match="references every frozen part"):
+        save_lavida(build_lavida(TINY_WITH_SAM2_DECODER), tmp_path / "half", base=Checkpoint(sam2_path=moved))
+
+
+def test_qwen_folder_in_the_published_key_layout_loads(real_format_files):
+    """Qwen2-VL-7B-Instruct's published safetensors name `model.layers.N…`, `visual.blocks.N…`,
+    `lm_head.weight`; transformers writes that layout too (and maps it to its own module names)."""
+    root, _ = real_format_files
+    [weights] = list((root / "qwen").glob("*.safetensors"))
+    state = load_file(str(weights))
+    assert "lm_head.weight" in state and "model.layers.0.mlp.up_proj.weight" in state and "visual.blocks.0.mlp.fc1.weight" in state
+    assert not any(k.startswith(("model.language_model.", "model.visual.")) for k in state)
+    checkpoint = Checkpoint(qwen_dir=root / "qwen", clip_dir=root / "clip", sam2_path=root / "sam2.1_tiny.pt")
+    ours = build_lavida(TINY_WITH_SAM2_DECODER, checkpoint).model.state_dict()
+    assert torch.equal(ours["mllm.qwen.model.language_model.layers.0.mlp.up_proj.weight"], state["model.layers.0.mlp.up_proj.weight"])
+    assert torch.equal(ours["mllm.qwen.model.visual.blocks.0.mlp.fc1.weight"], state["visual.blocks.0.mlp.fc1.weight"])

@@ -26,7 +26,7 @@ from jobs.train.state import (
     save_train_state,
     state_folder_name,
 )
-from lavida_core.checkpoint import Checkpoint, LoadedLavida, ModelCard, build_lavida, load_lavida, model_folder, save_lavida
+from lavida_core.checkpoint import BASE_PARTS, Checkpoint, LoadedLavida, ModelCard, build_lavida, load_lavida, model_folder, save_lavida
 from lavida_core.config import PRESETS, preset
 from lavida_core.errors import CheckpointError
 from lavida_core.tokenizer import encode_anomaly_types
@@ -191,10 +191,13 @@ def _checkpoint(job: JobConfig, model: torch.nn.Module, optimizer: torch.optim.O
 
 
 def _save_model(loaded: LoadedLavida, folder: Path, job: JobConfig) -> None:
+    """The small form (trained parts + references to the base files) when the run started from base
+    checkpoints; otherwise self-contained (a preset's random frozen parts exist nowhere else)."""
     loaded.model.eval()
     loaded.trained = True
     loaded.card = model_card(job)
-    save_lavida(loaded, folder)
+    bases = {part: Path(path) for part, path in job.checkpoint.items() if part in BASE_PARTS}
+    save_lavida(loaded, folder, base=Checkpoint(**bases) if len(bases) == len(BASE_PARTS) else None)
     log.info("model folder %s (lavida scan --model %s)", folder, folder)
 
 
