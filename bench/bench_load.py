@@ -55,7 +55,7 @@ def child(path: str, way: str) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from lavida_core.checkpoint import build_lavida, load_lavida, read_model_card  # noqa: F401  (imports paid before measuring)
+    from lavida_core.checkpoint import build_lavida, load_lavida  # imports paid before measuring
     from lavida_core.config import LavidaConfig
 
     folder = Path(path)

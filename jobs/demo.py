@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.out).resolve()
     archive, out, report = root / "archive", root / "out", root / "report"
     anomaly_types = write_archive(archive)
-    from lavida_core.checkpoint import CONFIG_FILE, SHIPPED_MODELS
+    from lavida_core.model_folders import CONFIG_FILE, SHIPPED_MODELS
 
     model = args.model or ("demo" if (SHIPPED_MODELS["demo"] / CONFIG_FILE).is_file() else "tiny")
     if model == "tiny":

@@ -25,6 +25,7 @@ from jobs.interrupts import deferred_interrupts
 from jobs.listing import VideoFile, describe_uris, list_videos
 from jobs.progress import Progress
 from schemas.stage_rows import DetectedRow
+from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,9 @@ def scan(options: ScanOptions) -> ScanSummary:
     n_skipped = len(videos) - len(todo)
     run_id = new_run_id()
     started_at = datetime.now(UTC)
-    store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at)))
-    log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
     card = model_card(options)
+    store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at, card=card)))
+    log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
     if card:
         warn = "WARNING" in card or card.startswith("trained weights: NO")
         (log.warning if warn else log.info)("model %s: %s", options.model, card)
@@ -122,7 +123,7 @@ def scan(options: ScanOptions) -> ScanSummary:
             "run the same command again to resume"
         ) from None
     summary = ScanSummary(run_id=run_id, n_ok=counts["ok"], n_failed=counts["failed"], n_skipped=n_skipped)
-    finished = run_row(options, run_id, started_at, summary=summary, model_trained=counts["model_trained"])
+    finished = run_row(options, run_id, started_at, card=card, summary=summary, model_trained=counts["model_trained"])
     store.put(store.path("runs", run_id), run_table(finished))
     return summary
 
@@ -150,7 +151,7 @@ def validate(options: ScanOptions) -> None:
         _check_reachable(options.ray_address)
 
 
-OUT_ENTRIES = frozenset({"frames", "clips", "videos", "runs", "searches"})
+OUT_ENTRIES = frozenset({*TABLE_NAMES, "searches"})  # what an OUT folder holds
 
 
 def _out_problem(out: str) -> str | None:
@@ -171,7 +172,13 @@ def new_run_id() -> str:
 
 
 def run_row(
-    options: ScanOptions, run_id: str, started_at: datetime, *, summary: ScanSummary | None = None, model_trained: bool | None = None
+    options: ScanOptions,
+    run_id: str,
+    started_at: datetime,
+    *,
+    card: str | None,
+    summary: ScanSummary | None = None,
+    model_trained: bool | None = None,
 ) -> dict:
     """The run's `runs` row: written at the start (counts null) and rewritten at the end."""
     return {
@@ -191,16 +198,16 @@ def run_row(
         "n_failed": summary.n_failed if summary else None,
         "n_skipped": summary.n_skipped if summary else None,
         "description": options.description,
-        "schema_version": _schema_version(),
-        "model_card": model_card(options),
+        "schema_version": SCHEMA_VERSION,
+        "model_card": card,  # model_card(options), read once per run
     }
 
 
 def model_card(options: ScanOptions) -> str | None:
-    """The model's card (lavida_core.checkpoint.ModelCard) in one line, read without loading weights;
-    None for another detector class."""
-    from lavida_core.checkpoint import PRESET_CARD, model_folder, read_model_card
+    """The model's card (lavida_core.model_folders.ModelCard) in one line, read from lavida.json
+    without torch or weights; None for another detector class."""
     from lavida_core.config import PRESETS
+    from lavida_core.model_folders import PRESET_CARD, model_folder, read_model_card
 
     if options.detector_class != ScanOptions.detector_class:
         return None
@@ -208,12 +215,6 @@ def model_card(options: ScanOptions) -> str | None:
         return PRESET_CARD.summary()
     folder = model_folder(options.model)
     return read_model_card(folder).summary() if folder is not None else None
-
-
-def _schema_version() -> int:
-    from schemas.tables import SCHEMA_VERSION
-
-    return SCHEMA_VERSION
 
 
 def _list(options: ScanOptions) -> list[VideoFile]:

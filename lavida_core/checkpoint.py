@@ -32,6 +32,7 @@ from transformers.utils import logging as hf_logging
 
 from lavida_core.config import LavidaConfig
 from lavida_core.errors import CheckpointError
+from lavida_core.model_folders import CONFIG_FILE, FORMAT_VERSION, PRESET_CARD, ModelCard, read_meta
 from lavida_core.modeling.mllm import LavidaMLLM, qwen_config
 from lavida_core.modeling.model import LavidaModel
 from lavida_core.modeling.projector import SemanticProjector
@@ -52,9 +53,7 @@ TRAINED_PART_PATTERNS = (
     "language_model.embed_tokens.",
     "qwen.lm_head.",
 )
-CONFIG_FILE = "lavida.json"
 WEIGHTS_FILE = "model.safetensors"
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -69,39 +68,6 @@ class Checkpoint:
     def trained(self) -> bool:
         """Whether LAVIDA's own trained parts are loaded (without them the detector is untrained)."""
         return self.trained_path is not None or self.full_path is not None
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What a model was trained on, as people see it next to "trained weights" (log, `runs`, report).
-
-    Written into a model folder's lavida.json ("card") by `lavida train`; a preset's card says it has
-    random weights."""
-
-    trained: bool
-    trained_on: str = ""  # datasets, e.g. "synthetic coloured shapes (shapes)"
-    steps: int | None = None  # optimizer steps
-    warning: str | None = None  # what not to use it for, e.g. "synthetic coloured shapes: not for real footage"
-
-    def summary(self) -> str:
-        if not self.trained:
-            return "trained weights: NO (random weights: scores and masks are not detections)"
-        text = "trained weights: yes"
-        if self.trained_on:
-            text += f", trained on {self.trained_on}" + (f" ({self.steps} steps)" if self.steps else "")
-        return text + (f"; WARNING: {self.warning}" if self.warning else "")
-
-    def to_dict(self) -> dict:
-        return {"trained_on": self.trained_on, "steps": self.steps, "warning": self.warning}
-
-    @classmethod
-    def from_meta(cls, meta: dict) -> ModelCard:
-        card = meta.get("card") or {}
-        return cls(trained=bool(meta.get("trained", False)), trained_on=str(card.get("trained_on") or ""),
-                   steps=card.get("steps"), warning=card.get("warning"))  # fmt: skip
-
-
-PRESET_CARD = ModelCard(trained=False)
 
 
 @dataclass
@@ -430,38 +396,6 @@ def _base_checkpoint(folder: Path, bases: dict, overrides: dict[str, Path] | Non
     return Checkpoint(**paths, trained_path=folder / TRAINED_FILE)
 
 
-# Models that ship with lavida, named like presets (`--model demo`), wherever the command runs.
-SHIPPED_MODELS: dict[str, Path] = {"demo": Path(__file__).resolve().parents[1] / "models" / "demo"}
-
-
-def model_folder(model: str) -> Path | None:
-    """The folder a --model value names: a shipped model's, or the folder itself; None for anything else."""
-    if model in SHIPPED_MODELS:
-        folder = SHIPPED_MODELS[model]
-        if not (folder / CONFIG_FILE).is_file():
-            raise CheckpointError(f"--model {model}: the shipped model is missing from {folder} (it comes with the source checkout)")
-        return folder
-    return Path(model) if Path(model).is_dir() else None
-
-
-def read_model_card(folder: Path) -> ModelCard:
-    """A model folder's card, from lavida.json only (no weights are read)."""
-    return ModelCard.from_meta(_read_meta(Path(folder)))
-
-
-def _read_meta(folder: Path) -> dict:
-    meta_path = folder / CONFIG_FILE
-    if not meta_path.is_file():
-        raise CheckpointError(f"{folder} is not a LAVIDA model folder: {CONFIG_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{meta_path} is not valid JSON: {error}") from error
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{meta_path} has format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
-    return meta
-
-
 def load_lavida(
     folder: Path,
     *,
@@ -472,7 +406,7 @@ def load_lavida(
     """Load a model folder written by `save_lavida` (or by `lavida train`), in either form; a small
     one's bases are read from `base_paths` where given (a cluster mounts them elsewhere)."""
     folder = Path(folder)
-    meta = _read_meta(folder)
+    meta = read_meta(folder)
     config = LavidaConfig.from_dict(meta["config"])
     if "base" in meta:
         checkpoint = _base_checkpoint(folder, meta["base"], base_paths)

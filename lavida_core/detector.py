@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavida_core.checkpoint import SHIPPED_MODELS, LoadedLavida, build_lavida, load_lavida, model_folder, parameter_count
+from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida, parameter_count
 from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
 from lavida_core.frames import masks_at_frame_size, validate_clip
 from lavida_core.inputs import build_inputs, move_inputs
+from lavida_core.model_folders import SHIPPED_MODELS, model_folder
 from lavida_core.modeling.model import LavidaInputs
 
 log = logging.getLogger(__name__)

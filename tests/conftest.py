@@ -64,10 +64,10 @@ def _fast_tier_starts_no_process(request: pytest.FixtureRequest, monkeypatch: py
     original = subprocess.Popen.__init__
 
     def refuse(self, args, *rest, **kwargs):
-        command = args if isinstance(args, str) else " ".join(map(str, args))
-        if os.path.basename(str(args[0] if not isinstance(args, str) else args.split()[0])) in HARMLESS_COMMANDS:
+        argv = args.split() if isinstance(args, str) else [str(a) for a in args]
+        if os.path.basename(argv[0]) in HARMLESS_COMMANDS:
             return original(self, args, *rest, **kwargs)
-        raise RuntimeError(f"{request.node.nodeid} starts a process ({command[:120]}): mark it @pytest.mark.slow")
+        raise RuntimeError(f"{request.node.nodeid} starts a process ({' '.join(argv)[:120]}): mark it @pytest.mark.slow")
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 

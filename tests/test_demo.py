@@ -12,7 +12,7 @@ import pytest
 from jobs import demo
 from jobs.cli import main
 from jobs.demo import DEMO_TRAIN_CONFIG, N_VIDEOS, demo_videos
-from lavida_core.checkpoint import SHIPPED_MODELS
+from lavida_core.model_folders import SHIPPED_MODELS
 
 DEMO_MODEL = SHIPPED_MODELS["demo"]
 

@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from jobs.demo import demo_shapes
-from lavida_core.checkpoint import SHIPPED_MODELS
 from lavida_core.detector import LavidaDetector
+from lavida_core.model_folders import SHIPPED_MODELS
 from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos
 
 DEMO_MODEL = SHIPPED_MODELS["demo"]

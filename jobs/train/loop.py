@@ -26,9 +26,10 @@ from jobs.train.state import (
     save_train_state,
     state_folder_name,
 )
-from lavida_core.checkpoint import BASE_PARTS, Checkpoint, LoadedLavida, ModelCard, build_lavida, load_lavida, model_folder, save_lavida
+from lavida_core.checkpoint import BASE_PARTS, Checkpoint, LoadedLavida, build_lavida, load_lavida, save_lavida
 from lavida_core.config import PRESETS, preset
 from lavida_core.errors import CheckpointError
+from lavida_core.model_folders import ModelCard, model_folder
 from lavida_core.tokenizer import encode_anomaly_types
 from lavida_core.training import grounding as G
 from lavida_core.training import loop as T
