@@ -185,9 +185,7 @@ def _load_assigned(model: torch.nn.Module, path: Path, *, device: torch.device, 
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as file:
             shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
-            missing, unexpected = sorted(set(own) - set(shapes)), sorted(set(shapes) - set(own))
-            mismatched = sorted(k for k in set(own) & set(shapes) if tuple(own[k].shape) != shapes[k])
-            _raise_if_keys_wrong(path, missing, unexpected, mismatched)
+            _check_keys(path, expected={k: tuple(v.shape) for k, v in own.items()}, given=shapes)
             state = {key: _cast(file.get_tensor(key), dtype) for key in own}
     except (OSError, SafetensorError) as error:
         raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
@@ -271,11 +269,15 @@ def _raise_if_keys_wrong(source: object, missing: list[str], unexpected: list[st
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, source: object) -> None:
     own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    _raise_if_keys_wrong(source, missing, unexpected, mismatched)
+    _check_keys(source, expected={k: tuple(v.shape) for k, v in own.items()}, given={k: tuple(v.shape) for k, v in state.items()})
     module.load_state_dict(state, strict=True)
+
+
+def _check_keys(source: object, *, expected: dict[str, tuple], given: dict[str, tuple]) -> None:
+    """CheckpointError naming the missing, unexpected and wrong-shape keys of `given` against `expected` (name -> shape)."""
+    missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+    mismatched = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
+    _raise_if_keys_wrong(source, missing, unexpected, mismatched)
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -305,12 +307,9 @@ def trained_part_keys(model: LavidaModel) -> list[str]:
 def load_trained_parts(model: LavidaModel, path: Path) -> None:
     """LAVIDA's own trained parts: exactly the keys of `trained_part_keys`, no more, no fewer."""
     state = _read_safetensors(path)
-    expected = set(trained_part_keys(model))
     own = model.state_dict()
-    missing = sorted(expected - set(state))
-    unexpected = sorted(set(state) - expected)
-    mismatched = sorted(k for k in expected & set(state) if own[k].shape != state[k].shape)
-    _raise_if_keys_wrong(path, missing, unexpected, mismatched)
+    expected = {k: tuple(own[k].shape) for k in trained_part_keys(model)}
+    _check_keys(path, expected=expected, given={k: tuple(v.shape) for k, v in state.items()})
     model.load_state_dict(state, strict=False)
 
 
