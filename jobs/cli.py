@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("jobs.scan", "scan an archive (folder or s3:// prefix) for anomalies into OUT"),
     "events": ("jobs.events", "list anomalous events found in OUT"),
     "query": ("jobs.query", "run read-only SQL over OUT's views"),
+    "history": ("jobs.history", "list OUT's commits (the versions --as-of reads)"),
+    "compact": ("jobs.compact", "compact OUT's tables and delete rows no view shows (a scan does it when it ends)"),
     "search": ("jobs.search", "search OUT's videos by describing an anomaly in words"),
     "report": ("jobs.report", "write plots, mask overlays and an HTML page for OUT"),
     "train": ("jobs.train.cli", "train LAVIDA on pseudo-anomalies from segmentation data"),

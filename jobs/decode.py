@@ -1,9 +1,16 @@
-"""Decode stage: one listed video -> its clips of sampled frames (Ray Data `flat_map`, CPU tasks).
+"""Plan and decode stages: one listed video -> its segments -> their clips of sampled frames
+(two Ray Data `flat_map`s, CPU tasks).
+
+`plan_video` opens the video once for its frame count, plans its clips (lavida_core.clips.plan_clips),
+leaves out the clips a killed run already committed, and cuts the rest into segments of at most
+`clips_per_segment` consecutive clips. `decode_segment` decodes one segment: the segments of a long
+video decode in parallel tasks and commit as they finish (jobs/write.py), so a day-long file
+neither holds up the end of a run nor starts over after a kill.
 
 The video is read with jobs/video_reader.py (files through decord, frame folders, local or s3://);
-only the planned frames are decoded (lavida_core.clips.plan_clips), and rows are yielded clip by
-clip, so a long video never sits in memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per
-clip, or, when the video fails, one error row (status = the error kind) as the video's last row.
+only the planned frames are decoded, and rows are yielded clip by clip, so a long video never sits in
+memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
+error row (status = the error kind) as its last row.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jobs.listing import VideoFile
+from jobs.scan import DEFAULT_CLIPS_PER_SEGMENT
 from jobs.video_reader import VideoError, VideoInfo, open_video
 from lavida_core.clips import plan_clips
-from schemas.stage_rows import ROW_CLIP, ROW_ERROR, DecodedRow
+from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, DecodedRow, PlannedRow, VideoFields
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +36,53 @@ class DecodeConfig:
     sample_interval: int
     storage_options: dict = field(default_factory=dict)
     num_threads: int = 1  # decoder threads per task (Ray gives a decode task one CPU)
+    clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded by several tasks
 
 
-def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
-    """flat_map fn: a listed video (VideoFile fields) -> its clip rows, or ends with one error row."""
-    video = VideoFile(uri=row["uri"], size_bytes=int(row["size_bytes"]), version_tag=row["version_tag"], video_id=row["video_id"])
+def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """flat_map fn: a listed video (VideoFile fields + `kept_clips`) -> its segments to decode
+    (PlannedRow: consecutive clips, at most `clips_per_segment`), or its error row, or (all of its
+    clips kept from a killed run) one ROW_KEPT row with its facts."""
+    video = _video_file(row)
+    kept = set(int(i) for i in row.get("kept_clips", ()))
+    info: VideoInfo | None = None
+    try:
+        with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
+            info = opened.info
+        clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+    except VideoError as error:
+        log.warning("%s: %s (%s)", video.uri, error.kind, error)
+        yield planned(video, info, ROW_ERROR, status=error.kind, error=str(error)).as_row()
+        return
+    except Exception as error:  # anything else is still one video's failure, never the job's
+        log.exception("%s: unexpected failure opening it", video.uri)
+        yield planned(video, info, ROW_ERROR, status="decode_error", error=f"{type(error).__name__}: {error}").as_row()
+        return
+    todo = [i for i in range(len(clips)) if i not in kept]
+    if not todo:
+        yield planned(video, info, ROW_KEPT, n_clips=len(clips)).as_row()
+    for segment_index, start in enumerate(range(0, len(todo), config.clips_per_segment)):
+        indices = np.asarray(todo[start : start + config.clips_per_segment], dtype=np.int64)
+        yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=indices).as_row()
+
+
+def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """flat_map fn: a PlannedRow -> the segment's clip rows (DecodedRow), or ends with the video's
+    error row; an error or kept row passes through as a DecodedRow."""
+    item = PlannedRow.from_row(row)
+    video = _video_file(row)
+    if item.row_kind != ROW_SEGMENT:
+        yield _without_frames(item).as_row()
+        return
     info: VideoInfo | None = None
     try:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
             clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
-            for clip_index, indices in enumerate(clips):
+            for clip_index in item.clip_indices.tolist():
+                indices = clips[clip_index]
                 frames, timestamps = opened.read(indices)
-                yield clip_row(video, info, len(clips), clip_index, indices, timestamps, frames).as_row()
+                yield clip_row(item, info, clip_index, indices, timestamps, frames).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
         yield error_row(video, info, error.kind, str(error)).as_row()
@@ -49,21 +91,45 @@ def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         yield error_row(video, info, "decode_error", f"{type(error).__name__}: {error}").as_row()
 
 
-def clip_row(
+def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """A whole video's DecodedRows in one process (plan_video then decode_segment): for tests and tools."""
+    for planned_row in plan_video(row, config=config):
+        yield from decode_segment(planned_row, config=config)
+
+
+def planned(
     video: VideoFile,
-    info: VideoInfo,
-    n_clips: int,
-    clip_index: int,
-    indices: np.ndarray,
-    timestamps: np.ndarray,
-    frames: np.ndarray,
+    info: VideoInfo | None,
+    kind: str,
+    *,
+    status: str = "ok",
+    error: str = "",
+    n_clips: int = 0,
+    segment_index: int = -1,
+    clip_indices: np.ndarray | None = None,
+) -> PlannedRow:
+    return PlannedRow(
+        **_video_fields(video, info, status=status, error=error),
+        height=-1,
+        width=-1,
+        row_kind=kind,
+        n_clips=n_clips,
+        segment_index=segment_index,
+        clip_indices=np.zeros(0, dtype=np.int64) if clip_indices is None else clip_indices,
+    )
+
+
+def clip_row(
+    item: PlannedRow, info: VideoInfo, clip_index: int, indices: np.ndarray, timestamps: np.ndarray, frames: np.ndarray
 ) -> DecodedRow:
     return DecodedRow(
-        **_video_fields(video, info, status="ok", error=""),
+        **_video_fields(_video_file(item.as_row()), info, status="ok", error=""),
         height=int(frames.shape[1]),
         width=int(frames.shape[2]),
         row_kind=ROW_CLIP,
-        n_clips=n_clips,
+        n_clips=item.n_clips,
+        segment_index=item.segment_index,
+        segment_clips=len(item.clip_indices),
         clip_index=clip_index,
         frame_indices=indices.astype(np.int64),  # [T]
         timestamps=timestamps,  # [T]
@@ -72,17 +138,27 @@ def clip_row(
 
 
 def error_row(video: VideoFile, info: VideoInfo | None, kind: str, message: str) -> DecodedRow:
+    return _without_frames(planned(video, info, ROW_ERROR, status=kind, error=message))
+
+
+def _without_frames(item: PlannedRow) -> DecodedRow:
+    """An error or kept row: the video's facts, no clip."""
+    fields = {name: getattr(item, name) for name in VideoFields.columns()}
     return DecodedRow(
-        **_video_fields(video, info, status=kind, error=message),
-        height=-1,
-        width=-1,
-        row_kind=ROW_ERROR,
-        n_clips=0,
+        **fields,
+        row_kind=item.row_kind,
+        n_clips=item.n_clips,
+        segment_index=-1,
+        segment_clips=0,
         clip_index=-1,
         frame_indices=np.zeros(0, dtype=np.int64),
         timestamps=np.zeros(0, dtype=np.float64),
         frames=np.zeros((0, 1, 1, 3), dtype=np.uint8),
     )
+
+
+def _video_file(row: dict) -> VideoFile:
+    return VideoFile(uri=row["uri"], size_bytes=int(row["size_bytes"]), version_tag=row["version_tag"], video_id=row["video_id"])
 
 
 def _video_fields(video: VideoFile, info: VideoInfo | None, *, status: str, error: str) -> dict:

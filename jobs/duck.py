@@ -1,23 +1,27 @@
 """Open a DuckDB connection over OUT (a local folder or an s3:// prefix) with the views of schemas/views.py.
 
-For s3:// the s3fs filesystem is registered with DuckDB (`register_filesystem`), so DuckDB reads
-through fsspec and no DuckDB extension (httpfs) is downloaded or loaded. S3 endpoint and keys come
-from `storage_options` (s3fs keyword arguments) or from the usual AWS environment variables.
+OUT's Delta tables are read through their Arrow datasets (jobs/out_tables.py), registered with
+DuckDB as the relations the views read: no DuckDB extension (delta, httpfs) is downloaded or
+loaded, and filters and column choices reach the Parquet scan (a `scan_date` filter skips the
+other days' files). A connection reads one snapshot of OUT: the newest, or `as_of` a `videos`
+table version or a time (`--as-of`). S3 endpoint and keys come from `storage_options` (s3fs
+keyword arguments) or from the usual AWS environment variables.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import duckdb
 import fsspec
 import pyarrow as pa
 
 from jobs.errors import UserError
+from jobs.out_tables import OutTables
 from jobs.storage import filesystem_for, is_remote, uri_of
-from schemas.tables import TABLE_NAMES
-from schemas.views import table_glob, view_statements
+from schemas.views import source_name, view_statements
 
 log = logging.getLogger(__name__)
 
@@ -59,32 +63,61 @@ def open_out(out: str, *, storage_options: dict | None = None) -> Out:
             f"{out} is not a lavida OUT (it has no runs/ or videos/ table): give the --out folder of a "
             f"`lavida scan`, or scan into it first (lavida scan SOURCE --out {out})"
         )
+    OutTables(root, storage_options).refuse_old_layout()
     return Out(root=root, fs=fs)
 
 
-def present_tables(out: Out) -> list[str]:
-    """The tables that have at least one Parquet file under OUT."""
-    return [table for table in TABLE_NAMES if out.fs.glob(table_glob(out.root, table))]
+# Snapshot order: `videos` first. A video's frames/clips/events rows are committed before its
+# `videos` row and deleted (by compaction) only well after a newer row replaced it, so tables read
+# after `videos` hold every row the `videos` snapshot names.
+SNAPSHOT_ORDER = ("videos", "runs", "frames", "clips", "events")
 
 
-def connect(out: str | Out, *, storage_options: dict | None = None, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views over OUT.
+def connect(
+    out: str | Out, *, storage_options: dict | None = None, sandbox: bool = False, as_of: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views over one snapshot of OUT.
 
     sandbox: lock the connection for user SQL — no file outside OUT, no extension install or load,
     no configuration change afterwards (the views still read OUT: it is the one allowed directory).
+    as_of: a `videos` table version ('12') or a time ('2026-11-30T22:00:00Z'): OUT as it was then.
     """
     if isinstance(out, str):
         out = open_out(out, storage_options=storage_options)
     con = duckdb.connect()
     if out.is_remote:
         con.register_filesystem(out.fs)
-    tables = present_tables(out)
-    log.debug("OUT %s has tables %s", out.root, tables)
-    for statement in view_statements(out.root, tables):
+    register_snapshot(con, OutTables(out.root, storage_options), as_of=as_of)
+    for statement in view_statements():
         con.execute(statement)
     if sandbox:
         lock_down(con, out.root)
     return con
+
+
+def register_snapshot(con: duckdb.DuckDBPyConnection, tables: OutTables, *, as_of: str | None = None) -> None:
+    """Register each table's dataset as `source_name(table)`, all of one moment (SNAPSHOT_ORDER)."""
+    moment = parse_as_of(as_of)
+    videos_as_of = moment
+    if isinstance(moment, int):  # a videos version: the other tables as of that commit's time
+        moment = tables.commit_time("videos", moment)
+    for table in SNAPSHOT_ORDER:
+        con.register(source_name(table), tables.dataset(table, as_of=videos_as_of if table == "videos" else moment))
+
+
+def parse_as_of(text: str | None) -> int | datetime | None:
+    """'12' -> version 12; an ISO time ('2026-11-30', '2026-11-30T22:00:00Z', UTC unless it says) -> datetime."""
+    if text is None:
+        return None
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(
+            f"--as-of {text!r}: give a version number (see `lavida history OUT`) or an ISO time such as 2026-11-30T22:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, query: str | duckdb.Statement, params: dict | None = None):
@@ -102,8 +135,8 @@ def fetch_arrow(con: duckdb.DuckDBPyConnection, query: str, params: dict | None 
     return con.sql(query, params=params).to_arrow_table()
 
 
-def add_out_arguments(parser) -> None:
-    """OUT and its storage options, as every command over OUT takes them."""
+def add_out_arguments(parser, *, as_of: bool = True) -> None:
+    """OUT and its storage options, as every command over OUT takes them (and --as-of, for readers)."""
     parser.add_argument("out", metavar="OUT", help="the scan's output: a local folder or an s3:// prefix")
     parser.add_argument(
         "--storage-option",
@@ -112,6 +145,10 @@ def add_out_arguments(parser) -> None:
         metavar="KEY=VALUE",
         help="an fsspec storage option for an s3:// OUT (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
     )
+    if as_of:
+        parser.add_argument(
+            "--as-of", metavar="VERSION|TIME", help="read OUT as it was at a `videos` version or a time (see `lavida history OUT`)"
+        )
 
 
 def storage_options_of(args) -> dict:
@@ -122,7 +159,7 @@ def storage_options_of(args) -> dict:
 
 def connect_args(args, *, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """`connect` for a command's parsed OUT arguments (see add_out_arguments)."""
-    return connect(args.out, storage_options=storage_options_of(args), sandbox=sandbox)
+    return connect(args.out, storage_options=storage_options_of(args), sandbox=sandbox, as_of=getattr(args, "as_of", None))
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, root: str) -> None:

@@ -99,9 +99,7 @@ def evaluate(options: EvalOptions) -> EvalResult:
         anomaly_types=tuple(anomaly_types),
         sample_interval=sample_interval,
     )
-    if not scan_options.rescan:
-        _check_earlier_runs(scan_options)
-    scan(scan_options)
+    scan(scan_options)  # refuses videos OUT holds with other settings, unless --rescan
     return score(benchmark, options, videos, scan_options)
 
 
@@ -130,31 +128,6 @@ def _connect(options: ScanOptions, uris):
     con.execute("create temp table wanted(uri varchar)")
     con.executemany("insert into wanted values (?)", [[uri] for uri in uris])
     return con
-
-
-def _check_earlier_runs(options: ScanOptions) -> None:
-    """UserError when OUT already holds some of these videos scored with other settings."""
-    from jobs.duck import open_out, present_tables
-
-    try:
-        out = open_out(options.out, storage_options=options.storage_options)
-    except UserError:
-        return  # a new OUT
-    if not {"frames", "runs", "clips"} <= set(present_tables(out)):
-        return
-    con = _connect(options, options.uris)
-    rows = con.sql(
-        """select distinct r.sample_interval, r.frames_per_clip, r.model, c.anomaly_types
-           from clips c join runs r using (run_id) where c.uri in (select uri from wanted)"""
-    ).fetchall()
-    wanted = (options.sample_interval, options.frames_per_clip, options.model, list(options.anomaly_types))
-    other = next((row for row in rows if tuple(row) != wanted), None)
-    if other:
-        raise UserError(
-            f"OUT {options.out} already holds some of these videos scored with sample interval {other[0]}, "
-            f"{other[1]} frames per clip, model {other[2]!r}, anomaly types {other[3]}; "
-            "use another --out, or --rescan to score them again with these settings"
-        )
 
 
 @dataclass(frozen=True)

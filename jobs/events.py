@@ -69,13 +69,14 @@ def fetch_events(
     order: str = "score",
     limit: int | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """Events of OUT under `params`: (column names, rows)."""
-    values: dict[str, object] = {
-        "min_score": float(params.min_score),
-        "max_gap": float(params.max_gap),
-        "min_duration": float(params.min_duration),
-    }
-    sql = f"SELECT {', '.join(columns)} FROM events(min_score := $min_score, max_gap := $max_gap, min_duration := $min_duration)"
+    """Events of OUT under `params`: (column names, rows). The default thresholds' events were made
+    when each video committed (the `events` view reads them); others go through the `events` macro."""
+    values: dict[str, object] = {}
+    if params == DEFAULT_EVENT_PARAMS:
+        sql = f"SELECT {', '.join(columns)} FROM events"
+    else:
+        sql = f"SELECT {', '.join(columns)} FROM events(min_score := $min_score, max_gap := $max_gap, min_duration := $min_duration)"
+        values.update(min_score=float(params.min_score), max_gap=float(params.max_gap), min_duration=float(params.min_duration))
     if video_ids is not None:
         sql += " WHERE list_contains($video_ids, video_id)"
         values["video_ids"] = list(video_ids)

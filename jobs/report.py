@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.to).exists() and not Path(args.to).is_dir():
         raise UserError(f"--to {args.to} is a file; give a folder for the report (created if missing)")
     storage_options = duck.storage_options_of(args)
-    con = duck.connect(args.out, storage_options=storage_options)
+    con = duck.connect(args.out, storage_options=storage_options, as_of=args.as_of)
     index = write_report(con, out=args.out, to=Path(args.to), params=params, video_ids=args.video, storage_options=storage_options)
     print(index)
     return 0

@@ -17,14 +17,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from jobs.errors import EXIT_FAILED_VIDEOS, EXIT_OK, Interrupted, UserError, cause_of
-from jobs.interrupts import deferred_interrupts
+from jobs.leases import LEASES
 from jobs.listing import VideoFile, describe_uris, list_videos
 from jobs.progress import Progress
 from jobs.ray_session import check_reachable, connect_ray
 from schemas.stage_rows import DetectedRow
 from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
+
+if TYPE_CHECKING:
+    from jobs.write import OutWriter, ToScan
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,13 @@ DEFAULT_ANOMALY_TYPES: tuple[str, ...] = (
 DEFAULT_SAMPLE_INTERVAL = 16
 DEFAULT_FRAMES_PER_CLIP = 8
 
+# OUT commits: every 64 finished videos or every minute, whichever comes first (a kill loses at most
+# that much work). A video longer than 150 clips (~10 minutes at the defaults) is decoded in
+# segments of 150 clips, in parallel tasks, each committed as it finishes.
+DEFAULT_COMMIT_EVERY = 64
+DEFAULT_COMMIT_SECONDS = 60.0
+DEFAULT_CLIPS_PER_SEGMENT = 150
+
 
 @dataclass(frozen=True, kw_only=True)
 class ScanOptions:
@@ -64,7 +75,10 @@ class ScanOptions:
     dtype: str | None = None  # 'float32' | 'bfloat16'; None: bfloat16 on cuda, float32 on cpu (LavidaDetector)
     model_base: dict[str, str] = field(default_factory=dict)  # a small model folder's bases, where mounted
     ray_address: str | None = None  # join this cluster; None starts (or reuses) a local Ray
-    rescan: bool = False  # redo videos that are already committed in OUT
+    rescan: bool = False  # redo videos that are already committed in OUT (also with another profile)
+    batch_videos: int = DEFAULT_COMMIT_EVERY  # commit every N finished videos ...
+    batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or every T seconds, whichever comes first
+    clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded (and committed) in segments
     batch_size: int = 4  # clips per detect call
     num_actors: int = 1  # detector actors in the pool
     gpus_per_actor: float = 0.0  # num_gpus per actor (0 on CPU)
@@ -89,42 +103,65 @@ def scan(options: ScanOptions) -> ScanSummary:
     """Run the whole pipeline for `options`; returns the run's id and counts.
 
     Connects to `options.ray_address` (or reuses an already initialised Ray, or starts a local one).
-    Raises UserError for bad options, an unreadable source or OUT.
+    Raises UserError for bad options, an unreadable source or OUT, or a profile OUT does not hold.
     """
-    from jobs.write import OutStore, run_table
+    from jobs.write import OutWriter, WriterOptions
 
     validate(options)
-    store = OutStore(options.out, options.storage_options)
     videos = _list(options)
-    store.clean_uncommitted()
-    committed = store.committed_ids()
-    for video in videos:  # finish what a killed run left: old versions of files already re-done
-        if video.video_id in committed:
-            committed -= set(store.remove_superseded(video.video_id, committed))
-    todo = [v for v in videos if options.rescan or v.video_id not in committed]
-    n_skipped = len(videos) - len(todo)
     run_id = new_run_id()
     started_at = datetime.now(UTC)
     card = model_card(options)
-    store.put(store.path("runs", run_id), run_table(run_row(options, run_id, started_at, card=card)))
-    log.info("run %s: %d videos to scan, %d already done (skipped)", run_id, len(todo), n_skipped)
-    if card:
-        warn = "WARNING" in card or card.startswith("trained weights: NO")
-        (log.warning if warn else log.info)("model %s: %s", options.model, card)
-    counts = {"ok": 0, "failed": 0, "model_trained": None}
+    writer = OutWriter(
+        WriterOptions(
+            out=options.out,
+            storage_options=dict(options.storage_options),
+            profile=profile_of(options),
+            rescan=options.rescan,
+            batch_videos=options.batch_videos,
+            batch_seconds=options.batch_seconds,
+        ),
+        run_id,
+    )
     try:
-        if todo:
-            _run_pipeline(options, todo, store, run_id, counts, committed)
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"{counts['ok'] + counts['failed']} of {len(todo)} videos were committed by this run "
-            f"({counts['ok']} ok, {counts['failed']} failed) and nothing half-written is visible; "
-            "run the same command again to resume"
-        ) from None
-    summary = ScanSummary(run_id=run_id, n_ok=counts["ok"], n_failed=counts["failed"], n_skipped=n_skipped)
-    finished = run_row(options, run_id, started_at, card=card, summary=summary, model_trained=counts["model_trained"])
-    store.put(store.path("runs", run_id), run_table(finished))
-    return summary
+        plan = writer.start(videos, run_row(options, run_id, started_at, card=card))
+        n_skipped = plan.n_done + len(plan.held)
+        log.info(
+            "run %s: %d videos to scan, %d already done, %d being scanned by another run (skipped)",
+            run_id,
+            len(plan.todo),
+            plan.n_done,
+            len(plan.held),
+        )
+        if card:
+            warn = "WARNING" in card or card.startswith("trained weights: NO")
+            (log.warning if warn else log.info)("model %s: %s", options.model, card)
+        model_trained: list[bool] = []
+        try:
+            if plan.todo:
+                _run_pipeline(options, plan.todo, writer, model_trained)
+
+            def final_row() -> dict:
+                summary = ScanSummary(run_id=run_id, n_ok=writer.counts["ok"], n_failed=writer.counts["failed"], n_skipped=n_skipped)
+                return run_row(options, run_id, started_at, card=card, summary=summary, model_trained=(model_trained or [None])[0])
+
+            writer.finish(final_row)
+        except KeyboardInterrupt:
+            writer.commit()  # what is finished is kept (a second Ctrl-C waits for this commit)
+            raise Interrupted(
+                f"{writer.counts['ok'] + writer.counts['failed']} of {len(plan.todo)} videos were committed by this run "
+                f"({writer.counts['ok']} ok, {writer.counts['failed']} failed) and nothing half-written is visible; "
+                "run the same command again to resume"
+            ) from None
+    finally:
+        writer.close()
+    return ScanSummary(run_id=run_id, n_ok=writer.counts["ok"], n_failed=writer.counts["failed"], n_skipped=n_skipped)
+
+
+def profile_of(options: ScanOptions):
+    from jobs.profile import ScanProfile
+
+    return ScanProfile(options.model, tuple(options.anomaly_types), options.sample_interval, options.frames_per_clip)
 
 
 def validate(options: ScanOptions) -> None:
@@ -135,6 +172,9 @@ def validate(options: ScanOptions) -> None:
         options.frames_per_clip < 1 and "--frames-per-clip must be >= 1",
         options.batch_size < 1 and "--batch-size must be >= 1",
         options.num_actors < 1 and "--num-actors must be >= 1",
+        options.batch_videos < 1 and "--commit-every must be >= 1",
+        options.batch_seconds <= 0 and "--commit-seconds must be > 0",
+        options.clips_per_segment < 1 and "--clips-per-segment must be >= 1",
         options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
         options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
@@ -150,7 +190,7 @@ def validate(options: ScanOptions) -> None:
         check_reachable(options.ray_address)
 
 
-OUT_ENTRIES = frozenset({*TABLE_NAMES, "searches"})  # what an OUT folder holds
+OUT_ENTRIES = frozenset({*TABLE_NAMES, "searches", LEASES})  # what an OUT folder holds
 
 
 def _out_problem(out: str) -> str | None:
@@ -199,6 +239,7 @@ def run_row(
         "description": options.description,
         "schema_version": SCHEMA_VERSION,
         "model_card": card,  # model_card(options), read once per run
+        "profile_id": profile_of(options).profile_id,
     }
 
 
@@ -225,22 +266,26 @@ def _list(options: ScanOptions) -> list[VideoFile]:
         raise UserError(f"cannot list {options.source or 'the given uris'}: {error}") from error
 
 
-def build_dataset(options: ScanOptions, todo: list[VideoFile]):
-    """The Ray Data pipeline: listed videos -> decoded clips -> detected clips (rows, see jobs/detect.py)."""
+def build_dataset(options: ScanOptions, todo: list[ToScan]):
+    """The Ray Data pipeline: listed videos -> segments -> decoded clips -> detected clips (jobs/detect.py)."""
     import ray
 
-    from jobs.decode import DecodeConfig, decode_video
+    from jobs.decode import DecodeConfig, decode_segment, plan_video
     from jobs.detect import DetectClips
 
     config = DecodeConfig(
         frames_per_clip=options.frames_per_clip,
         sample_interval=options.sample_interval,
         storage_options=dict(options.storage_options),
+        clips_per_segment=options.clips_per_segment,
     )
     ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
-    items = [dataclasses.asdict(v) for v in todo]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one decode task per video
-    dataset = dataset.flat_map(decode_video, fn_kwargs={"config": config}, num_cpus=1)
+    items = [{**dataclasses.asdict(item.video), "kept_clips": list(item.kept_clips)} for item in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one plan task per video
+    dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
+    # one segment per block: a long video's segments decode in parallel tasks
+    dataset = dataset.repartition(target_num_rows_per_block=1)
+    dataset = dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1)
     return dataset.map_batches(
         DetectClips,
         fn_constructor_kwargs={
@@ -259,35 +304,19 @@ def build_dataset(options: ScanOptions, todo: list[VideoFile]):
     )
 
 
-def _run_pipeline(options: ScanOptions, todo: list[VideoFile], store, run_id: str, counts: dict, committed: set[str]) -> None:
-    """Stream the detected rows into the writer; commit each video as soon as it is complete."""
-    from jobs.write import VideoAssembler, clips_table, frames_table, video_table
-
+def _run_pipeline(options: ScanOptions, todo: list[ToScan], writer: OutWriter, model_trained: list[bool]) -> None:
+    """Stream the detected rows into the writer, which commits them in batches."""
     connect_ray(options.ray_address)
     _check_gpus(options)
-    assembler = VideoAssembler()
     progress = Progress(total=len(todo))
     for row in _rows(build_dataset(options, todo)):
-        if counts["model_trained"] is None:
-            counts["model_trained"] = bool(row.model_trained)
-        video = assembler.add(row)
-        if video is None:
-            continue
-        ok = video.status == "ok"
-        with deferred_interrupts():  # Ctrl-C waits for the video's commit (and the old version's removal)
-            store.commit_video(
-                row.video_id,
-                frames=frames_table(video, run_id) if ok else None,
-                clips=clips_table(video, run_id, list(options.anomaly_types)) if ok else None,
-                video=video_table(video, run_id),
-            )
-            committed.add(row.video_id)
-            committed -= set(store.remove_superseded(row.video_id, committed))
-            counts["ok" if ok else "failed"] += 1
-        progress.done(video.status, video.meta.uri, f"{len(video.clips)} clips" if ok else str(video.error))
+        if not model_trained and row.is_clip:
+            model_trained.append(bool(row.model_trained))
+        for video in writer.add(row):
+            progress.done(video.status, video.uri, video.detail)
+    for video in writer.commit():
+        progress.done(video.status, video.uri, video.detail)
     progress.close()
-    if assembler.pending:  # never expected: a clip row lost on the way; the next run re-does them
-        log.error("%d videos did not receive all their clips and were not committed", len(assembler.pending))
 
 
 def _rows(dataset) -> Iterator[DetectedRow]:
@@ -344,7 +373,21 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=("float32", "bfloat16"), help="the detector's weights and compute (default: bfloat16 on cuda, float32 on cpu)"
     )
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
-    parser.add_argument("--rescan", action="store_true", help="scan again videos that OUT already holds")
+    parser.add_argument(
+        "--rescan", action="store_true", help="score again videos that OUT already holds (needed to score them with other settings)"
+    )
+    parser.add_argument(
+        "--commit-every", type=int, default=DEFAULT_COMMIT_EVERY, metavar="N",
+        help=f"commit to OUT every N finished videos (default {DEFAULT_COMMIT_EVERY}) ...",
+    )  # fmt: skip
+    parser.add_argument(
+        "--commit-seconds", type=float, default=DEFAULT_COMMIT_SECONDS, metavar="T",
+        help=f"... or every T seconds, whichever comes first (default {DEFAULT_COMMIT_SECONDS:g}); a kill loses at most this batch",
+    )  # fmt: skip
+    parser.add_argument(
+        "--clips-per-segment", type=int, default=DEFAULT_CLIPS_PER_SEGMENT, metavar="N",
+        help=f"decode a long video in segments of N clips, in parallel, committed as they finish (default {DEFAULT_CLIPS_PER_SEGMENT})",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
     parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
     parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
@@ -373,6 +416,9 @@ def runner_fields(args: argparse.Namespace) -> dict:
         model_base=parse_pairs(args.model_base, "--model-base"),
         ray_address=args.ray_address,
         rescan=args.rescan,
+        batch_videos=args.commit_every,
+        batch_seconds=args.commit_seconds,
+        clips_per_segment=args.clips_per_segment,
         batch_size=args.batch_size,
         num_actors=args.num_actors,
         gpus_per_actor=gpus,

@@ -163,7 +163,7 @@ def rank(results_out: str, uris: list[str], options: SearchOptions) -> tuple[lis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_out_arguments(parser)
+    add_out_arguments(parser, as_of=False)
     parser.add_argument("description", metavar="DESCRIPTION", help='the anomaly in words, e.g. "a person climbing a fence"')
     which = parser.add_mutually_exclusive_group()
     which.add_argument(

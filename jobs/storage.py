@@ -19,7 +19,9 @@ def filesystem_for(url: str, storage_options: dict | None = None) -> tuple[fsspe
     """(filesystem, path inside it) for a local path (file:// or plain) or a URL such as s3://bucket/prefix."""
     if not is_remote(url):
         return LocalFileSystem(), os.path.abspath(os.path.expanduser(url.removeprefix("file://")))
-    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    # no listings cache: OUT changes under a long-lived reader (a scan or a poll would see a stale
+    # listing), and an archive is listed once per scan anyway
+    fs, path = fsspec.core.url_to_fs(url, **{"use_listings_cache": False, **(storage_options or {})})
     return fs, path
 
 

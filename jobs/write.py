@@ -1,171 +1,345 @@
-"""Write stage: detected clips -> per-video Parquet files in OUT, committed exactly once.
+"""Write stage: the writer owns OUT's commit protocol. The scan streams detected rows into it.
 
-Chosen design: a driver-side writer consumes the detect stream (`iter_rows`, rows are
-`schemas.stage_rows.DetectedRow`), gathers each video's clips (`VideoAssembler`) and commits the
-video when its last clip (or its error row) has arrived.
+    writer = OutWriter(WriterOptions(...), run_id)
+    plan = writer.start(videos, run_row)      # refuse another profile; claim the videos; keep what a
+                                              # killed run committed; write the run's first row
+    for row in detected_rows: writer.add(row) # commits in batches (every N videos or T seconds)
+    summary = writer.finish(run_row_fn)       # last batch, the run's last row, compaction
 
-Commit protocol for one video (`OutStore.commit_video`), files named by video_id so that writing a
-video again replaces its files and never adds a second copy:
+Commit protocol (schemas/tables.py: every table is append-only, one Delta transaction per table):
 
-    1. remove OUT/videos/<id>.parquet if present   (a re-scan first un-commits the video)
-    2. put    OUT/frames/<id>.parquet               (absent for a failed video: any old one is removed)
-    3. put    OUT/clips/<id>.parquet
-    4. put    OUT/videos/<id>.parquet               the commit marker, LAST
+    1. frames  the finished segments of the batch (a segment = consecutive clips of one video,
+    2. clips   decoded by one task; a long video has many, a short one has one)
+    3. events  the default-threshold events of the videos the batch completes
+    4. videos  their rows, LAST: the commit marker
 
-Each put is atomic: locally a write to `<name>.tmp-<uuid>` (not matched by `*.parquet`) and an
-os.replace; on object stores (s3://) a single PUT, which becomes visible whole. A video is committed
-iff its `videos` file exists; a run killed between 2 and 4 leaves frames/clips files without a
-marker, which the next run deletes (`clean_uncommitted`) before it re-does that video.
+A video shows in the views once its `videos` row exists, and then with exactly the frames/clips of
+the runs that row names (`run_ids`). Rows of a batch that was cut short never show. A re-scanned
+video's new `videos` row replaces the old one in a single commit, so a reader sees the old rows or
+the new ones, never both or neither. A killed run's finished segments are kept: the next run that
+claims the video keeps them (`run_ids` names both runs) and decodes only the clips that are missing.
 
-A file replaced in the archive (same uri, new size/mtime/ETag) gets a new video_id; once the new
-version is committed the old version's files are removed (`remove_superseded`), marker first, so
-a uri never counts twice.
+Concurrency: each run claims its videos (jobs/claims.py); a video another live run holds is left
+to it and counted as skipped.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import uuid
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
+import pyarrow.compute as pc
 
-from jobs.listing import uri_key_of
-from jobs.storage import filesystem_for
+from jobs import claims
+from jobs.errors import UserError
+from jobs.interrupts import deferred_interrupts
+from jobs.leases import Lease, live_runs
+from jobs.listing import VideoFile
+from jobs.out_tables import OutTables
+from jobs.profile import ScanProfile
+from jobs.scan import DEFAULT_COMMIT_EVERY, DEFAULT_COMMIT_SECONDS
 from lavida_core.rle import split_counts
 from schemas.stage_rows import DetectedRow
-from schemas.tables import CLIPS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, VIDEOS_SCHEMA
+from schemas.tables import CLIPS_SCHEMA, EVENTS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, SCHEMAS, VIDEOS_SCHEMA
+from schemas.views import source_name, view_statements
 
 log = logging.getLogger(__name__)
 
-TMP_MARK = ".tmp-"
+
+@dataclass(frozen=True, kw_only=True)
+class WriterOptions:
+    out: str
+    storage_options: dict
+    profile: ScanProfile
+    rescan: bool = False  # score again videos OUT holds (with this profile or another)
+    batch_videos: int = DEFAULT_COMMIT_EVERY  # commit when this many videos are finished ...
+    batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or this long after the batch's first segment
+    compact: bool = True  # compact OUT's tables when the run ends
 
 
-class OutStore:
-    """The OUT folder or prefix: where each table's files live, and atomic puts into it."""
-
-    def __init__(self, out: str, storage_options: dict | None = None) -> None:
-        self.fs, self.root = filesystem_for(out, storage_options)
-        self.root = self.root.rstrip("/")
-        self.is_local = isinstance(self.fs, LocalFileSystem)
-
-    def path(self, table: str, name: str) -> str:
-        return f"{self.root}/{table}/{name}.parquet"
-
-    def names(self, table: str) -> set[str]:
-        """Stems of the committed-looking files of a table (`<name>.parquet`)."""
-        return {os.path.basename(p)[: -len(".parquet")] for p in self._ls(table) if p.endswith(".parquet")}
-
-    def committed_ids(self) -> set[str]:
-        return self.names("videos")
-
-    def clean_uncommitted(self) -> int:
-        """Delete leftovers of interrupted commits: temporary files, frames/clips files without a marker."""
-        committed = self.committed_ids()
-        stale = [p for table in ("frames", "clips", "videos", "runs") for p in self._ls(table) if TMP_MARK in os.path.basename(p)]
-        for table in ("frames", "clips"):
-            stale += [self.path(table, name) for name in self.names(table) - committed]
-        for path in stale:
-            self.fs.rm_file(path)
-        if stale:
-            log.info("removed %d leftovers of interrupted commits", len(stale))
-        return len(stale)
-
-    def commit_video(self, video_id: str, *, frames: pa.Table | None, clips: pa.Table | None, video: pa.Table) -> None:
-        """Steps 1-4 of the module docstring; frames/clips None for a failed video."""
-        self._remove(self.path("videos", video_id))
-        for table, rows in (("frames", frames), ("clips", clips)):
-            if rows is None:
-                self._remove(self.path(table, video_id))
-            else:
-                self.put(self.path(table, video_id), rows)
-        self.put(self.path("videos", video_id), video)
-
-    def remove_video(self, video_id: str) -> None:
-        """Un-commit a video (marker first), then remove its rows."""
-        for table in ("videos", "frames", "clips"):
-            self._remove(self.path(table, video_id))
-
-    def remove_superseded(self, video_id: str, committed: set[str]) -> list[str]:
-        """Remove the committed videos of the same uri as `video_id` but another version."""
-        old = [other for other in committed if other != video_id and uri_key_of(other) == uri_key_of(video_id)]
-        for other in old:
-            log.info("removing %s: replaced by a new version of the same file (%s)", other, video_id)
-            self.remove_video(other)
-        return old
-
-    def put(self, path: str, table: pa.Table) -> None:
-        """Write one Parquet file atomically (see the module docstring)."""
-        buffer = pa.BufferOutputStream()
-        pq.write_table(table, buffer, compression="zstd")
-        data = buffer.getvalue().to_pybytes()
-        if not self.is_local:
-            self.fs.pipe_file(path, data)
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}{TMP_MARK}{uuid.uuid4().hex}"
-        with open(tmp, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-
-    def _remove(self, path: str) -> None:
-        if self.fs.exists(path):
-            self.fs.rm_file(path)
-
-    def _ls(self, table: str) -> list[str]:
-        try:
-            return [p for p in self.fs.ls(f"{self.root}/{table}", detail=False)]
-        except FileNotFoundError:
-            return []
+@dataclass(frozen=True)
+class ToScan:
+    video: VideoFile
+    kept_clips: tuple[int, ...]  # clips a killed run committed, which this run keeps
 
 
-@dataclass
-class Video:
-    """One video's rows from the detect stream, once complete."""
+@dataclass(frozen=True)
+class WritePlan:
+    todo: list[ToScan]
+    n_done: int  # already in OUT with this profile (skipped)
+    held: dict[str, str]  # video_id -> the live run scanning it now (skipped)
 
-    meta: DetectedRow  # the row that carried its video's fields first
-    clips: list[DetectedRow]  # clip rows in clip_index order; empty when the video failed
+
+@dataclass(frozen=True)
+class Committed:
+    """A video the writer committed: for progress lines."""
+
+    uri: str
     status: str
-    error: str | None
+    detail: str
 
 
 @dataclass
-class VideoAssembler:
-    """Gathers detect rows per video; `add` returns the Video when it is complete."""
+class _Video:
+    """One video's progress through this run."""
 
-    pending: dict[str, dict[int, DetectedRow]] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
+    meta: DetectedRow | None = None
+    kept_clips: set[int] = field(default_factory=set)
+    kept_runs: set[str] = field(default_factory=set)
+    committed_clips: set[int] = field(default_factory=set)
+    segments: dict[int, dict[int, DetectedRow]] = field(default_factory=dict)  # segment -> clip -> row
+    error: DetectedRow | None = None
+    queued: bool = False  # finished, waiting for the batch's commit
 
-    def add(self, row: DetectedRow) -> Video | None:
-        if row.video_id in self.done:
-            return None  # a clip that arrives after its video failed
+
+class OutWriter:
+    def __init__(self, options: WriterOptions, run_id: str) -> None:
+        self.options, self.run_id = options, run_id
+        self.tables = OutTables(options.out, options.storage_options)
+        self.lease = Lease(self.tables.fs, self.tables.root, run_id)
+        self.videos: dict[str, _Video] = {}
+        self.ready_segments: list[list[DetectedRow]] = []
+        self.ready_videos: list[str] = []
+        self.batch_started: float | None = None
+        self.counts = {"ok": 0, "failed": 0}
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def start(self, listed: list[VideoFile], run_row: dict) -> WritePlan:
+        """Decide what this run scans (UserError for a profile OUT does not hold, without --rescan)."""
+        self.tables.refuse_old_layout()
+        committed = self._committed([v.uri for v in listed])
+        mine = self.options.profile.profile_id
+        if not self.options.rescan:
+            self._refuse_other_profiles(committed)
+        todo_files = [v for v in listed if self.options.rescan or committed.get(v.uri, (None, None))[0] != v.video_id]
+        n_done = len(listed) - len(todo_files)
+        self.lease.acquire()
+        self.write_run(run_row)
+        held = claims.claim(self.tables, self.run_id, [v.video_id for v in todo_files], live_runs(self.tables.fs, self.tables.root))
+        todo_files = [v for v in todo_files if v.video_id not in held]
+        kept = self._keep_finished_segments([v.video_id for v in todo_files], mine)
+        for video in todo_files:
+            clips, runs = kept.get(video.video_id, (set(), set()))
+            self.videos[video.video_id] = _Video(kept_clips=clips, kept_runs=runs)
+        if held:
+            log.warning(
+                "%d videos are being scanned by another run right now (%s); this run leaves them to it",
+                len(held),
+                ", ".join(sorted(set(held.values()))),
+            )
+        return WritePlan(todo=[ToScan(v, tuple(sorted(self.videos[v.video_id].kept_clips))) for v in todo_files], n_done=n_done, held=held)
+
+    def _committed(self, uris: list[str]) -> dict[str, tuple[str, str]]:
+        """uri -> (video_id, profile_id) of the videos OUT shows for these uris."""
+        con = self._connect_snapshot()
+        con.register("_listed", pa.table({"uri": pa.array(uris, pa.string())}))
+        rows = con.sql("SELECT uri, video_id, profile_id FROM videos WHERE uri IN (SELECT uri FROM _listed)").fetchall()
+        return {uri: (video_id, profile) for uri, video_id, profile in rows}
+
+    def _refuse_other_profiles(self, committed: dict[str, tuple[str, str]]) -> None:
+        others = {profile for _, profile in committed.values()} - {self.options.profile.profile_id}
+        if not others:
+            return
+        con = self._connect_snapshot()
+        row = con.execute(
+            "SELECT model, anomaly_types, sample_interval, frames_per_clip FROM runs WHERE profile_id = $p LIMIT 1", {"p": min(others)}
+        ).fetchone()
+        n = sum(1 for _, profile in committed.values() if profile in others)
+        theirs = ScanProfile(row[0], tuple(row[1]), int(row[2]), int(row[3])) if row else None
+        differs = self.options.profile.differences(theirs) if theirs else "other settings"
+        raise UserError(
+            f"OUT {self.options.out} already holds {n} of these videos scored with {differs}; "
+            "scores of different settings are not comparable: add --rescan to score them again with these settings, "
+            "or scan into another --out"
+        )
+
+    def _keep_finished_segments(self, video_ids: list[str], profile_id: str) -> dict[str, tuple[set[int], set[str]]]:
+        """Clips that dead runs of this profile committed for these (now claimed, not shown) videos:
+        kept, one run per clip; every other uncommitted row of those videos is deleted first."""
+        if not video_ids or not self.tables.exists("clips"):
+            return {}
+        con = self._connect_snapshot()
+        live = live_runs(self.tables.fs, self.tables.root) - {self.run_id}
+        con.register("_claimed", pa.table({"video_id": pa.array(video_ids, pa.string())}))
+        con.register("_live", pa.table({"run_id": pa.array(sorted(live), pa.string())}))
+        con.execute("SET VARIABLE profile = $p", {"p": profile_id})
+        leftovers = """
+            SELECT c.video_id, c.run_id, c.clip_index, r.profile_id
+            FROM {table} AS c LEFT JOIN runs AS r USING (run_id)
+            WHERE c.video_id IN (SELECT video_id FROM _claimed)
+              AND c.run_id NOT IN (SELECT run_id FROM _live)
+              AND (c.video_id, c.run_id) NOT IN (SELECT video_id, run_id FROM _video_runs)
+        """
+        clips = con.sql(leftovers.format(table=source_name("clips"))).fetchall()
+        frames = con.sql(leftovers.format(table=source_name("frames"))).fetchall()
+        if not clips and not frames:
+            return {}
+        keep: dict[str, dict[int, str]] = {}
+        for video_id, run_id, clip_index, profile in sorted(clips, key=lambda r: (r[0], r[2], r[1])):
+            if profile == profile_id:
+                keep.setdefault(video_id, {}).setdefault(int(clip_index), run_id)
+        dropped: dict[tuple[str, str], set[int]] = {}
+        for video_id, run_id, clip_index, _ in clips + frames:
+            if keep.get(video_id, {}).get(int(clip_index)) != run_id:
+                dropped.setdefault((video_id, run_id), set()).add(int(clip_index))
+        for table in ("frames", "clips"):
+            for (video_id, run_id), indices in dropped.items():
+                listed = ", ".join(str(i) for i in sorted(indices))
+                self.tables.delete(table, f"video_id = '{video_id}' AND run_id = '{run_id}' AND clip_index IN ({listed})")
+        n_kept = sum(len(v) for v in keep.values())
+        if n_kept:
+            log.info("keeping %d clips of %d videos that an interrupted run committed", n_kept, len(keep))
+        return {video_id: (set(by_clip), set(by_clip.values())) for video_id, by_clip in keep.items()}
+
+    def _connect_snapshot(self) -> duckdb.DuckDBPyConnection:
+        from jobs.duck import register_snapshot
+
+        con = duckdb.connect()
+        register_snapshot(con, self.tables)
+        for statement in view_statements():
+            con.execute(statement)
+        return con
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def add(self, row: DetectedRow) -> list[Committed]:
+        """Take one detected row; returns the videos committed by the batch it completed, if any."""
+        video = self.videos.get(row.video_id)
+        if video is None or video.queued:
+            return []  # a clip that arrives after its video failed
+        video.meta = video.meta or row
         if row.is_error:
-            self.done.add(row.video_id)
-            self.pending.pop(row.video_id, None)
-            return Video(meta=row, clips=[], status=row.status, error=row.error or None)
-        clips = self.pending.setdefault(row.video_id, {})
-        clips[int(row.clip_index)] = row
-        if len(clips) < int(row.n_clips):
-            return None
-        self.done.add(row.video_id)
-        del self.pending[row.video_id]
-        ordered = [clips[k] for k in sorted(clips)]
-        return Video(meta=ordered[0], clips=ordered, status="ok", error=None)
+            video.error, video.queued = row, True
+            self.ready_videos.append(row.video_id)
+        elif row.is_clip:
+            segment = video.segments.setdefault(int(row.segment_index), {})
+            segment[int(row.clip_index)] = row
+            if len(segment) == int(row.segment_clips):
+                del video.segments[int(row.segment_index)]
+                self.ready_segments.append([segment[k] for k in sorted(segment)])
+                video.committed_clips |= set(segment)
+        if not video.queued and int(row.n_clips) == len(video.kept_clips | video.committed_clips):
+            video.queued = True
+            self.ready_videos.append(row.video_id)
+        self.batch_started = self.batch_started or time.monotonic()
+        if len(self.ready_videos) >= self.options.batch_videos or time.monotonic() - self.batch_started >= self.options.batch_seconds:
+            return self.commit()
+        return []
+
+    def commit(self) -> list[Committed]:
+        """Commit the finished segments and videos (steps 1-4 of the module docstring)."""
+        if not self.ready_segments and not self.ready_videos:
+            return []
+        today = datetime.now(UTC).date()
+        failed = {video_id for video_id in self.ready_videos if self.videos[video_id].error is not None}
+        segments = [rows for rows in self.ready_segments if rows[0].video_id not in failed]
+        frames = [frames_table(rows, self.run_id, today) for rows in segments]
+        clips = _concat(
+            [clips_table(rows, self.run_id, list(self.options.profile.anomaly_types), today) for rows in segments], CLIPS_SCHEMA
+        )
+        videos = _concat([self._video_row(video_id, today) for video_id in self.ready_videos], VIDEOS_SCHEMA)
+        with deferred_interrupts():  # Ctrl-C waits for the batch's commit
+            self.tables.append("frames", _concat(frames, FRAMES_SCHEMA), self.run_id)
+            self.tables.append("clips", clips, self.run_id)
+            self.tables.append("events", self._events(videos, frames), self.run_id)
+            self.tables.append("videos", videos, self.run_id)
+        committed = []
+        for video_id in self.ready_videos:
+            video = self.videos.pop(video_id)
+            ok = video.error is None
+            self.counts["ok" if ok else "failed"] += 1
+            n_clips = len(video.kept_clips | video.committed_clips)
+            committed.append(Committed(video.meta.uri, "ok" if ok else video.error.status, f"{n_clips} clips" if ok else video.error.error))
+        self.ready_segments, self.ready_videos, self.batch_started = [], [], None
+        return committed
+
+    def _video_row(self, video_id: str, today: date) -> pa.Table:
+        video = self.videos[video_id]
+        meta, ok = video.meta, video.error is None
+        row = {
+            "video_id": video_id,
+            "uri": meta.uri,
+            "status": "ok" if ok else video.error.status,
+            "error": None if ok else (video.error.error or None),
+            "n_frames": _known(int(meta.n_frames)),
+            "fps": _known(float(meta.fps)),
+            "duration_s": _known(float(meta.duration_s)),
+            "width": _known(int(meta.width)) if ok else None,
+            "height": _known(int(meta.height)) if ok else None,
+            "run_id": self.run_id,
+            "size_bytes": int(meta.size_bytes),
+            "version_tag": meta.version_tag,
+            "n_sampled_frames": -(-int(meta.n_frames) // self.options.profile.sample_interval) if ok else 0,
+            "n_clips": int(meta.n_clips) if ok else 0,
+            "committed_at": datetime.now(UTC),
+            "run_ids": sorted({self.run_id} | video.kept_runs) if ok else [],
+            "profile_id": self.options.profile.profile_id,
+            "scan_date": today,
+        }
+        return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
+
+    def _events(self, videos: pa.Table, batch_frames: list[pa.Table]) -> pa.Table:
+        """The default-threshold events of the committed videos, by the `events()` macro itself over
+        their frames (this batch's, and those kept from an interrupted run, read back)."""
+        ok = videos.filter(pc.equal(videos.column("status"), "ok"))
+        if ok.num_rows == 0:
+            return EVENTS_SCHEMA.empty_table()
+        ids = set(ok.column("video_id").to_pylist())
+        parts = [table for table in batch_frames if table.num_rows and table.column("video_id")[0].as_py() in ids]
+        kept = {(video_id, run) for video_id in ids for run in self.videos[video_id].kept_runs}
+        if kept:
+            stored = self.tables.read("frames", pc.field("video_id").isin(sorted({v for v, _ in kept})))
+            parts.append(stored.filter(pc.field("run_id").isin(sorted({r for _, r in kept}))).cast(FRAMES_SCHEMA))
+        return default_events(_concat(parts, FRAMES_SCHEMA), ok, self._run_rows)
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def write_run(self, row: dict) -> None:
+        self._run_rows = pa.Table.from_pylist([{**row, "updated_at": datetime.now(UTC)}], schema=RUNS_SCHEMA)
+        self.tables.append("runs", self._run_rows, self.run_id)
+
+    def finish(self, run_row: Callable[[], dict]) -> list[Committed]:
+        """Commit the last batch, write the run's final row, compact; the lease is released by `close`."""
+        committed = self.commit()
+        if self.videos:  # never expected: a clip row lost on the way; the next run re-does them
+            log.error("%d videos did not receive all their clips and were not committed", len(self.videos))
+        self.write_run(run_row())
+        if self.options.compact:
+            from jobs.compact import DEFAULT_RETENTION_HOURS, compact
+
+            live = live_runs(self.tables.fs, self.tables.root) - {self.run_id}
+            compact(self.tables, live=live, retention_hours=DEFAULT_RETENTION_HOURS)
+        return committed
+
+    def close(self) -> None:
+        self.lease.release()
 
 
-def frames_table(video: Video, run_id: str) -> pa.Table:
-    """The `frames` rows of a complete video: one per sampled frame."""
-    meta = video.meta
+def default_events(frames: pa.Table, videos: pa.Table, runs: pa.Table) -> pa.Table:
+    """The `events()` macro at its default thresholds over these rows (all of each video's frames)."""
+    con = duckdb.connect()
+    given = {"frames": frames, "videos": videos, "runs": runs}
+    for table in ("frames", "clips", "events", "videos", "runs"):
+        con.register(source_name(table), given.get(table, SCHEMAS[table].empty_table()))
+    for statement in view_statements():
+        con.execute(statement)
+    # through Python rows: DuckDB gives a null mask as a struct of nulls, which a cast would refuse
+    return pa.Table.from_pylist(con.sql("SELECT * FROM events()").to_arrow_table().to_pylist(), schema=EVENTS_SCHEMA)
+
+
+def frames_table(rows: list[DetectedRow], run_id: str, scan_date: date) -> pa.Table:
+    """The `frames` rows of finished clips of one video: one per sampled frame."""
+    meta = rows[0]
     size = [int(meta.height), int(meta.width)]
     columns: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
-    for clip in video.clips:
+    for clip in rows:
         indices = np.asarray(clip.frame_indices, dtype=np.int64)  # [T]
         counts = split_counts(clip.mask_counts, len(indices))
         columns["clip_index"] += [int(clip.clip_index)] * len(indices)
@@ -175,14 +349,15 @@ def frames_table(video: Video, run_id: str) -> pa.Table:
         columns["mask_rle"] += [{"size": size, "counts": c} if c else None for c in counts]
     n = len(columns["frame_index"])
     columns["video_id"], columns["uri"], columns["run_id"] = [meta.video_id] * n, [meta.uri] * n, [run_id] * n
+    columns["scan_date"] = [scan_date] * n
     return pa.Table.from_pydict(columns, schema=FRAMES_SCHEMA)
 
 
-def clips_table(video: Video, run_id: str, anomaly_types: list[str]) -> pa.Table:
-    rows = []
-    for clip in video.clips:
+def clips_table(rows: list[DetectedRow], run_id: str, anomaly_types: list[str], scan_date: date) -> pa.Table:
+    table = []
+    for clip in rows:
         timestamps = np.asarray(clip.timestamps, dtype=np.float64)  # [T]
-        rows.append(
+        table.append(
             {
                 "video_id": clip.video_id,
                 "uri": clip.uri,
@@ -193,35 +368,14 @@ def clips_table(video: Video, run_id: str, anomaly_types: list[str]) -> pa.Table
                 "max_score": float(np.max(clip.scores)),
                 "anomaly_types": list(anomaly_types),
                 "run_id": run_id,
+                "scan_date": scan_date,
             }
         )
-    return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA)
+    return pa.Table.from_pylist(table, schema=CLIPS_SCHEMA)
 
 
-def video_table(video: Video, run_id: str) -> pa.Table:
-    meta = video.meta
-    row = {
-        "video_id": meta.video_id,
-        "uri": meta.uri,
-        "status": video.status,
-        "error": video.error,
-        "n_frames": _known(int(meta.n_frames)),
-        "fps": _known(float(meta.fps)),
-        "duration_s": _known(float(meta.duration_s)),
-        "width": _known(int(meta.width)),
-        "height": _known(int(meta.height)),
-        "run_id": run_id,
-        "size_bytes": int(meta.size_bytes),
-        "version_tag": meta.version_tag,
-        "n_sampled_frames": sum(len(c.frame_indices) for c in video.clips),
-        "n_clips": len(video.clips),
-        "committed_at": datetime.now(UTC),
-    }
-    return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
-
-
-def run_table(row: dict) -> pa.Table:
-    return pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _known(value: float | int) -> float | int | None:

@@ -5,6 +5,7 @@ and types. Stages build rows with `StageRow.as_row()` and read them with `from_r
 exists in one place only. Every row carries its video's fields (`VideoFields`): a video's rows may
 reach the writer in any order, and the writer needs the video's facts from whichever comes first.
 
+    plan   (jobs/decode.py)  -> PlannedRow: one segment of a video to decode
     decode (jobs/decode.py)  -> DecodedRow: one clip of sampled frames, or the video's error row
     detect (jobs/detect.py)  -> DetectedRow: the clip's scores and masks instead of its frames
     write  (jobs/write.py)   <- DetectedRow
@@ -23,6 +24,8 @@ import numpy as np
 
 ROW_CLIP = "clip"  # row_kind of a clip
 ROW_ERROR = "error"  # row_kind of a failed video's last row (clips of it already sent are dropped)
+ROW_SEGMENT = "segment"  # row_kind of a PlannedRow: a segment to decode
+ROW_KEPT = "kept"  # row_kind of a video all of whose clips a killed run committed: its facts, no clip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,8 +63,10 @@ class VideoFields(StageRow):
 
 @dataclass(frozen=True, kw_only=True)
 class ClipFields(VideoFields):
-    row_kind: str  # ROW_CLIP or ROW_ERROR
+    row_kind: str  # ROW_CLIP, ROW_ERROR or ROW_KEPT
     n_clips: int  # clips of the video (0 on an error row): the writer knows when a video is complete
+    segment_index: int  # which segment of the video (decoded by one task) the clip is in; -1 if none
+    segment_clips: int  # clips in that segment: the writer knows when a segment is complete
     clip_index: int  # -1 on an error row
     frame_indices: np.ndarray  # int64 [T]: indices in the decoded video
     timestamps: np.ndarray  # float64 [T]: start times from the decoder, seconds
@@ -69,6 +74,20 @@ class ClipFields(VideoFields):
     @property
     def is_error(self) -> bool:
         return self.row_kind == ROW_ERROR
+
+    @property
+    def is_clip(self) -> bool:
+        return self.row_kind == ROW_CLIP
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedRow(VideoFields):
+    """plan -> decode: one segment of a video to decode (or the video's error / kept row)."""
+
+    row_kind: str  # ROW_SEGMENT, ROW_ERROR or ROW_KEPT
+    n_clips: int  # clips of the whole video
+    segment_index: int  # -1 on an error or kept row
+    clip_indices: np.ndarray  # int64 [K]: the clips (indices into plan_clips) this segment decodes
 
 
 @dataclass(frozen=True, kw_only=True)

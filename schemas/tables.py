@@ -1,28 +1,32 @@
-"""Arrow schemas of the four OUT tables: `frames`, `clips`, `videos`, `runs` (declared once, here).
+"""Arrow schemas of the OUT tables (declared once, here).
 
-Layout of OUT (a local folder or an s3:// prefix), one Parquet file per (table, video):
+OUT (a local folder or an s3:// prefix) holds one Delta Lake table per name (jobs/out_tables.py):
 
-    OUT/frames/<video_id>.parquet    the sampled frames of one video (score + mask)
-    OUT/clips/<video_id>.parquet     the clips of one video
-    OUT/videos/<video_id>.parquet    one row: the video's status; written LAST, the commit marker
-    OUT/runs/<run_id>.parquet        one row per run (rewritten when the run finishes)
+    OUT/frames/    the sampled frames of the scanned videos (score + mask)     partitioned by scan_date
+    OUT/clips/     the clips                                                    partitioned by scan_date
+    OUT/events/    the events at the default thresholds, made when a video commits
+    OUT/videos/    one row per committed video: the commit marker, written LAST
+    OUT/runs/      one row when a run starts, one when it ends
+    OUT/claims/    which run is scanning which video (jobs/claims.py)
 
-so that `read_parquet('OUT/<table>/**/*.parquet', hive_partitioning = true)` reads a table.
-A video is committed when its `videos` file exists: readers that must never see a half-written
-video keep only the `frames`/`clips` rows whose `video_id` has a `videos` row (see the views).
+Every table is append-only for the scan (a re-scan appends new rows; the views pick the newest
+`videos` row of each uri, and the `frames`/`clips`/`events` rows of the runs that row names); the
+rows nothing shows any more are deleted by compaction (jobs/compact.py). See schemas/views.py.
 
 `frames` holds the frames the model saw (every `sample_interval`-th frame), not every decoded frame;
 `frame_index` is the frame's index in the decoded video, `timestamp_s` its presentation time from
 the decoder. Changes to these schemas are additive only; bump SCHEMA_VERSION when one is made.
+
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: runs.model_card
+SCHEMA_VERSION = 3  # 2: runs.model_card; 3: Delta tables, scan_date, videos.run_ids, profile_id, events, claims
 
-TABLE_NAMES = ("frames", "clips", "videos", "runs")
+TABLE_NAMES = ("frames", "clips", "events", "videos", "runs", "claims")
+PARTITION_COLUMNS: dict[str, list[str]] = {"frames": ["scan_date"], "clips": ["scan_date"]}
 
 # COCO compressed RLE of one mask, as pycocotools.mask.decode reads it
 # ({"size": [height, width], "counts": <str>}); the column is null when nothing is segmented.
@@ -43,6 +47,7 @@ FRAMES_SCHEMA = pa.schema(
         pa.field("score", pa.float32(), nullable=False),  # frame anomaly score, 0..1
         pa.field("mask_rle", MASK_RLE_TYPE, nullable=True),  # null when nothing is segmented
         pa.field("run_id", pa.string(), nullable=False),
+        pa.field("scan_date", pa.date32(), nullable=False),  # UTC day the rows were committed (the partition)
     ],
     metadata={"lavida_table": "frames", "lavida_schema_version": str(SCHEMA_VERSION)},
 )
@@ -58,6 +63,7 @@ CLIPS_SCHEMA = pa.schema(
         pa.field("max_score", pa.float32(), nullable=False),
         pa.field("anomaly_types", pa.list_(pa.string()), nullable=False),  # the text the model was given
         pa.field("run_id", pa.string(), nullable=False),
+        pa.field("scan_date", pa.date32(), nullable=False),  # UTC day the rows were committed (the partition)
     ],
     metadata={"lavida_table": "clips", "lavida_schema_version": str(SCHEMA_VERSION)},
 )
@@ -82,6 +88,11 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("n_sampled_frames", pa.int64(), nullable=False),  # rows in `frames` for this video
         pa.field("n_clips", pa.int64(), nullable=False),  # rows in `clips` for this video
         pa.field("committed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # the runs whose frames/clips rows make up the video: run_id, and the runs of the segments a
+        # resumed scan kept from a killed one
+        pa.field("run_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("profile_id", pa.string(), nullable=False),  # what scored it: jobs/profile.py
+        pa.field("scan_date", pa.date32(), nullable=False),
     ],
     metadata={"lavida_table": "videos", "lavida_schema_version": str(SCHEMA_VERSION)},
 )
@@ -110,15 +121,54 @@ RUNS_SCHEMA = pa.schema(
         # what the model was trained on and what not to use it for (lavida_core.checkpoint.ModelCard.summary);
         # null for a detector other than LAVIDA's
         pa.field("model_card", pa.string(), nullable=True),
+        pa.field("profile_id", pa.string(), nullable=False),  # jobs/profile.py: model, anomaly types, sampling
+        pa.field("updated_at", pa.timestamp("us", tz="UTC"), nullable=False),  # the newest row of a run counts
     ],
     metadata={"lavida_table": "runs", "lavida_schema_version": str(SCHEMA_VERSION)},
+)
+
+# The events at the default thresholds (schemas/views.py DEFAULT_EVENT_PARAMS), written with the
+# video's commit; the `events` view reads them, `events(min_score := …)` computes other thresholds.
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("event_index", pa.int64(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("duration_s", pa.float64(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("n_frames", pa.int64(), nullable=False),
+        pa.field("peak_score", pa.float32(), nullable=False),
+        pa.field("peak_frame_index", pa.int64(), nullable=False),
+        pa.field("peak_s", pa.float64(), nullable=False),
+        pa.field("peak_mask_rle", MASK_RLE_TYPE, nullable=True),
+        pa.field("mean_score", pa.float64(), nullable=False),
+        pa.field("anomaly_types", pa.list_(pa.string()), nullable=True),
+        pa.field("run_id", pa.string(), nullable=False),
+    ],
+    metadata={"lavida_table": "events", "lavida_schema_version": str(SCHEMA_VERSION)},
+)
+
+# Claims: a run appends one row per video it is about to scan; the earliest live claim of a video
+# wins (jobs/claims.py). Internal to the writer: no view reads it.
+CLAIMS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("claimed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    metadata={"lavida_table": "claims", "lavida_schema_version": str(SCHEMA_VERSION)},
 )
 
 SCHEMAS: dict[str, pa.Schema] = {
     "frames": FRAMES_SCHEMA,
     "clips": CLIPS_SCHEMA,
+    "events": EVENTS_SCHEMA,
     "videos": VIDEOS_SCHEMA,
     "runs": RUNS_SCHEMA,
+    "claims": CLAIMS_SCHEMA,
 }
 
 # Error kinds a video's `status` can take besides 'ok' (see jobs/decode.py for when each is used).

@@ -1,12 +1,11 @@
 """DuckDB views over OUT: `frames`, `clips`, `videos`, `runs` and `events` (declared once, here).
 
-`view_statements(out, present)` returns the SQL that defines every view for one OUT root (a local
-folder or an s3:// prefix); `jobs/duck.py` runs it on a connection. Views read OUT lazily, so a
-query sees the files that exist when it runs.
+`view_statements()` returns the SQL that defines every view over one snapshot of OUT's Delta tables,
+which `jobs/duck.py` registers as the relations `source_name(table)`.
 
 Committed rows only. A video is committed when its `videos` row exists (schemas/tables.py): the
-`frames` and `clips` views keep only rows whose `video_id` has a `videos` row, so the leftovers of a
-crashed run never show.
+`frames` and `clips` views keep only the rows of the runs its newest `videos` row names, so the
+leftovers of a crashed run, or the rows a re-scan replaced, never show.
 
 Events. `events(min_score := …, max_gap := …, min_duration := …)` is a table macro; the view
 `events` is that macro with the defaults below. Definitions, per video, over its committed sampled
@@ -37,18 +36,17 @@ The view `lavida_versions` says which versions of these views and of the table s
 connection uses. Version history (bump VIEWS_VERSION on every change of a view's columns or meaning):
   1 — first version.
   2 — events end at the video's end (the last sampled frame no longer stands past `duration_s`).
+  3 — views over Delta tables: the newest `videos` row per uri, frames/clips of the runs it names,
+      the `events` view reads the events materialised at commit (same columns as `events()`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-import pyarrow as pa
+from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
 
-from schemas.tables import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
-
-VIEWS_VERSION = 2
+VIEWS_VERSION = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,64 +80,30 @@ EVENT_COLUMNS = (
     "run_id",
 )
 
-_ARROW_TO_SQL = {
-    pa.string(): "VARCHAR",
-    pa.large_string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.int32(): "INTEGER",
-    pa.float32(): "FLOAT",
-    pa.float64(): "DOUBLE",
-    pa.bool_(): "BOOLEAN",
-}
+
+def source_name(table: str) -> str:
+    """The relation a connection registers for one OUT table's snapshot (jobs/duck.py), which the views read."""
+    return f"_{table}_delta"
 
 
-def sql_type(arrow_type: pa.DataType) -> str:
-    """The DuckDB type that a Parquet column of `arrow_type` reads as."""
-    if arrow_type in _ARROW_TO_SQL:
-        return _ARROW_TO_SQL[arrow_type]
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_list(arrow_type):
-        return f"{sql_type(arrow_type.value_type)}[]"
-    if pa.types.is_struct(arrow_type):
-        fields = ", ".join(f"{quote_identifier(f.name)} {sql_type(f.type)}" for f in arrow_type)
-        return f"STRUCT({fields})"
-    raise TypeError(f"no DuckDB type declared for Arrow type {arrow_type}")
+# Every table is append-only for the scan (schemas/tables.py). What the views show:
+#   videos: the newest row of each uri (a re-scan, or a new version of the file, replaces it at once);
+#   frames/clips: the rows of the runs that the shown videos row names (`run_ids`);
+#   events: the rows of the run that committed the shown videos row;
+#   runs: the newest row of each run.
+_TABLE_VIEWS = (
+    "CREATE OR REPLACE VIEW videos AS SELECT * FROM {videos} "
+    "QUALIFY row_number() OVER (PARTITION BY uri ORDER BY committed_at DESC, run_id DESC) = 1",
+    "CREATE OR REPLACE VIEW runs AS SELECT * FROM {runs} QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY updated_at DESC) = 1",
+    "CREATE OR REPLACE VIEW _video_runs AS SELECT video_id, unnest(run_ids) AS run_id FROM videos",
+    "CREATE OR REPLACE VIEW frames AS SELECT * FROM {frames} AS f SEMI JOIN _video_runs AS p USING (video_id, run_id)",
+    "CREATE OR REPLACE VIEW clips AS SELECT * FROM {clips} AS c SEMI JOIN _video_runs AS p USING (video_id, run_id)",
+)
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """`text` as a SQL string literal (for paths: user data goes in as parameters, never this way)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def table_glob(out: str, table: str) -> str:
-    """Where `table`'s Parquet files lie under OUT."""
-    return f"{out.rstrip('/')}/{table}/**/*.parquet"
-
-
-def _source_sql(out: str, table: str, present: bool) -> str:
-    """A SELECT of the table's files, or an empty SELECT of its schema when it has no file yet."""
-    if present:
-        # hive_partitioning off: the layout has no partition folders, and OUT's own path may hold
-        # `key=value` segments that DuckDB would otherwise turn into columns.
-        return f"SELECT * FROM read_parquet({quote_literal(table_glob(out, table))}, hive_partitioning = false, union_by_name = true)"
-    columns = ", ".join(f"CAST(NULL AS {sql_type(field.type)}) AS {quote_identifier(field.name)}" for field in SCHEMAS[table])
-    return f"SELECT {columns} WHERE false"
-
-
-def _table_views(out: str, present: Iterable[str]) -> list[str]:
-    present = set(present)
-    sources = [f"CREATE OR REPLACE VIEW _{table}_files AS {_source_sql(out, table, table in present)}" for table in TABLE_NAMES]
-    return sources + [
-        "CREATE OR REPLACE VIEW videos AS SELECT * FROM _videos_files",
-        "CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs_files",
-        "CREATE OR REPLACE VIEW frames AS SELECT * FROM _frames_files WHERE video_id IN (SELECT video_id FROM _videos_files)",
-        "CREATE OR REPLACE VIEW clips AS SELECT * FROM _clips_files WHERE video_id IN (SELECT video_id FROM _videos_files)",
-    ]
+def _table_views() -> list[str]:
+    names = {table: source_name(table) for table in TABLE_NAMES}
+    return [statement.format(**names) for statement in _TABLE_VIEWS]
 
 
 _EVENTS_MACRO = """
@@ -206,14 +170,17 @@ def _events_views(defaults: EventParams) -> list[str]:
         max_gap=float(defaults.max_gap),
         min_duration=float(defaults.min_duration),
     )
-    return [macro.strip(), "CREATE OR REPLACE VIEW events AS SELECT * FROM events()"]
+    # The default thresholds' events were made when each video committed (the scan runs `events()`
+    # over the video's rows, jobs/write.py): the view reads them instead of recomputing the archive.
+    materialised = (
+        f"CREATE OR REPLACE VIEW events AS SELECT e.* FROM {source_name('events')} AS e "
+        "SEMI JOIN videos AS v ON e.video_id = v.video_id AND e.run_id = v.run_id ORDER BY e.video_id, e.start_s"
+    )
+    return [macro.strip(), materialised]
 
 
-def view_statements(out: str, present: Iterable[str] = TABLE_NAMES) -> list[str]:
-    """The statements that define every view over OUT, in order.
-
-    out: the OUT root as DuckDB reads it (a local path or s3://bucket/prefix).
-    present: the tables that have at least one Parquet file; the others get empty views of their schema.
-    """
+def view_statements() -> list[str]:
+    """The statements that define every view, in order, over the relations `source_name(table)` of
+    one OUT's snapshot (jobs/duck.py registers them)."""
     versions = f"CREATE OR REPLACE VIEW lavida_versions AS SELECT {VIEWS_VERSION} AS views_version, {SCHEMA_VERSION} AS schema_version"
-    return _table_views(out, present) + _events_views(DEFAULT_EVENT_PARAMS) + [versions]
+    return _table_views() + _events_views(DEFAULT_EVENT_PARAMS) + [versions]

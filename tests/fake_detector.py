@@ -8,6 +8,9 @@ tests that check mask encoding or compare runs row by row use this instead (Scan
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 from lavida_core.detector import ClipDetection
@@ -43,4 +46,13 @@ class PickyDetector(BrightDetector):
         for frames in clips:
             if frames.shape[2] > 80:
                 raise InputError(f"frames of width {frames.shape[2]} are not supported")
+        return super().detect_batch(clips, anomaly_types)
+
+
+class SlowBrightDetector(BrightDetector):
+    """FAKE: BrightDetector that takes LAVIDA_FAKE_DELAY_S seconds (default 0.2) per clip, so a test can
+    kill or overlap scans mid-run on any machine."""
+
+    def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
+        time.sleep(float(os.environ.get("LAVIDA_FAKE_DELAY_S", "0.2")) * len(clips))
         return super().detect_batch(clips, anomaly_types)

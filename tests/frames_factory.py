@@ -1,8 +1,8 @@
 """Hand-made OUT trees whose events are known exactly (no model, no video decoding).
 
-Tables are built from the Arrow schemas of schemas/tables.py and written in the scan's layout
-(OUT/<table>/<video_id>.parquet, OUT/runs/<run_id>.parquet). Masks are real COCO RLE from
-pycocotools, so readers can decode them as they would a scan's.
+Tables are built from the Arrow schemas of schemas/tables.py and written as the scan writes them
+(Delta tables through jobs/out_tables.py, the default events made by jobs/write.py's
+`default_events`). Masks are real COCO RLE from pycocotools, so readers decode them as a scan's.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute  # noqa: F401  (pa.compute)
 from pycocotools import mask as mask_utils
 
+from jobs.out_tables import OutTables
+from jobs.write import default_events
 from schemas.tables import SCHEMA_VERSION, SCHEMAS
 
 RUN_ID = "run-test"
@@ -84,6 +86,7 @@ def frames_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
             "score": list(video.scores),
             "mask_rle": masks,
             "run_id": [run_id] * n,
+            "scan_date": [_NOW.date()] * n,
         },
         schema=SCHEMAS["frames"],
     )
@@ -103,6 +106,7 @@ def clips_table(video: FakeVideo, anomaly_types: Sequence[str], run_id: str = RU
             "max_score": [max(video.scores[s : s + k]) for s in starts],
             "anomaly_types": [list(anomaly_types)] * len(starts),
             "run_id": [run_id] * len(starts),
+            "scan_date": [_NOW.date()] * len(starts),
         },
         schema=SCHEMAS["clips"],
     )
@@ -127,6 +131,9 @@ def videos_table(video: FakeVideo, run_id: str = RUN_ID) -> pa.Table:
         "n_sampled_frames": len(video.scores),
         "n_clips": -(-len(video.scores) // video.frames_per_clip),
         "committed_at": _NOW,
+        "run_ids": [run_id] if ok else [],
+        "profile_id": "test-profile",
+        "scan_date": _NOW.date(),
     }
     return pa.Table.from_pylist([row], schema=SCHEMAS["videos"])
 
@@ -160,6 +167,9 @@ def runs_table(
         "n_skipped": 0,
         "description": description,
         "schema_version": SCHEMA_VERSION,
+        "model_card": None,
+        "profile_id": "test-profile",
+        "updated_at": _NOW,
     }
     return pa.Table.from_pylist([row], schema=SCHEMAS["runs"])
 
@@ -173,19 +183,23 @@ def write_out(
     run_id: str = RUN_ID,
 ) -> Path:
     """Write `videos` as a scan would into the folder `out`; returns `out`."""
-    for name in ("frames", "clips", "videos", "runs"):
-        (out / name).mkdir(parents=True, exist_ok=True)
-    for video in videos:
-        if video.status == "ok":
-            pq.write_table(frames_table(video, run_id), out / "frames" / f"{video.video_id}.parquet")
-            pq.write_table(clips_table(video, anomaly_types, run_id), out / "clips" / f"{video.video_id}.parquet")
-        if video.committed:
-            pq.write_table(videos_table(video, run_id), out / "videos" / f"{video.video_id}.parquet")
-    n_ok = sum(v.committed and v.status == "ok" for v in videos)
-    n_failed = sum(v.committed and v.status != "ok" for v in videos)
-    runs = runs_table(run_id=run_id, out=str(out), anomaly_types=anomaly_types, trained=trained, n_ok=n_ok, n_failed=n_failed)
-    pq.write_table(runs, out / "runs" / f"{run_id}.parquet")
+    tables = OutTables(str(out))
+    ok = [v for v in videos if v.status == "ok"]
+    committed = [v for v in videos if v.committed]
+    n_ok = sum(v.status == "ok" for v in committed)
+    runs = runs_table(run_id=run_id, out=str(out), anomaly_types=anomaly_types, trained=trained, n_ok=n_ok, n_failed=len(committed) - n_ok)
+    frames = _concat([frames_table(v, run_id) for v in ok], "frames")
+    video_rows = _concat([videos_table(v, run_id) for v in committed], "videos")
+    tables.append("frames", frames, run_id)
+    tables.append("clips", _concat([clips_table(v, anomaly_types, run_id) for v in ok], "clips"), run_id)
+    tables.append("events", default_events(frames, video_rows.filter(pa.compute.equal(video_rows["status"], "ok")), runs), run_id)
+    tables.append("videos", video_rows, run_id)
+    tables.append("runs", runs, run_id)
     return out
+
+
+def _concat(tables: list[pa.Table], name: str) -> pa.Table:
+    return pa.concat_tables(tables) if tables else SCHEMAS[name].empty_table()
 
 
 # --- Parquet written by a real scan (tiny model, random weights) ---------------------------------

@@ -57,6 +57,7 @@ class S3Server:
     endpoint_url: str
     process: subprocess.Popen
     log_path: Path
+    command: list[str]  # how it was started: `restart` runs it again (same ports, same data)
 
     @property
     def storage_options(self) -> dict:
@@ -67,6 +68,23 @@ class S3Server:
 
     def make_bucket(self, name: str) -> None:
         self.filesystem().mkdir(name)
+
+    def upload_tree(self, local: str | Path, url: str) -> None:
+        """Put every file under `local` (recursively) at the same relative key under the s3:// prefix `url`."""
+        fs = self.filesystem()
+        prefix = url.removeprefix("s3://").rstrip("/")
+        for path in sorted(Path(local).rglob("*")):
+            if path.is_file():
+                fs.put_file(str(path), f"{prefix}/{path.relative_to(local).as_posix()}")
+
+    def restart(self) -> None:
+        """Start the stopped server again on its ports and data (an outage that ends)."""
+        self.stop()
+        with open(self.log_path, "ab") as log_file:
+            env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+            self.process = subprocess.Popen(self.command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if not _wait_ready(self, timeout_s=90):
+            raise RuntimeError(f"{self.kind} did not come back: {self.log_path.read_text()[-2000:]}")
 
     def upload_folder(self, local: str | Path, url: str) -> list[str]:
         """Put every file of `local` under the s3:// prefix `url`; returns the uploaded uris."""
@@ -140,7 +158,7 @@ def _spawn(kind: str, command: list[str], endpoint_url: str, log_path: Path) -> 
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return S3Server(kind=kind, endpoint_url=endpoint_url, process=process, log_path=log_path)
+    return S3Server(kind=kind, endpoint_url=endpoint_url, process=process, log_path=log_path, command=command)
 
 
 def _wait_ready(server: S3Server, *, timeout_s: float) -> bool:

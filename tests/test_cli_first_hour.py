@@ -100,7 +100,7 @@ def test_sigint_mid_scan_stops_cleanly_and_a_rerun_resumes(tmp_path):
     for k in range(6):
         write_video(folder / f"v{k}.mp4", width=64, height=48, n_frames=40)
     command = [sys.executable, "-m", "jobs.cli", "scan", folder, "--out", out, "--sample-interval", "1", "--frames-per-clip", "4",
-               "--batch-size", "1", "--anomaly", "x"]  # fmt: skip
+               "--batch-size", "1", "--anomaly", "x", "--commit-every", "1"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     scan = subprocess.Popen(list(map(str, command)), cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for line in scan.stderr:  # the first video committed

@@ -11,6 +11,8 @@ import pytest
 from ray_cluster import ray_binary, start_head
 from video_factory import write_video
 
+from jobs import duck
+
 pytestmark = pytest.mark.slow  # a Ray head with its dashboard, and a submitted job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,4 +39,4 @@ def test_ray_job_submit_runs_the_scan_on_the_cluster(head, tmp_path):
     assert "1 ok, 0 failed, 0 skipped" in result.stdout
     assert "succeeded" in result.stdout
     assert "Ray: the cluster of this submitted job" in result.stdout  # not a local Ray inside the job
-    assert len(list((out / "videos").glob("*.parquet"))) == 1
+    assert duck.connect(str(out)).sql("select count(*) from videos").fetchall() == [(1,)]

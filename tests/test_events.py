@@ -122,7 +122,7 @@ def test_uncommitted_videos_are_invisible(tmp_path):
     assert con.sql("SELECT DISTINCT video_id FROM frames").fetchall() == [("done",)]
     assert con.sql("SELECT DISTINCT video_id FROM clips").fetchall() == [("done",)]
     assert con.sql("SELECT DISTINCT video_id FROM events").fetchall() == [("done",)]
-    assert con.execute("SELECT count(*) FROM _frames_files").fetchone() == (4,)  # the leftovers are on disk
+    assert con.execute("SELECT count(*) FROM _frames_delta").fetchone() == (4,)  # the leftovers are on disk
 
 
 def test_peak_is_the_earliest_highest_frame_with_its_mask(tmp_path):
@@ -151,7 +151,7 @@ def test_irregular_timestamps(tmp_path):
     out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[LO, HI, HI, LO], duration_s=5.0)])
     con = duck.connect(str(out))
     con.execute(
-        "CREATE OR REPLACE VIEW frames AS SELECT * REPLACE ([0.0, 1.0, 1.25, 4.0][frame_index // 5 + 1] AS timestamp_s) FROM _frames_files"
+        "CREATE OR REPLACE VIEW frames AS SELECT * REPLACE ([0.0, 1.0, 1.25, 4.0][frame_index // 5 + 1] AS timestamp_s) FROM _frames_delta"
     )
     _, rows = fetch_events(con, ALL, columns=("start_s", "end_s"))
     assert rows == [(1.0, 4.0)]

@@ -141,7 +141,7 @@ LEGIT = [
     ),
     ("SELECT start_s, end_s FROM events ORDER BY start_s", [(0.5, 1.5)]),  # b's 0.5 s event is under 1 s
     ("FROM clips SELECT count(*)", [(3,)]),  # 5 and 4 samples, 4 a clip
-    ("SELECT count(*) FROM read_parquet('{out}/frames/*.parquet')", [(9,)]),  # OUT's own files may be read
+    ("SELECT count(*) FROM read_parquet('{out}/frames/**/*.parquet')", [(9,)]),  # OUT's own files may be read
 ]
 
 

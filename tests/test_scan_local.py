@@ -8,12 +8,12 @@ import os
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import pytest
 from pycocotools import mask as mask_utils
 from s3_server import start_s3_server
 from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
 
+from jobs import duck
 from jobs.report import video_link
 from jobs.scan import ScanOptions, scan
 
@@ -43,18 +43,12 @@ def options(source, out, **overrides):
 
 
 def sql(out, query):
-    """Run `query` over OUT's tables, read as the contract says (read_parquet + hive_partitioning)."""
-    con = duckdb.connect()
-    for name in ("frames", "clips", "videos", "runs"):
-        if (Path(out) / name).is_dir():
-            con.execute(f"create view {name} as select * from read_parquet('{out}/{name}/**/*.parquet', hive_partitioning = true)")
-    return con.sql(query).fetchall()
+    """Run `query` over OUT's views (jobs/duck.py: the committed rows)."""
+    return duck.connect(str(out)).sql(query).fetchall()
 
 
 def sql_dicts(out, query):
-    con = duckdb.connect()
-    con.execute(f"create view runs as select * from read_parquet('{out}/runs/**/*.parquet', hive_partitioning = true)")
-    return con.sql(query).to_arrow_table().to_pylist()  # through Arrow: timestamps without pytz
+    return duck.connect(str(out)).sql(query).to_arrow_table().to_pylist()  # through Arrow: timestamps without pytz
 
 
 def test_archive_end_to_end(local_ray, archive, tmp_path):
@@ -195,7 +189,7 @@ def test_unknown_model_raised_in_the_actor_reaches_the_driver_typed(local_ray, t
     write_video(folder / "a.mp4", n_frames=4)
     with pytest.raises(InputError, match="neither a preset"):
         scan(options(folder, tmp_path / "out", model="no-such-preset"))
-    assert not list((tmp_path / "out" / "videos").glob("*.parquet"))  # nothing committed
+    assert sql(tmp_path / "out", "select count(*) from videos") == [(0,)]  # nothing committed
 
 
 def test_a_clip_the_model_fails_on_fails_its_video_only(local_ray, tmp_path):

@@ -3,6 +3,7 @@ Ray: decode's rows batched into columns the way Ray Data's numpy batches hold th
 detect stage (FAKE detectors from tests/fake_detector.py: known scores and masks), into the writer."""
 
 import dataclasses
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from video_factory import write_truncated, write_video
 from jobs.decode import DecodeConfig, decode_video
 from jobs.detect import DetectClips
 from jobs.listing import list_videos
-from jobs.write import VideoAssembler, frames_table
+from jobs.out_tables import OutTables
+from jobs.profile import ScanProfile
+from jobs.write import OutWriter, WriterOptions
 from schemas.stage_rows import DecodedRow, DetectedRow
 from schemas.tables import FRAMES_SCHEMA
 
@@ -65,14 +68,26 @@ def test_a_missing_column_names_itself():
         DetectedRow.from_row({name: None for name in DetectedRow.columns() if name != "mask_counts"})
 
 
-def test_the_writer_assembles_detected_rows_into_frames_rows(archive):
+def test_the_writer_assembles_detected_rows_into_frames_rows(archive, tmp_path):
     rows = [r for r in _decoded_rows(archive) if r["uri"].endswith("narrow.mp4")]
     detect = DetectClips(model="tiny", device="cpu", anomaly_types=["x"], detector_class="fake_detector:BrightDetector")
-    assembler, videos = VideoAssembler(), []
+    [video] = [v for v in list_videos(str(archive)) if v.uri.endswith("narrow.mp4")]
+    profile = ScanProfile("tiny", ("x",), 2, 3)
+    writer = OutWriter(WriterOptions(out=str(tmp_path / "out"), storage_options={}, profile=profile, compact=False), "run1")
+    writer.start([video], {**RUN, "profile_id": profile.profile_id})
     for row in reversed(_rows_of(detect(_as_batch(rows)))):  # clips may arrive in any order
-        video = assembler.add(DetectedRow.from_row(row))
-        videos += [video] if video else []
-    [video] = videos
-    table = frames_table(video, "run1")
+        writer.add(DetectedRow.from_row(row))
+    [committed] = writer.commit()
+    writer.close()
+    assert (committed.status, committed.detail) == ("ok", "2 clips")
+    table = OutTables(str(tmp_path / "out")).read("frames")
     assert table.schema.equals(FRAMES_SCHEMA)
-    assert table["frame_index"].to_pylist() == [0, 2, 4, 6]
+    assert sorted(table["frame_index"].to_pylist()) == [0, 2, 4, 6]
+
+
+RUN = {
+    "run_id": "run1", "kind": "scan", "source": None, "out": "out", "model": "tiny", "model_trained": None,
+    "anomaly_types": ["x"], "sample_interval": 2, "frames_per_clip": 3, "device": "cpu",
+    "started_at": datetime.now(UTC), "finished_at": None, "n_ok": None, "n_failed": None, "n_skipped": None,
+    "description": None, "schema_version": 3, "model_card": None,
+}  # fmt: skip

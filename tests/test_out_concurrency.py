@@ -1,0 +1,231 @@
+"""OUT under real trouble: `lavida scan` (the CLI, in subprocesses, each starting its own local Ray)
+killed with -9 mid-batch, two scans into one OUT at once, a one-hour video killed mid-scan.
+
+Scores come from FAKE detectors (tests/fake_detector.py): SlowBrightDetector sleeps per clip so
+that a kill or an overlap lands mid-run on any machine; rows are compared with BrightDetector runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from video_factory import write_video
+
+from jobs import duck
+from jobs.errors import EXIT_OK, UserError
+from jobs.out_tables import OutTables
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+SLOW = ["--detector-class", "fake_detector:SlowBrightDetector"]
+FAST = ["--detector-class", "fake_detector:BrightDetector"]
+KEYS = "SELECT video_id, frame_index, score FROM frames ORDER BY 1, 2"
+
+
+class Scan:
+    """One `lavida scan` subprocess with its own local Ray (and Ray temp dir)."""
+
+    def __init__(self, source: Path, out: Path, *extra: str, delay_s: float = 0.2) -> None:
+        self.ray_tmp = tempfile.mkdtemp(prefix="lvc", dir="/tmp")  # short: Ray's socket paths must stay short
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}", "RAY_TMPDIR": self.ray_tmp, "OMP_NUM_THREADS": "1",
+               "LAVIDA_FAKE_DELAY_S": str(delay_s)}  # fmt: skip
+        env.pop("RAY_ADDRESS", None)
+        command = [sys.executable, "-m", "jobs.cli", "scan", str(source), "--out", str(out), "--anomaly", "fire",
+                   "--sample-interval", "2", "--frames-per-clip", "4", "--batch-size", "1", *extra]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def finish(self, timeout: float = 300) -> tuple[int, str, str]:
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        finally:
+            shutil.rmtree(self.ray_tmp, ignore_errors=True)
+        return self.process.returncode, stdout, stderr
+
+    def kill(self) -> None:
+        """kill -9 the driver, then end the local Ray it had started (found by its temp dir)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.communicate()
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if self.ray_tmp.encode() in cmdline.read_bytes():
+                    os.kill(int(cmdline.parent.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                continue
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+
+
+def scanned(source: Path, out: Path, *extra: str) -> str:
+    status, stdout, stderr = Scan(source, out, *extra).finish()
+    assert status == EXIT_OK, stderr[-4000:]
+    return stdout.strip().splitlines()[-1]
+
+
+def archive(folder: Path, names: list[str], n_frames: int = 24) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        write_video(folder / f"{name}.mp4", width=64, height=48, n_frames=n_frames)
+    return folder
+
+
+def rows(out: Path, query: str = KEYS) -> list[tuple]:
+    return duck.connect(str(out)).sql(query).fetchall()
+
+
+def committed(out: Path, table: str = "videos") -> int:
+    delta = OutTables(str(out)).table(table)
+    return 0 if delta is None else delta.to_pyarrow_table(columns=["video_id"]).num_rows
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the scan ended before the moment the test waits for"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(tmp_path):
+    source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
+    out = tmp_path / "out"
+    scan = Scan(source, out, *SLOW, "--commit-every", "2", delay_s=0.5)
+    wait_for(lambda: committed(out) >= 2, scan.process)  # the next batch is under way: clips scored, not committed
+    scan.kill()
+    done = committed(out)
+    assert 2 <= done < 8, done
+    line = scanned(source, out, *FAST)
+    assert line.endswith(f"{8 - done} ok, 0 failed, {done} skipped"), line
+    scanned(source, tmp_path / "uninterrupted", *FAST)
+    assert rows(out) == rows(tmp_path / "uninterrupted")
+    assert rows(out, "SELECT count(*), count(DISTINCT (video_id, frame_index)) FROM frames") == [(8 * 12, 8 * 12)]
+
+
+def test_two_scans_of_different_folders_into_one_out_at_once(tmp_path):
+    first = archive(tmp_path / "north", ["n0", "n1", "n2", "n3"])
+    second = archive(tmp_path / "south", ["s0", "s1", "s2", "s3"])
+    out = tmp_path / "out"
+    scans = [Scan(first, out, *SLOW, "--commit-every", "1"), Scan(second, out, *SLOW, "--commit-every", "1")]
+    results = [scan.finish() for scan in scans]
+    for status, stdout, stderr in results:
+        assert status == EXIT_OK, stderr[-4000:]
+        assert stdout.strip().endswith("4 ok, 0 failed, 0 skipped"), stdout
+    scanned(first, tmp_path / "alone-n", *FAST)
+    scanned(second, tmp_path / "alone-s", *FAST)
+    assert rows(out) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
+    assert rows(out, "SELECT count(*) FROM clips") == [(8 * 3,)]
+    assert rows(out, "SELECT count(DISTINCT run_id) FROM videos") == [(2,)]
+
+
+def test_two_scans_of_the_same_folder_at_once_score_each_video_once(tmp_path):
+    source = archive(tmp_path / "archive", [f"cam{k}" for k in range(6)])
+    out = tmp_path / "out"
+    scans = [Scan(source, out, *SLOW, "--commit-every", "1") for _ in range(2)]
+    results = [scan.finish() for scan in scans]
+    counts = []
+    for status, stdout, stderr in results:
+        assert status == EXIT_OK, stderr[-4000:]
+        assert "Traceback" not in stderr
+        ok, failed, skipped = map(int, re.search(r"(\d+) ok, (\d+) failed, (\d+) skipped", stdout).groups())
+        counts.append((ok, skipped))
+    assert sum(ok for ok, _ in counts) == 6 and all(ok + skipped == 6 for ok, skipped in counts), counts
+    raw = OutTables(str(out)).table("videos").to_pyarrow_table(columns=["video_id"])
+    assert raw.num_rows == 6 == len(set(raw["video_id"].to_pylist()))  # no video was scored twice
+    scanned(source, tmp_path / "alone", *FAST)
+    assert rows(out) == rows(tmp_path / "alone")
+
+
+def test_a_one_hour_video_killed_mid_scan_resumes_from_its_committed_segments(tmp_path):
+    # one hour at 2 frames a second (small frames keep the encode short): 7,200 frames, 900 clips of
+    # 4 samples at interval 2, cut into segments of 50 clips that commit every second as they finish
+    source = tmp_path / "archive"
+    source.mkdir()
+    write_video(source / "day.mp4", codec="mpeg4", width=64, height=48, fps=2, n_frames=7200)
+    out = tmp_path / "out"
+    options = ("--clips-per-segment", "50", "--commit-seconds", "1", "--batch-size", "10")
+    scan = Scan(source, out, *SLOW, *options, delay_s=0.01)
+    wait_for(lambda: committed(out, "clips") >= 300, scan.process)
+    scan.kill()
+    kept = committed(out, "clips")
+    assert 300 <= kept < 900 and committed(out) == 0
+    status, stdout, stderr = Scan(source, out, *FAST, *options).finish()
+    assert status == EXIT_OK, stderr[-4000:]
+    reported = re.search(r"keeping (\d+) clips of 1 videos", stderr)
+    assert reported and int(reported.group(1)) == kept and kept % 50 == 0, stderr[-3000:]  # whole segments kept
+    print(f"one-hour video: {reported.group(1)} of 900 clips kept from the killed run, {900 - int(reported.group(1))} redone")
+    assert rows(out, "SELECT count(*), count(DISTINCT frame_index), min(frame_index), max(frame_index) FROM frames") == [
+        (3600, 3600, 0, 7198)
+    ]
+    assert rows(out, "SELECT count(*), count(DISTINCT clip_index) FROM clips") == [(900, 900)]
+    assert rows(out, "SELECT len(run_ids) FROM videos") == [(2,)]
+
+
+# --- OUT on a real S3 server (SeaweedFS on loopback) ----------------------------------------------
+
+
+@pytest.fixture
+def s3(tmp_path):
+    from s3_server import start_s3_server
+
+    server = start_s3_server(tmp_path / "s3")
+    server.make_bucket("results")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_args(server) -> list[str]:
+    return [f"--storage-option={key}={value}" for key, value in server.storage_options.items()]
+
+
+def s3_rows(server, url: str, query: str = KEYS) -> list[tuple]:
+    return duck.connect(url, storage_options=server.storage_options).sql(query).fetchall()
+
+
+def s3_committed(server, url: str) -> int:
+    try:
+        return s3_rows(server, url, "SELECT count(*) FROM videos")[0][0]
+    except UserError:  # no OUT there yet
+        return 0
+
+
+def test_two_scans_into_one_s3_out_at_once(s3, tmp_path):
+    first = archive(tmp_path / "north", ["n0", "n1", "n2"])
+    second = archive(tmp_path / "south", ["s0", "s1", "s2"])
+    url = "s3://results/shared"
+    scans = [Scan(folder, url, *SLOW, *s3_args(s3), "--commit-every", "1") for folder in (first, second)]
+    for status, stdout, stderr in [scan.finish() for scan in scans]:
+        assert status == EXIT_OK, stderr[-4000:]
+        assert stdout.strip().endswith("3 ok, 0 failed, 0 skipped"), stdout
+    scanned(first, tmp_path / "alone-n", *FAST)
+    scanned(second, tmp_path / "alone-s", *FAST)
+    assert s3_rows(s3, url) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
+
+
+def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(s3, tmp_path):
+    source = archive(tmp_path / "archive", [f"cam{k}" for k in range(6)])
+    url = "s3://results/out"
+    scan = Scan(source, url, *SLOW, *s3_args(s3), "--commit-every", "1", delay_s=1.0)
+    wait_for(lambda: s3_committed(s3, url) >= 1, scan.process)
+    s3.process.terminate()  # the outage
+    s3.process.wait()
+    status, stdout, stderr = scan.finish(timeout=240)
+    last = stderr.strip().splitlines()[-1]
+    assert status == 2 and last.startswith("lavida scan: error: cannot ") and url in last, stderr[-3000:]
+    assert "Traceback" not in stderr
+    s3.restart()
+    done = s3_committed(s3, url)
+    line = scanned(source, url, *FAST, *s3_args(s3))
+    assert line.endswith(f"{6 - done} ok, 0 failed, {done} skipped"), line
+    scanned(source, tmp_path / "uninterrupted", *FAST)
+    assert s3_rows(s3, url) == rows(tmp_path / "uninterrupted")  # 0 lost, 0 duplicated
