@@ -6,8 +6,8 @@ Run by every scan when it ends, and by hand (e.g. after a crash, or weekly with 
    older than GRACE_S (a reader that opened OUT just before the switch still finds what it read):
    the frames/clips/events of a re-scanned video's old run, of a replaced file's old version, of a
    video whose scan failed; the superseded `videos` rows; a finished run's first `runs` row and
-   its claims. Rows of runs still running are never touched, nor a killed run's finished
-   segments of a video nobody has committed since (the next scan of it keeps them).
+   its claims. Rows of runs still running are never touched, nor, for a week, those of a run that
+   was killed (the next scan of the video keeps its finished segments).
 2. Compaction: Delta's optimize bin-packs each table's small files (one per table and batch) into
    large ones, per `scan_date` partition. Readers of an older snapshot keep reading the old files.
 3. Vacuum (with --vacuum, or at a scan's end with the default retention): files that no snapshot
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 GRACE_S = 600  # rows replaced less than this long ago stay (readers mid-open)
 DEFAULT_RETENTION_HOURS = 168  # Delta's own default: a week of --as-of and of slow readers
 PAIRS_PER_DELETE = 500
+KEEP_KILLED_RUNS_HOURS = DEFAULT_RETENTION_HOURS
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ def compact(tables: OutTables, *, live: set[str], grace_s: float = GRACE_S, rete
         con.execute(statement)
     con.register("_live", pa.table({"run_id": pa.array(sorted(live), pa.string())}))
     con.execute(f"CREATE TEMP TABLE _settled AS SELECT uri FROM videos WHERE committed_at < now() - INTERVAL {float(grace_s)} SECOND")
+    # a killed run's rows are kept for a while: the next scan of the video keeps its finished segments
+    con.execute(
+        "CREATE TEMP TABLE _ended AS SELECT run_id FROM runs "
+        f"WHERE finished_at IS NOT NULL OR started_at < now() - INTERVAL {int(KEEP_KILLED_RUNS_HOURS)} HOUR"
+    )
     deleted = {}
     for table, shown in (("frames", "_video_runs"), ("clips", "_video_runs"), ("events", "videos")):
         pairs = con.sql(f"""
@@ -60,6 +66,7 @@ def compact(tables: OutTables, *, live: set[str], grace_s: float = GRACE_S, rete
             WHERE t.uri IN (SELECT uri FROM _settled)
               AND (t.video_id, t.run_id) NOT IN (SELECT video_id, run_id FROM {shown})
               AND t.run_id NOT IN (SELECT run_id FROM _live)
+              AND t.run_id IN (SELECT run_id FROM _ended)
         """).fetchall()
         deleted[table] = _delete_pairs(tables, table, pairs)
     superseded = con.sql(f"""

@@ -72,6 +72,8 @@ class Lease:
         self._thread.start()
 
     def release(self) -> None:
+        if not self._thread.is_alive():
+            return  # never acquired (the run stopped before it began)
         self._stop.set()
         try:
             self.fs.rm_file(self.path)

@@ -90,12 +90,19 @@ class _Video:
     """One video's progress through this run."""
 
     meta: DetectedRow | None = None
-    kept_clips: set[int] = field(default_factory=set)
-    kept_runs: set[str] = field(default_factory=set)
+    kept: dict[int, str] = field(default_factory=dict)  # clip -> the killed run whose rows of it are kept
     committed_clips: set[int] = field(default_factory=set)
     segments: dict[int, dict[int, DetectedRow]] = field(default_factory=dict)  # segment -> clip -> row
     error: DetectedRow | None = None
     queued: bool = False  # finished, waiting for the batch's commit
+
+    @property
+    def kept_clips(self) -> set[int]:
+        return set(self.kept)
+
+    @property
+    def kept_runs(self) -> set[str]:
+        return set(self.kept.values())
 
 
 class OutWriter:
@@ -126,8 +133,7 @@ class OutWriter:
         todo_files = [v for v in todo_files if v.video_id not in held]
         kept = self._keep_finished_segments([v.video_id for v in todo_files], mine)
         for video in todo_files:
-            clips, runs = kept.get(video.video_id, (set(), set()))
-            self.videos[video.video_id] = _Video(kept_clips=clips, kept_runs=runs)
+            self.videos[video.video_id] = _Video(kept=kept.get(video.video_id, {}))
         if held:
             log.warning(
                 "%d videos are being scanned by another run right now (%s); this run leaves them to it",
@@ -160,7 +166,7 @@ class OutWriter:
             "or scan into another --out"
         )
 
-    def _keep_finished_segments(self, video_ids: list[str], profile_id: str) -> dict[str, tuple[set[int], set[str]]]:
+    def _keep_finished_segments(self, video_ids: list[str], profile_id: str) -> dict[str, dict[int, str]]:
         """Clips that dead runs of this profile committed for these (now claimed, not shown) videos:
         kept, one run per clip; every other uncommitted row of those videos is deleted first."""
         if not video_ids or not self.tables.exists("clips"):
@@ -196,7 +202,7 @@ class OutWriter:
         n_kept = sum(len(v) for v in keep.values())
         if n_kept:
             log.info("keeping %d clips of %d videos that an interrupted run committed", n_kept, len(keep))
-        return {video_id: (set(by_clip), set(by_clip.values())) for video_id, by_clip in keep.items()}
+        return keep
 
     def _connect_snapshot(self) -> duckdb.DuckDBPyConnection:
         from jobs.duck import register_snapshot
@@ -293,10 +299,11 @@ class OutWriter:
             return EVENTS_SCHEMA.empty_table()
         ids = set(ok.column("video_id").to_pylist())
         parts = [table for table in batch_frames if table.num_rows and table.column("video_id")[0].as_py() in ids]
-        kept = {(video_id, run) for video_id in ids for run in self.videos[video_id].kept_runs}
+        kept = {(video_id, clip, run) for video_id in ids for clip, run in self.videos[video_id].kept.items()}
         if kept:
-            stored = self.tables.read("frames", pc.field("video_id").isin(sorted({v for v, _ in kept})))
-            parts.append(stored.filter(pc.field("run_id").isin(sorted({r for _, r in kept}))).cast(FRAMES_SCHEMA))
+            stored = self.tables.read("frames", pc.field("video_id").isin(sorted({v for v, _, _ in kept})))
+            rows = zip(stored["video_id"].to_pylist(), stored["clip_index"].to_pylist(), stored["run_id"].to_pylist())
+            parts.append(stored.filter(pa.array([row in kept for row in rows])).cast(FRAMES_SCHEMA))
         return default_events(_concat(parts, FRAMES_SCHEMA), ok, self._run_rows)
 
     # --- runs ----------------------------------------------------------------------------------

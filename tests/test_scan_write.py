@@ -272,3 +272,27 @@ def test_an_old_layout_out_is_refused(tmp_path):
         duck.connect(str(tmp_path / "out"))
     with pytest.raises(UserError, match="older lavida"):
         writer(tmp_path / "out", "run1").start([video_file("a")], run_row("run1"))
+
+
+def test_compaction_keeps_a_killed_rescans_segments_for_the_next_scan(tmp_path):
+    out, a = tmp_path / "out", video_file("a")
+    scan_rows(out, "run1", {a: full_rows(a, score=0.9)})
+    killed = writer(out, "killed", rescan=True)
+    killed.start([a], run_row("killed"))
+    killed.add(clip_row(a, 1, segment_clips=2, score=0.8))
+    killed.add(clip_row(a, 0, segment_clips=2, score=0.8))
+    killed.commit()  # segment 0 of the re-scan, then the kill
+    killed.lease.release()
+    summary = compact(OutTables(str(out)), live=set(), grace_s=0)
+    assert summary.deleted_rows["clips"] == 0  # the run did not finish: its segment is kept for a week
+    assert keys(out) == [(a.video_id, i) for i in range(9)]  # still the first scan's rows
+    rerun = writer(out, "rerun", rescan=True)
+    [item] = rerun.start([a], run_row("rerun")).todo
+    assert item.kept_clips == (0, 1)
+    rerun.add(clip_row(a, 2, segment_clips=1, score=0.1))
+    rerun.commit()
+    rerun.close()
+    con = duck.connect(str(out))
+    assert con.execute("SELECT count(*), max(score), min(score) FROM frames").fetchone() == (9, pytest.approx(0.8), pytest.approx(0.1))
+    # the stored events were made from all 9 frames, the kept ones included: one event over frames 0-5
+    assert con.execute("SELECT start_frame, end_frame, n_frames FROM events").fetchall() == [(0, 5, 6)]
