@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jobs import duck
     from jobs.events import DEFAULT_EVENT_PARAMS, fetch_events
+    from jobs.out_tables import OutTables
     from jobs.report import write_report
     from jobs.scan import ScanOptions, scan
 
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or ("demo" if (SHIPPED_MODELS["demo"] / CONFIG_FILE).is_file() else "tiny")
     if model == "tiny":
         log.warning("no trained demo model at %s: scanning with the untrained tiny preset (random scores)", SHIPPED_MODELS["demo"])
+    if OutTables(str(out)).old_layout():  # the demo's own scratch OUT, from an older lavida
+        log.info("removing %s: an OUT of an older lavida's layout", out)
+        shutil.rmtree(out)
     summary = scan(
         ScanOptions(
             source=str(archive),
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             sample_interval=1,
             frames_per_clip=8,
             device=args.device,
+            rescan=True,  # every demo scores the archive again (with whichever --model it is given)
         )
     )
     con = duck.connect(str(out))

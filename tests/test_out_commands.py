@@ -1,0 +1,51 @@
+"""`lavida history`, `lavida compact` and `--as-of` through the CLI entry point, over OUTs written as a
+scan writes them (tests/frames_factory.py)."""
+
+from __future__ import annotations
+
+import json
+
+from frames_factory import FakeVideo, write_out
+
+from jobs.cli import main
+from jobs.out_tables import OutTables
+
+HI, LO = 0.9, 0.1
+
+
+def test_history_lists_the_versions_that_as_of_reads(tmp_path, capsys):
+    out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[HI, HI, LO])], run_id="night1")
+    write_out(out, [FakeVideo(video_id="b", scores=[HI, HI, LO])], run_id="night2")
+    assert main(["history", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "version" in lines[0] and "night2" in lines[1] and "night1" in lines[2]
+    assert main(["events", str(out), "--format", "json", "--as-of", "0"]) == 0
+    assert [e["video_id"] for e in json.loads(capsys.readouterr().out)] == ["a"]
+    assert main(["events", str(out), "--format", "json"]) == 0
+    assert sorted(e["video_id"] for e in json.loads(capsys.readouterr().out)) == ["a", "b"]
+    assert main(["query", str(out), "SELECT count(*) AS n FROM frames", "--format", "json", "--as-of", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 3}]
+
+
+def test_a_bad_as_of_is_one_line(tmp_path, capsys):
+    out = write_out(tmp_path / "out", [FakeVideo(video_id="a", scores=[HI])])
+    assert main(["events", str(out), "--as-of", "7"]) == 2
+    assert "versions 0..0" in capsys.readouterr().err
+    assert main(["events", str(out), "--as-of", "yesterday"]) == 2
+    assert "ISO time" in capsys.readouterr().err
+
+
+def test_compact_merges_files_and_vacuum_removes_the_old_ones(tmp_path, capsys):
+    out = tmp_path / "out"
+    for k in range(3):
+        write_out(out, [FakeVideo(video_id=f"v{k}", scores=[HI, LO])], run_id=f"run{k}")
+    tables = OutTables(str(out))
+    assert len(tables.table("frames").file_uris()) == 3
+    assert main(["compact", str(out)]) == 0
+    assert "compacted" in capsys.readouterr().out
+    assert len(tables.table("frames").file_uris()) == 1
+    assert main(["compact", str(out), "--vacuum", "--retention-hours", "0"]) == 0
+    assert "vacuumed" in capsys.readouterr().out
+    assert len(list((out / "frames").rglob("*.parquet"))) == 1  # the merged file only
+    assert main(["query", str(out), "SELECT count(*) AS n FROM frames", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 6}]
