@@ -26,7 +26,7 @@ import torch
 from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
@@ -108,9 +108,9 @@ def build_lavida(
     with torch.random.fork_rng(devices=cuda), torch.device(device), _default_dtype(dtype):
         torch.manual_seed(seed)
         model = _assemble(config, checkpoint, ids, qwen_tokenizer, clip_tokenizer, dtype=dtype)
-    model.to(device=device, dtype=dtype)
     if checkpoint.trained_path is not None:
-        load_trained_parts(model, checkpoint.trained_path)
+        load_trained_parts(model, checkpoint.trained_path, device=torch.device(device), dtype=dtype)
+    model.to(device=device, dtype=dtype)
     model.eval()
     return LoadedLavida(
         model=model,
@@ -141,14 +141,24 @@ def _assemble(
         )
         inject_adapter_in_model(lora, qwen.model.language_model)
     text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir, dtype=dtype))
-    segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
+    # a part that a file fills is built empty (meta), never with random weights first
+    with _empty_if(checkpoint.sam2_path is not None):
+        segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
     if checkpoint.sam2_path is not None:
         load_sam2_checkpoint(segmenter, checkpoint.sam2_path)
     mllm = LavidaMLLM(qwen, ids=ids, compression=config.compression)
-    projector = SemanticProjector(
-        config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
-    )
+    with _empty_if(checkpoint.trained_path is not None):  # the projector is one of the trained parts
+        projector = SemanticProjector(
+            config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
+        )
     return LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector)
+
+
+def _empty_if(condition: bool):
+    """Parameters on the meta device when `condition` (a file will assign them), else nothing changes."""
+    from accelerate import init_empty_weights
+
+    return init_empty_weights() if condition else contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -268,9 +278,10 @@ def _raise_if_keys_wrong(source: object, missing: list[str], unexpected: list[st
 
 
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, source: object) -> None:
+    """Every key of `module` from `state`, assigned (the module may have been built empty)."""
     own = module.state_dict()
     _check_keys(source, expected={k: tuple(v.shape) for k, v in own.items()}, given={k: tuple(v.shape) for k, v in state.items()})
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=True, assign=True)
 
 
 def _check_keys(source: object, *, expected: dict[str, tuple], given: dict[str, tuple]) -> None:
@@ -278,13 +289,6 @@ def _check_keys(source: object, *, expected: dict[str, tuple], given: dict[str, 
     missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
     mismatched = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
     _raise_if_keys_wrong(source, missing, unexpected, mismatched)
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(str(path))
-    except (OSError, Exception) as error:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
 
 
 def load_sam2_checkpoint(segmenter: Segmenter, path: Path) -> None:
@@ -304,13 +308,18 @@ def trained_part_keys(model: LavidaModel) -> list[str]:
     return [k for k in model.state_dict() if any(p in k for p in TRAINED_PART_PATTERNS)]
 
 
-def load_trained_parts(model: LavidaModel, path: Path) -> None:
-    """LAVIDA's own trained parts: exactly the keys of `trained_part_keys`, no more, no fewer."""
-    state = _read_safetensors(path)
+def load_trained_parts(model: LavidaModel, path: Path, *, device: torch.device, dtype: torch.dtype) -> None:
+    """LAVIDA's own trained parts: exactly the keys of `trained_part_keys`, no more, no fewer, each
+    tensor read straight to `device` in `dtype` (floating ones) and assigned (the part may be empty)."""
     own = model.state_dict()
     expected = {k: tuple(own[k].shape) for k in trained_part_keys(model)}
-    _check_keys(path, expected=expected, given={k: tuple(v.shape) for k, v in state.items()})
-    model.load_state_dict(state, strict=False)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as file:
+            _check_keys(path, expected=expected, given={key: tuple(file.get_slice(key).get_shape()) for key in file.keys()})
+            state = {key: _cast(file.get_tensor(key), dtype) for key in expected}
+    except (OSError, SafetensorError) as error:
+        raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
+    model.load_state_dict(state, strict=False, assign=True)
 
 
 def save_trained_parts(model: LavidaModel, path: Path) -> None:

@@ -192,3 +192,24 @@ def test_qwen_folder_in_the_published_key_layout_loads(real_format_files):
     ours = build_lavida(TINY_WITH_SAM2_DECODER, checkpoint).model.state_dict()
     assert torch.equal(ours["mllm.qwen.model.language_model.layers.0.mlp.up_proj.weight"], state["model.layers.0.mlp.up_proj.weight"])
     assert torch.equal(ours["mllm.qwen.model.visual.blocks.0.mlp.fc1.weight"], state["visual.blocks.0.mlp.fc1.weight"])
+
+
+def test_a_small_folder_load_builds_the_parts_its_files_fill_empty(real_format_files, tmp_path, monkeypatch):
+    """SAM2 (from its .pt) and the projector (from trained.safetensors) are built on the meta device and
+    assigned from the files: no random weights are made first for them."""
+    from lavida_core import checkpoint
+
+    _small_folder(real_format_files, tmp_path)
+    built = {}
+    for name in ("Segmenter", "SemanticProjector"):
+        original = getattr(checkpoint, name)
+
+        def record(*args, _original=original, _name=name, **kwargs):
+            module = _original(*args, **kwargs)
+            built[_name] = {p.device.type for p in module.parameters()}
+            return module
+
+        monkeypatch.setattr(checkpoint, name, record)
+    again = load_lavida(tmp_path / "small")
+    assert built == {"Segmenter": {"meta"}, "SemanticProjector": {"meta"}}
+    assert {p.device.type for p in again.model.parameters()} == {"cpu"}  # every one assigned from a file
