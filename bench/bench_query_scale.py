@@ -38,6 +38,7 @@ import json
 import logging
 import multiprocessing
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -324,13 +325,33 @@ def ensure_old_root(root: Path) -> Path:
 # --- timing ----------------------------------------------------------------------------------------
 
 
+LIMITS = {"seconds": 300.0, "memory_gb": 12.0}  # per CLI run (--timeout, --memory-gb): a run past them is "did not finish"
+
+
+class DidNotFinish(RuntimeError):
+    """A CLI run past LIMITS (killed at the time limit, or out of memory under the address-space cap)."""
+
+
+def _cap_memory() -> None:
+    limit = int(LIMITS["memory_gb"] * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def run_cli(root: Path, argv: list[str]) -> tuple[float, str]:
     """`lavida ARGV` with the code under `root`, in a fresh process: (wall seconds, stdout); raises when it fails."""
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "ignore"}
     t0 = time.perf_counter()
-    child = subprocess.run([sys.executable, "-m", "jobs.cli", *argv], cwd=root, env=env, capture_output=True, text=True)
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "jobs.cli", *argv], cwd=root, env=env, capture_output=True, text=True,
+            timeout=LIMITS["seconds"], preexec_fn=_cap_memory,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise DidNotFinish(f"> {LIMITS['seconds']:.0f} s (killed)") from None
     seconds = time.perf_counter() - t0
     if child.returncode != 0:
+        if "memory" in child.stderr.lower():
+            raise DidNotFinish(f"out of memory (> {LIMITS['memory_gb']:.0f} GB) after {seconds:.0f} s")
         raise RuntimeError(f"lavida {' '.join(argv)} (in {root}) exited {child.returncode}: {child.stderr.strip()[-2000:]}")
     return seconds, child.stdout
 
@@ -360,6 +381,15 @@ def best(root: Path, argv: list[str], repeat: int, check) -> tuple[float, object
 
 def measure(root: Path, out: Path, layout: str, total: int, videos: int, nights: int, repeat: int) -> dict:
     result: dict = {"rows": total, "videos": videos, "layout": layout, "out": str(out)}
+    try:
+        return _measure(result, root, out, layout, total, videos, nights, repeat)
+    except DidNotFinish as failure:
+        result["did_not_finish"] = str(failure)
+        log.warning("%s layout, %d videos: %s", layout, videos, failure)
+        return result
+
+
+def _measure(result: dict, root: Path, out: Path, layout: str, total: int, videos: int, nights: int, repeat: int) -> dict:
     n = best(root, ["query", str(out), "SELECT count(*) FROM frames", "--format", "csv"], 1, first_int)[1]
     if n != total:
         raise RuntimeError(f"{out}: count(*) FROM frames = {n}, {total} rows were written")
@@ -398,11 +428,16 @@ def report(results: list[dict], sizes: list[int], total: int, big: tuple[int, in
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        if "did_not_finish" in r:
+            lines.append(
+                f"| {r['rows']:,} | {r['videos']:,} | {r['layout']} | did not finish: {r['did_not_finish']} |  |  |  |  |  |  |  |"
+            )
+            continue
         lines.append(
             f"| {r['rows']:,} | {r['videos']:,} | {r['layout']} | {_s(r['events_s'])} | {_s(r['count_s'])} | {_s(r.get('events_06_s'))} "
             f"| {_s(r.get('night_s'))} | {_s(r.get('whole_s'))} | {r['events']:,} | {r.get('events_06', '')} | {r.get('night_rows', '')} |"
         )
-    by = {(r["rows"], r["videos"], r["layout"]): r for r in results}
+    by = {(r["rows"], r["videos"], r["layout"]): r for r in results if "did_not_finish" not in r}
     lines += [
         "",
         f"Events (default thresholds) over {total:,} rows, relative to {sizes[0]:,} videos (target: new within 2x at ~5,000 videos):",
@@ -447,7 +482,10 @@ def main() -> None:
     parser.add_argument("--layouts", nargs="+", choices=["old", "new"], default=["old", "new"])
     parser.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1), help="processes writing old-layout files")
     parser.add_argument("--json", help="where to write the results (default WORK/results.json)")
+    parser.add_argument("--timeout", type=float, default=LIMITS["seconds"], help="seconds a CLI run may take (default 300)")
+    parser.add_argument("--memory-gb", type=float, default=LIMITS["memory_gb"], help="address space a CLI run may use (default 12)")
     args = parser.parse_args()
+    LIMITS.update(seconds=args.timeout, memory_gb=args.memory_gb)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("jobs").setLevel(logging.WARNING)
     work = Path(args.work)
@@ -464,7 +502,7 @@ def main() -> None:
         for layout in args.layouts:
             out = ensure_out(work, layout, total, videos, args)
             results.append(measure(roots[layout], out, layout, total, videos, min(args.nights, videos), args.repeat))
-        pair = [r for r in results if r["rows"] == total and r["videos"] == videos]
+        pair = [r for r in results if r["rows"] == total and r["videos"] == videos and "events" in r]
         if len({r["events"] for r in pair}) > 1:
             log.warning("%d rows / %d videos: the layouts disagree on the number of events: %s", total, videos, [r["events"] for r in pair])
     table = report(results, args.videos, args.total_rows, big)

@@ -56,3 +56,17 @@ class SlowBrightDetector(BrightDetector):
     def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
         time.sleep(float(os.environ.get("LAVIDA_FAKE_DELAY_S", "0.2")) * len(clips))
         return super().detect_batch(clips, anomaly_types)
+
+
+class GpuShareDetector(BrightDetector):
+    """FAKE: BrightDetector that prints, once per actor, the GPU ids Ray assigned it (a test reads them
+    from the driver's log to see fractional GPU actors share one GPU)."""
+
+    @classmethod
+    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None, base_paths: dict | None = None) -> BrightDetector:
+        import ray
+
+        print(
+            f"fake detector pid={os.getpid()} gpu_ids={ray.get_gpu_ids()} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True
+        )
+        return cls(model)

@@ -55,10 +55,11 @@ class RayCluster:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head(*, num_cpus: int = 1, object_store_mb: int = 150, dashboard: bool = False) -> RayCluster:
+def start_head(*, num_cpus: int = 1, object_store_mb: int = 150, dashboard: bool = False, num_gpus: int = 0) -> RayCluster:
     """Start a head node with its own temp dir (short path: Ray's socket names must stay short).
     dashboard: with Ray's dashboard and job server on a free port (cluster.dashboard_url), as
-    cluster.yaml starts its head, so that `ray job submit` works."""
+    cluster.yaml starts its head, so that `ray job submit` works. num_gpus: LOGICAL GPUs the head
+    declares (Ray schedules GPU actors on them; there is no GPU behind them)."""
     temp_dir = tempfile.mkdtemp(prefix="lvray", dir="/tmp")
     port = free_port()
     # Token auth off: a local throw-away cluster; drivers started with `cluster.env` connect without a token.
@@ -72,7 +73,7 @@ def start_head(*, num_cpus: int = 1, object_store_mb: int = 150, dashboard: bool
         [
             "--head", f"--port={port}", f"--temp-dir={temp_dir}", *board,
             f"--dashboard-agent-listen-port={free_port()}",
-            *_node_flags(num_cpus, object_store_mb),
+            *_node_flags(num_cpus, object_store_mb, num_gpus),
         ],
         env,
     )  # fmt: skip
@@ -82,10 +83,10 @@ def start_head(*, num_cpus: int = 1, object_store_mb: int = 150, dashboard: bool
     return cluster
 
 
-def _node_flags(num_cpus: int, object_store_mb: int) -> list[str]:
+def _node_flags(num_cpus: int, object_store_mb: int, num_gpus: int = 0) -> list[str]:
     return [
         f"--num-cpus={num_cpus}",
-        "--num-gpus=0",
+        f"--num-gpus={num_gpus}",
         f"--object-store-memory={object_store_mb * 1024 * 1024}",
         f"--node-manager-port={free_port()}",
         f"--object-manager-port={free_port()}",

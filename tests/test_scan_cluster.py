@@ -7,6 +7,7 @@ The driver is a separate process, so the test can kill -9 it mid-run like a cras
 
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -119,3 +120,24 @@ def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
     assert sql(out, "select count(*) from frames where frame_index % 2 <> 0") == [(0,)]
     assert sql(out, "select count(*), count(distinct video_id) from videos where status = 'ok'") == [(n_videos, n_videos)]
     assert sql(out, "select count(*), count(finished_at) from runs") == [(2, 1)]  # the killed run is there, never finished
+
+
+def test_fractional_gpu_actors_share_one_gpu(tmp_path):
+    """Two detector actors of half a GPU each on a node with one (LOGICAL: the machine has none, Ray
+    only schedules on it): both start, both are given GPU 0, and the scan completes."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for k in range(4):
+        write_video(archive / f"cam{k}.mp4", width=64, height=48, n_frames=24)
+    head = start_head(num_cpus=4, num_gpus=1)  # CPUs for the decode tasks beside the actors
+    try:
+        fake = ["--detector-class", "fake_detector:GpuShareDetector"]
+        options = ["--anomaly", "fire", "--ray-address", head.address, "--num-actors", "2", "--gpus-per-actor", "0.5", *fake]
+        command = scan_command(archive, tmp_path / "out", *options)
+        result = subprocess.run(command, cwd=ROOT, env=head.env, capture_output=True, text=True, timeout=300)
+    finally:
+        head.stop()
+    assert result.returncode == EXIT_OK, result.stderr[-4000:]
+    assert result.stdout.strip().endswith("4 ok, 0 failed, 0 skipped")
+    actors = set(re.findall(r"fake detector pid=(\d+) gpu_ids=\[0\] cuda_visible=0", result.stdout + result.stderr))
+    assert len(actors) == 2, (result.stdout + result.stderr)[-3000:]
