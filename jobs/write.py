@@ -167,20 +167,24 @@ class OutWriter:
         )
 
     def _keep_finished_segments(self, video_ids: list[str], profile_id: str) -> dict[str, dict[int, str]]:
-        """Clips that dead runs of this profile committed for these (now claimed, not shown) videos:
-        kept, one run per clip; every other uncommitted row of those videos is deleted first."""
+        """Clips that killed runs (never finished, no longer live) of this profile committed for these
+        (now claimed, not shown) videos: kept, one run per clip; every other row those runs left of
+        those videos is deleted first. Nothing is read when no run was killed (the usual case)."""
         if not video_ids or not self.tables.exists("clips"):
             return {}
         con = self._connect_snapshot()
-        live = live_runs(self.tables.fs, self.tables.root) - {self.run_id}
+        live = live_runs(self.tables.fs, self.tables.root)
+        unfinished = con.execute("SELECT run_id FROM runs WHERE finished_at IS NULL").fetchall()
+        killed = sorted(run for (run,) in unfinished if run not in live and run != self.run_id)
+        if not killed:
+            return {}
         con.register("_claimed", pa.table({"video_id": pa.array(video_ids, pa.string())}))
-        con.register("_live", pa.table({"run_id": pa.array(sorted(live), pa.string())}))
-        con.execute("SET VARIABLE profile = $p", {"p": profile_id})
+        con.register("_killed", pa.table({"run_id": pa.array(killed, pa.string())}))
         leftovers = """
             SELECT c.video_id, c.run_id, c.clip_index, r.profile_id
-            FROM {table} AS c LEFT JOIN runs AS r USING (run_id)
-            WHERE c.video_id IN (SELECT video_id FROM _claimed)
-              AND c.run_id NOT IN (SELECT run_id FROM _live)
+            FROM {table} AS c JOIN runs AS r USING (run_id)
+            WHERE c.run_id IN (SELECT run_id FROM _killed)
+              AND c.video_id IN (SELECT video_id FROM _claimed)
               AND (c.video_id, c.run_id) NOT IN (SELECT video_id, run_id FROM _video_runs)
         """
         clips = con.sql(leftovers.format(table=source_name("clips"))).fetchall()
