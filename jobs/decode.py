@@ -15,6 +15,7 @@ error row (status = the error kind) as its last row.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ import numpy as np
 
 from jobs.listing import VideoFile
 from jobs.scan import DEFAULT_CLIPS_PER_SEGMENT
+from jobs.storage import is_remote
 from jobs.video_reader import VideoError, VideoInfo, open_video
 from lavida_core.clips import plan_clips
-from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, DecodedRow, PlannedRow, VideoFields
+from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, ROW_WHOLE, DecodedRow, PlannedRow, VideoFields
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     clips kept from a killed run) one ROW_KEPT row with its facts."""
     video = _video_file(row)
     kept = set(int(i) for i in row.get("kept_clips", ()))
+    if is_remote(video.uri):  # opening it would download it: one task downloads and decodes it whole
+        yield planned(video, None, ROW_WHOLE, kept_clips=np.asarray(sorted(kept), dtype=np.int64)).as_row()
+        return
     info: VideoInfo | None = None
     try:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
@@ -68,10 +73,12 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
 
 def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     """flat_map fn: a PlannedRow -> the segment's clip rows (DecodedRow), or ends with the video's
-    error row; an error or kept row passes through as a DecodedRow."""
+    error row; an error or kept row passes through as a DecodedRow. A ROW_WHOLE row (a remote video)
+    is opened once and all its clips but the kept ones decoded, labelled with the segments they
+    commit in (consecutive runs of `clips_per_segment`)."""
     item = PlannedRow.from_row(row)
     video = _video_file(row)
-    if item.row_kind != ROW_SEGMENT:
+    if item.row_kind not in (ROW_SEGMENT, ROW_WHOLE):
         yield _without_frames(item).as_row()
         return
     info: VideoInfo | None = None
@@ -79,10 +86,22 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
             clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
-            for clip_index in item.clip_indices.tolist():
-                indices = clips[clip_index]
-                frames, timestamps = opened.read(indices)
-                yield clip_row(item, info, clip_index, indices, timestamps, frames).as_row()
+            if item.row_kind == ROW_SEGMENT:
+                segments = [(item.segment_index, item.clip_indices.tolist())]
+            else:
+                kept = set(item.kept_clips.tolist())
+                todo = [i for i in range(len(clips)) if i not in kept]
+                if not todo:
+                    yield _without_frames(planned(video, info, ROW_KEPT, n_clips=len(clips))).as_row()
+                segments = list(
+                    enumerate(todo[start : start + config.clips_per_segment] for start in range(0, len(todo), config.clips_per_segment))
+                )
+            for segment_index, clip_indices in segments:
+                segment = dataclasses.replace(item, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
+                for clip_index in clip_indices:
+                    indices = clips[clip_index]
+                    frames, timestamps = opened.read(indices)
+                    yield clip_row(segment, info, clip_index, indices, timestamps, frames).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
         yield error_row(video, info, error.kind, str(error)).as_row()
@@ -107,6 +126,7 @@ def planned(
     n_clips: int = 0,
     segment_index: int = -1,
     clip_indices: np.ndarray | None = None,
+    kept_clips: np.ndarray | None = None,
 ) -> PlannedRow:
     return PlannedRow(
         **_video_fields(video, info, status=status, error=error),
@@ -116,6 +136,7 @@ def planned(
         n_clips=n_clips,
         segment_index=segment_index,
         clip_indices=np.zeros(0, dtype=np.int64) if clip_indices is None else clip_indices,
+        kept_clips=np.zeros(0, dtype=np.int64) if kept_clips is None else kept_clips,
     )
 
 

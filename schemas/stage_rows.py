@@ -25,6 +25,7 @@ import numpy as np
 ROW_CLIP = "clip"  # row_kind of a clip
 ROW_ERROR = "error"  # row_kind of a failed video's last row (clips of it already sent are dropped)
 ROW_SEGMENT = "segment"  # row_kind of a PlannedRow: a segment to decode
+ROW_WHOLE = "whole"  # row_kind of a PlannedRow: a remote video, decoded whole by one task (one download)
 ROW_KEPT = "kept"  # row_kind of a video all of whose clips a killed run committed: its facts, no clip
 
 
@@ -84,10 +85,11 @@ class ClipFields(VideoFields):
 class PlannedRow(VideoFields):
     """plan -> decode: one segment of a video to decode (or the video's error / kept row)."""
 
-    row_kind: str  # ROW_SEGMENT, ROW_ERROR or ROW_KEPT
-    n_clips: int  # clips of the whole video
-    segment_index: int  # -1 on an error or kept row
-    clip_indices: np.ndarray  # int64 [K]: the clips (indices into plan_clips) this segment decodes
+    row_kind: str  # ROW_SEGMENT, ROW_WHOLE, ROW_ERROR or ROW_KEPT
+    n_clips: int  # clips of the whole video (0 on a ROW_WHOLE row: not opened yet)
+    segment_index: int  # -1 unless ROW_SEGMENT
+    clip_indices: np.ndarray  # int64 [K]: the clips (indices into plan_clips) a ROW_SEGMENT decodes
+    kept_clips: np.ndarray  # int64 [K]: the clips a ROW_WHOLE leaves out (a killed run committed them)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,8 +17,9 @@ from video_factory import (
     write_video,
 )
 
-from jobs.decode import DecodeConfig, decode_video
+from jobs.decode import DecodeConfig, decode_segment, decode_video, plan_video, planned
 from jobs.listing import list_videos
+from schemas.stage_rows import ROW_WHOLE, DecodedRow, PlannedRow
 
 
 def _decode(path, frames_per_clip=4, sample_interval=3):
@@ -104,3 +105,30 @@ def test_missing_file_is_a_read_error(tmp_path):
     path.unlink()
     [row] = decode_video(dataclasses.asdict(video), config=DecodeConfig(frames_per_clip=4, sample_interval=1))
     assert (row["row_kind"], row["status"]) == ("error", "read_error")
+
+
+def test_a_long_video_is_planned_in_segments_that_leave_out_the_kept_clips(tmp_path):
+    write_video(tmp_path / "long.mp4", n_frames=40)  # interval 2, 4 frames a clip: 20 samples, 5 clips
+    [video] = list_videos(str(tmp_path))
+    config = DecodeConfig(frames_per_clip=4, sample_interval=2, clips_per_segment=2)
+    plan = [PlannedRow.from_row(r) for r in plan_video({**dataclasses.asdict(video), "kept_clips": [1]}, config=config)]
+    assert [(p.segment_index, p.clip_indices.tolist(), p.n_clips) for p in plan] == [(0, [0, 2], 5), (1, [3, 4], 5)]
+    rows = [DecodedRow.from_row(r) for p in plan for r in decode_segment(p.as_row(), config=config)]
+    assert [(r.segment_index, r.segment_clips, r.clip_index) for r in rows] == [(0, 2, 0), (0, 2, 2), (1, 2, 3), (1, 2, 4)]
+    assert rows[2].frame_indices.tolist() == [24, 26, 28, 30]
+
+
+def test_a_remote_video_is_decoded_whole_by_one_task_with_the_same_segments(tmp_path):
+    """ROW_WHOLE (what plan_video makes of an s3:// video, to download it once) labels its clips with
+    the segments a local plan would make; a local file stands in for the download here."""
+    write_video(tmp_path / "long.mp4", n_frames=40)
+    [video] = list_videos(str(tmp_path))
+    config = DecodeConfig(frames_per_clip=4, sample_interval=2, clips_per_segment=2)
+    whole = planned(video, None, ROW_WHOLE, kept_clips=np.array([1], dtype=np.int64))
+    rows = [DecodedRow.from_row(r) for r in decode_segment(whole.as_row(), config=config)]
+    assert [(r.segment_index, r.segment_clips, r.clip_index, r.n_clips) for r in rows] == [
+        (0, 2, 0, 5), (0, 2, 2, 5), (1, 2, 3, 5), (1, 2, 4, 5)
+    ]  # fmt: skip
+    everything_kept = planned(video, None, ROW_WHOLE, kept_clips=np.arange(5, dtype=np.int64))
+    [kept] = [DecodedRow.from_row(r) for r in decode_segment(everything_kept.as_row(), config=config)]
+    assert (kept.row_kind, kept.n_clips, kept.n_frames) == ("kept", 5, 40)
