@@ -334,12 +334,23 @@ def _rows(dataset) -> Iterator[DetectedRow]:
 
 
 def _check_gpus(options: ScanOptions) -> None:
+    """UserError for GPU actors the cluster cannot run, or that would leave no CPU to decode (Ray Data
+    gives each GPU actor one CPU as well: with none left, the scan would wait forever)."""
     import ray
 
-    if options.gpus_per_actor > 0 and ray.cluster_resources().get("GPU", 0) < options.gpus_per_actor:
+    if options.gpus_per_actor == 0:
+        return
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) < options.gpus_per_actor:
         raise UserError(
             f"--gpus-per-actor {options.gpus_per_actor} but the Ray cluster has no such GPUs; "
             "use --device cpu --gpus-per-actor 0, or join a GPU cluster with --ray-address"
+        )
+    cpus = resources.get("CPU", 0)
+    if cpus < options.num_actors + 1:
+        raise UserError(
+            f"--num-actors {options.num_actors} GPU actors take one CPU each and decoding needs at least one more, "
+            f"but the Ray cluster has {cpus:g} CPUs: use fewer actors (--num-actors {max(1, int(cpus) - 1)}) or a node with more CPUs"
         )
 
 

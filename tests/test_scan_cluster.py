@@ -135,8 +135,14 @@ def test_fractional_gpu_actors_share_one_gpu(tmp_path):
         options = ["--anomaly", "fire", "--ray-address", head.address, "--num-actors", "2", "--gpus-per-actor", "0.5", *fake]
         command = scan_command(archive, tmp_path / "out", *options)
         result = subprocess.run(command, cwd=ROOT, env=head.env, capture_output=True, text=True, timeout=300)
+        # 4 actors of a quarter GPU would take all 4 CPUs and leave none to decode: refused, not a hang
+        crowded = [*options, "--num-actors", "4", "--gpus-per-actor", "0.25"]
+        refused = subprocess.run(
+            scan_command(archive, tmp_path / "out2", *crowded), cwd=ROOT, env=head.env, capture_output=True, text=True, timeout=120
+        )
     finally:
         head.stop()
+    assert refused.returncode == 2 and "take one CPU each" in refused.stderr.strip().splitlines()[-1], refused.stderr[-2000:]
     assert result.returncode == EXIT_OK, result.stderr[-4000:]
     assert "4 ok, 0 failed, 0 skipped" in result.stdout
     actors = set(re.findall(r"fake detector pid=(\d+) gpu_ids=\[0\] cuda_visible=0", result.stdout + result.stderr))
