@@ -25,7 +25,7 @@ import numpy as np
 from jobs.listing import VideoFile
 from jobs.scan import DEFAULT_CLIPS_PER_SEGMENT
 from jobs.storage import is_remote
-from jobs.video_reader import VideoError, VideoInfo, open_video
+from jobs.video_reader import OpenVideo, VideoError, VideoInfo, open_video
 from lavida_core.clips import plan_clips
 from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, ROW_WHOLE, DecodedRow, PlannedRow, VideoFields
 
@@ -54,7 +54,10 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     try:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
-        clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            todo = [i for i in range(len(clips)) if i not in kept]
+            if not todo:
+                yield kept_row(video, opened, clips).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
         yield planned(video, info, ROW_ERROR, status=error.kind, error=str(error)).as_row()
@@ -63,9 +66,6 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         log.exception("%s: unexpected failure opening it", video.uri)
         yield planned(video, info, ROW_ERROR, status="decode_error", error=f"{type(error).__name__}: {error}").as_row()
         return
-    todo = [i for i in range(len(clips)) if i not in kept]
-    if not todo:
-        yield planned(video, info, ROW_KEPT, n_clips=len(clips)).as_row()
     for segment_index, start in enumerate(range(0, len(todo), config.clips_per_segment)):
         indices = np.asarray(todo[start : start + config.clips_per_segment], dtype=np.int64)
         yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=indices).as_row()
@@ -92,7 +92,7 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
                 kept = set(item.kept_clips.tolist())
                 todo = [i for i in range(len(clips)) if i not in kept]
                 if not todo:
-                    yield _without_frames(planned(video, info, ROW_KEPT, n_clips=len(clips))).as_row()
+                    yield _without_frames(kept_row(video, opened, clips)).as_row()
                 segments = list(
                     enumerate(todo[start : start + config.clips_per_segment] for start in range(0, len(todo), config.clips_per_segment))
                 )
@@ -114,6 +114,14 @@ def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     """A whole video's DecodedRows in one process (plan_video then decode_segment): for tests and tools."""
     for planned_row in plan_video(row, config=config):
         yield from decode_segment(planned_row, config=config)
+
+
+def kept_row(video: VideoFile, opened: OpenVideo, clips: list[np.ndarray]) -> PlannedRow:
+    """The ROW_KEPT row of a video all of whose clips a killed run committed: its facts, its frame
+    size from one decoded frame."""
+    frames, _ = opened.read(clips[0][:1])  # [1, H, W, 3]
+    kept = planned(video, opened.info, ROW_KEPT, n_clips=len(clips))
+    return dataclasses.replace(kept, height=int(frames.shape[1]), width=int(frames.shape[2]))
 
 
 def planned(

@@ -1,7 +1,7 @@
-"""`lavida scan`: list an archive, decode sampled clips, run LAVIDA on an actor pool, write Parquet.
+"""`lavida scan`: list an archive, decode sampled clips, run LAVIDA on an actor pool, commit to OUT's Delta tables.
 
-    list (driver, fsspec) -> decode (Ray Data flat_map, CPU tasks, decord)
-        -> detect (Ray Data map_batches, actor pool, LAVIDA) -> write (driver, per-video commit)
+    list (driver, fsspec) -> plan + decode (Ray Data flat_maps, CPU tasks, decord)
+        -> detect (Ray Data map_batches, actor pool, LAVIDA) -> write (driver, batched commits)
 
 Other jobs (search, eval) call `scan(ScanOptions(...)) -> ScanSummary`. Stages: jobs/listing.py,
 jobs/decode.py, jobs/detect.py, jobs/write.py (which documents the exactly-once commit protocol).
@@ -356,7 +356,7 @@ def _check_gpus(options: ScanOptions) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="a folder, a glob (quoted) or an s3:// prefix of videos")
-    parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Parquet tables")
+    parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Delta tables")
     parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type to look for (repeatable)")
     parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
     parser.add_argument(

@@ -131,4 +131,6 @@ def test_a_remote_video_is_decoded_whole_by_one_task_with_the_same_segments(tmp_
     ]  # fmt: skip
     everything_kept = planned(video, None, ROW_WHOLE, kept_clips=np.arange(5, dtype=np.int64))
     [kept] = [DecodedRow.from_row(r) for r in decode_segment(everything_kept.as_row(), config=config)]
-    assert (kept.row_kind, kept.n_clips, kept.n_frames) == ("kept", 5, 40)
+    assert (kept.row_kind, kept.n_clips, kept.n_frames, kept.height, kept.width) == ("kept", 5, 40, 48, 64)
+    [local] = plan_video({**dataclasses.asdict(video), "kept_clips": list(range(5))}, config=config)
+    assert (local["row_kind"], local["height"], local["width"]) == ("kept", 48, 64)
