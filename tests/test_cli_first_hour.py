@@ -99,9 +99,11 @@ def test_sigint_mid_scan_stops_cleanly_and_a_rerun_resumes(tmp_path):
     folder.mkdir()
     for k in range(6):
         write_video(folder / f"v{k}.mp4", width=64, height=48, n_frames=40)
+    # FAKE detector that takes 0.3 s a clip (60 clips): the run is still going when the signal comes
     command = [sys.executable, "-m", "jobs.cli", "scan", folder, "--out", out, "--sample-interval", "1", "--frames-per-clip", "4",
-               "--batch-size", "1", "--anomaly", "x", "--commit-every", "1"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+               "--batch-size", "1", "--anomaly", "x", "--commit-every", "1",
+               "--detector-class", "fake_detector:SlowBrightDetector"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "OMP_NUM_THREADS": "1", "LAVIDA_FAKE_DELAY_S": "0.3"}
     scan = subprocess.Popen(list(map(str, command)), cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for line in scan.stderr:  # the first video committed
         if "[1/6" in line:
