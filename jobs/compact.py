@@ -21,12 +21,11 @@ import argparse
 import logging
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
 from jobs.out_tables import OutTables
 from schemas.tables import TABLE_NAMES
-from schemas.views import source_name, view_statements
+from schemas.views import source_name
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,9 @@ class CompactSummary:
 
 def compact(tables: OutTables, *, live: set[str], grace_s: float = GRACE_S, retention_hours: int | None = None) -> CompactSummary:
     """Steps 1-3 of the module docstring; `live`: runs that are running now (jobs/leases.py)."""
-    from jobs.duck import register_snapshot
+    from jobs.duck import snapshot_connection
 
-    con = duckdb.connect()
-    register_snapshot(con, tables)
-    for statement in view_statements():
-        con.execute(statement)
+    con = snapshot_connection(tables)
     con.register("_live", pa.table({"run_id": pa.array(sorted(live), pa.string())}))
     con.execute(f"CREATE TEMP TABLE _settled AS SELECT uri FROM videos WHERE committed_at < now() - INTERVAL {float(grace_s)} SECOND")
     # a killed run's rows are kept for a while: the next scan of the video keeps its finished segments

@@ -84,14 +84,21 @@ def connect(
     """
     if isinstance(out, str):
         out = open_out(out, storage_options=storage_options)
-    con = duckdb.connect()
+    con = snapshot_connection(OutTables(out.root, storage_options), as_of=as_of)
     if out.is_remote:
         con.register_filesystem(out.fs)
-    register_snapshot(con, OutTables(out.root, storage_options), as_of=as_of)
-    for statement in view_statements():
-        con.execute(statement)
     if sandbox:
         lock_down(con, out.root)
+    return con
+
+
+def snapshot_connection(tables: OutTables, *, as_of: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the views over one snapshot of OUT's tables (no checks, no sandbox:
+    for the writer and compaction; users' connections come from `connect`)."""
+    con = duckdb.connect()
+    register_snapshot(con, tables, as_of=as_of)
+    for statement in view_statements():
+        con.execute(statement)
     return con
 
 

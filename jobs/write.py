@@ -209,13 +209,9 @@ class OutWriter:
         return keep
 
     def _connect_snapshot(self) -> duckdb.DuckDBPyConnection:
-        from jobs.duck import register_snapshot
+        from jobs.duck import snapshot_connection
 
-        con = duckdb.connect()
-        register_snapshot(con, self.tables)
-        for statement in view_statements():
-            con.execute(statement)
-        return con
+        return snapshot_connection(self.tables)
 
     # --- rows ----------------------------------------------------------------------------------
 
