@@ -104,7 +104,10 @@ def test_sigint_mid_scan_stops_cleanly_and_a_rerun_resumes(tmp_path):
                "--batch-size", "1", "--anomaly", "x", "--commit-every", "1",
                "--detector-class", "fake_detector:SlowBrightDetector"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "OMP_NUM_THREADS": "1", "LAVIDA_FAKE_DELAY_S": "0.3"}
-    scan = subprocess.Popen(list(map(str, command)), cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # the default SIGINT disposition in the child, whatever this process inherited (a shell's background
+    # job ignores SIGINT, and so would the scan, which then never sees the Ctrl-C this test sends)
+    scan = subprocess.Popen(list(map(str, command)), cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     for line in scan.stderr:  # the first video committed
         if "[1/6" in line:
             break
