@@ -59,14 +59,15 @@ class SlowBrightDetector(BrightDetector):
 
 
 class GpuShareDetector(BrightDetector):
-    """FAKE: BrightDetector that prints, once per actor, the GPU ids Ray assigned it (a test reads them
-    from the driver's log to see fractional GPU actors share one GPU)."""
+    """FAKE: BrightDetector that records, once per actor, the GPU ids Ray assigned it: a file
+    `<pid>.txt` in the folder $LAVIDA_FAKE_GPU_LOG (a test reads them to see fractional GPU actors
+    share one GPU; a file, because Ray forwards actor logs to the driver late or not at all)."""
 
     @classmethod
     def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None, base_paths: dict | None = None) -> BrightDetector:
         import ray
 
-        print(
-            f"fake detector pid={os.getpid()} gpu_ids={ray.get_gpu_ids()} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}", flush=True
-        )
+        record = f"gpu_ids={ray.get_gpu_ids()} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}"
+        with open(os.path.join(os.environ["LAVIDA_FAKE_GPU_LOG"], f"{os.getpid()}.txt"), "w") as file:
+            file.write(record)
         return cls(model)
