@@ -55,8 +55,8 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
             clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
-            todo = [i for i in range(len(clips)) if i not in kept]
-            if not todo:
+            segments = segments_of(len(clips), kept, config.clips_per_segment)
+            if not segments:
                 yield kept_row(video, opened, clips).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
@@ -66,9 +66,14 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         log.exception("%s: unexpected failure opening it", video.uri)
         yield planned(video, info, ROW_ERROR, status="decode_error", error=f"{type(error).__name__}: {error}").as_row()
         return
-    for segment_index, start in enumerate(range(0, len(todo), config.clips_per_segment)):
-        indices = np.asarray(todo[start : start + config.clips_per_segment], dtype=np.int64)
-        yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=indices).as_row()
+    for segment_index, indices in enumerate(segments):
+        yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(indices)).as_row()
+
+
+def segments_of(n_clips: int, kept: set[int], clips_per_segment: int) -> list[list[int]]:
+    """The clips still to decode (all but `kept`), in runs of at most `clips_per_segment`."""
+    todo = [i for i in range(n_clips) if i not in kept]
+    return [todo[start : start + clips_per_segment] for start in range(0, len(todo), clips_per_segment)]
 
 
 def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
@@ -89,13 +94,9 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
             if item.row_kind == ROW_SEGMENT:
                 segments = [(item.segment_index, item.clip_indices.tolist())]
             else:
-                kept = set(item.kept_clips.tolist())
-                todo = [i for i in range(len(clips)) if i not in kept]
-                if not todo:
+                segments = list(enumerate(segments_of(len(clips), set(item.kept_clips.tolist()), config.clips_per_segment)))
+                if not segments:
                     yield _without_frames(kept_row(video, opened, clips)).as_row()
-                segments = list(
-                    enumerate(todo[start : start + config.clips_per_segment] for start in range(0, len(todo), config.clips_per_segment))
-                )
             for segment_index, clip_indices in segments:
                 segment = dataclasses.replace(item, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
                 for clip_index in clip_indices:

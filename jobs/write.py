@@ -129,9 +129,10 @@ class OutWriter:
         n_done = len(listed) - len(todo_files)
         self.lease.acquire()
         self.write_run(run_row)
-        held = claims.claim(self.tables, self.run_id, [v.video_id for v in todo_files], live_runs(self.tables.fs, self.tables.root))
+        live = live_runs(self.tables.fs, self.tables.root)
+        held = claims.claim(self.tables, self.run_id, [v.video_id for v in todo_files], live)
         todo_files = [v for v in todo_files if v.video_id not in held]
-        kept = self._keep_finished_segments([v.video_id for v in todo_files], mine)
+        kept = self._keep_finished_segments([v.video_id for v in todo_files], mine, live)
         for video in todo_files:
             self.videos[video.video_id] = _Video(kept=kept.get(video.video_id, {}))
         if held:
@@ -166,14 +167,13 @@ class OutWriter:
             "or scan into another --out"
         )
 
-    def _keep_finished_segments(self, video_ids: list[str], profile_id: str) -> dict[str, dict[int, str]]:
+    def _keep_finished_segments(self, video_ids: list[str], profile_id: str, live: set[str]) -> dict[str, dict[int, str]]:
         """Clips that killed runs (never finished, no longer live) of this profile committed for these
         (now claimed, not shown) videos: kept, one run per clip; every other row those runs left of
         those videos is deleted first. Nothing is read when no run was killed (the usual case)."""
         if not video_ids or not self.tables.exists("clips"):
             return {}
         con = self._connect_snapshot()
-        live = live_runs(self.tables.fs, self.tables.root)
         unfinished = con.execute("SELECT run_id FROM runs WHERE finished_at IS NULL").fetchall()
         killed = sorted(run for (run,) in unfinished if run not in live and run != self.run_id)
         if not killed:
