@@ -18,6 +18,7 @@ lay them out on disk in the layouts ``lavida_core.training.seg_datasets`` reads:
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -155,9 +156,11 @@ def category_name(colour: str, shape: str) -> str:
 
 
 def held_out_categories(config: ShapesConfig) -> list[str]:
-    """One combination per colour, on a diagonal, so every word still appears in training."""
+    """One combination per colour, on a diagonal, so every word still appears in training: colour i
+    gets shape (3i + 1) mod n, or (i + 1) mod n when 3 divides n (then 3i + 1 would repeat shapes)."""
     n_shapes = len(config.shapes)
-    return [category_name(c, config.shapes[(i * 3 + 1) % n_shapes]) for i, c in enumerate(config.colours)]
+    step = 3 if math.gcd(3, n_shapes) == 1 else 1
+    return [category_name(c, config.shapes[(i * step + 1) % n_shapes]) for i, c in enumerate(config.colours)]
 
 
 def training_categories(config: ShapesConfig) -> list[str]:
