@@ -36,10 +36,16 @@ class MLLMConfig:
     patch_size: int = 14
     temporal_patch_size: int = 2
     spatial_merge_size: int = 2
-    # Pixels per frame fed to the vision tower (Qwen's smart_resize bounds). The reference's inference
-    # uses 160..192 merged tokens x 8 frames worth of pixels per frame (28 x 28 pixels per token).
+    # Pixels per frame fed to the vision tower (Qwen's smart_resize bounds, 28 x 28 pixels per merged
+    # token). Inference and evaluation: 160..192 tokens x 8 frames (reference dataset/video/base.py,
+    # inference=True); training: 32..64 tokens x 8 frames (inference=False); image samples (training
+    # only): 32..1024 tokens (dataset/image/base.py).
     min_pixels: int = 160 * 28 * 28 * 8
     max_pixels: int = 192 * 28 * 28 * 8
+    train_min_pixels: int = 32 * 28 * 28 * 8
+    train_max_pixels: int = 64 * 28 * 28 * 8
+    image_min_pixels: int = 32 * 28 * 28
+    image_max_pixels: int = 1024 * 28 * 28
     attn_implementation: str = "sdpa"
 
 
@@ -99,9 +105,16 @@ class CompressionConfig:
 
     temporal_pruning: bool = True
     static_threshold: float = 0.01  # mean (1 - cos) over frames 2..T below this: static group
+    # The reference prunes at inference only (LLM.py: video_embed runs when `inference`). True also
+    # prunes in training: our earlier behaviour, with which the shipped demo model was trained.
+    temporal_pruning_in_training: bool = False
     token_sampling: bool = True
     reduction_ratio: float = 0.5  # keep R = max(1, int(L * ratio)) visual tokens
     lof_k: int = 8
+    # The reference assigns every token to its nearest centre, so of two identical centres (letterbox
+    # bars) the second gets an empty cluster and its feature becomes the mean of all tokens. True puts
+    # every centre in its own cluster: our earlier behaviour, with which the demo model was trained.
+    lof_centres_own_cluster: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,14 @@ class LavidaConfig:
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     frames_per_clip: int = 8
+    # Prompt wording (lavida_core.tokenizer.PROMPT_TEMPLATES): "reference" draws one of the reference's
+    # 5 questions x 5 answers per clip (dataset/messages_template.py); "fixed" always asks the one
+    # question our models were trained with before (the shipped demo model).
+    prompt_templates: str = "reference"
+
+    def __post_init__(self) -> None:
+        if self.prompt_templates not in PROMPT_TEMPLATE_SETS:
+            raise InputError(f"prompt_templates must be one of {PROMPT_TEMPLATE_SETS}, got {self.prompt_templates!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,9 +153,11 @@ class LavidaConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LavidaConfig:
+        """A saved config (a model folder's lavida.json). Fields it lacks because it was written before
+        they existed get the behaviour it was trained with (`_SAVED_BEFORE`), not today's defaults."""
         parts = {f.name: f.type for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
-        for key, value in data.items():
+        for key, value in _with_fields_saved_before(data).items():
             if key not in parts:
                 raise InputError(f"unknown LAVIDA config field {key!r}; known fields: {sorted(parts)}")
             part_cls = _PART_CLASSES.get(key)
@@ -143,6 +166,20 @@ class LavidaConfig:
 
     def replace(self, **changes: Any) -> LavidaConfig:
         return dataclasses.replace(self, **changes)
+
+    def updated(self, changes: dict[str, Any]) -> LavidaConfig:
+        """This config with some fields changed, parts given as dicts of their changed fields, e.g.
+        {"prompt_templates": "fixed", "compression": {"lof_centres_own_cluster": True}}."""
+        kwargs: dict[str, Any] = {}
+        for key, value in changes.items():
+            part_cls = _PART_CLASSES.get(key)
+            if part_cls is not None and isinstance(value, dict):
+                value = _part_from_dict(part_cls, key, {**dataclasses.asdict(getattr(self, key)), **value})
+            kwargs[key] = value
+        known = {f.name for f in dataclasses.fields(self)}
+        if set(kwargs) - known:
+            raise InputError(f"unknown LAVIDA config field(s) {sorted(set(kwargs) - known)}; known fields: {sorted(known)}")
+        return dataclasses.replace(self, **kwargs)
 
 
 _PART_CLASSES: dict[str, type] = {
@@ -154,6 +191,31 @@ _PART_CLASSES: dict[str, type] = {
     "compression": CompressionConfig,
     "lora": LoraConfig,
 }
+
+
+PROMPT_TEMPLATE_SETS = ("reference", "fixed")
+
+# Fields added by issue 14 (fidelity to the reference recipe), with the behaviour of the models saved
+# before them: one fixed prompt, temporal pruning and own-cluster centres in training too, and the
+# inference pixel budget for every frame (their `min_pixels` / `max_pixels`).
+_SAVED_BEFORE: dict[str, Any] = {
+    "prompt_templates": "fixed",
+    "compression": {"temporal_pruning_in_training": True, "lof_centres_own_cluster": True},
+}
+
+
+def _with_fields_saved_before(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    for key, value in _SAVED_BEFORE.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**value, **data[key]}
+        elif key not in data:
+            data[key] = value
+    mllm = data.get("mllm")
+    if isinstance(mllm, dict) and "min_pixels" in mllm and "max_pixels" in mllm:
+        budget = {f"{kind}_{bound}_pixels": mllm[f"{bound}_pixels"] for kind in ("train", "image") for bound in ("min", "max")}
+        data["mllm"] = {**budget, **mllm}
+    return data
 
 
 def _part_from_dict(part_cls: type, name: str, value: dict[str, Any]) -> Any:
@@ -181,8 +243,12 @@ def _tiny() -> LavidaConfig:
             vision_depth=2,
             vision_embed_dim=32,
             vision_num_heads=4,
-            min_pixels=112 * 112,
+            min_pixels=112 * 112,  # a fixed frame size: 8 x 8 patches, in training too
             max_pixels=112 * 112,
+            train_min_pixels=112 * 112,
+            train_max_pixels=112 * 112,
+            image_min_pixels=112 * 112,
+            image_max_pixels=112 * 112,
         ),
         text_encoder=TextEncoderConfig(
             vocab_size=CLIP_FALLBACK_VOCAB_SIZE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -34,8 +35,31 @@ CLIP_FALLBACK_VOCAB_SIZE = 256 + len(CLIP_SPECIAL_TOKENS)
 CLIP_MAX_LENGTH = 77
 
 SYSTEM_PROMPT = "You are a helpful assistant."
-QUESTION = "Detect anomalies in this video. Target types: {types}."
+# The reference's wording (dataset/messages_template.py), kept verbatim, spaces and "sceen" included:
+# a model trained on these strings is asked with them. {kind} is "video" or "image".
+REFERENCE_QUESTIONS = (
+    "Can you segment the anomalies in this {kind}? Anomalies include {types}. ",
+    "Please segment the anomalies in this {kind}. Abnormal cases contain {types}. ",
+    "Detect anomalies in this {kind}. Target types: {types}. ",
+    "Monitor anomalies in this sceen. Anomalies include {types}. ",
+    "Segment abnormal events in this sceen. Abnormal events include {types}. ",
+)
+REFERENCE_ANSWERS = (
+    f"It is {SEG_TOKEN}.",
+    f"Sure, {SEG_TOKEN}.",
+    f"Sure, it is {SEG_TOKEN}.",
+    f"Sure, the segmentation result is {SEG_TOKEN}.",
+    f"{SEG_TOKEN}.",
+)
+# The one prompt of models trained before the reference's templates (the shipped demo model).
+QUESTION = "Detect anomalies in this {kind}. Target types: {types}."
 ANSWER = f"It is {SEG_TOKEN}."
+# LavidaConfig.prompt_templates -> (questions, answers); a clip gets one of each, drawn uniformly.
+PROMPT_TEMPLATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "reference": (REFERENCE_QUESTIONS, REFERENCE_ANSWERS),
+    "fixed": ((QUESTION,), (ANSWER,)),
+}
+VISUAL_KINDS = ("video", "image")
 
 
 def byte_level_tokenizer(special_tokens: tuple[str, ...], wrap: tuple[str, str] | None = None) -> PreTrainedTokenizerFast:
@@ -93,11 +117,12 @@ class SpecialIds:
     video: int
     seg: int
     pad: int
+    image: int = -1  # -1: a tokenizer without image placeholders (never matches a token)
 
     @classmethod
     def of(cls, tokenizer: PreTrainedTokenizerBase) -> SpecialIds:
-        ids = tokenizer.convert_tokens_to_ids(["<|video_pad|>", SEG_TOKEN, "<|endoftext|>"])
-        return cls(video=ids[0], seg=ids[1], pad=ids[2])
+        ids = tokenizer.convert_tokens_to_ids(["<|video_pad|>", SEG_TOKEN, "<|endoftext|>", "<|image_pad|>"])
+        return cls(video=ids[0], seg=ids[1], pad=ids[2], image=ids[3])
 
 
 @dataclass(frozen=True)
@@ -106,17 +131,35 @@ class PromptIds:
     answer_mask: torch.Tensor  # [L] bool: the assistant answer (what the LM loss is computed on)
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, anomaly_types: list[str], n_video_tokens: int) -> PromptIds:
-    """Token ids of the chat: system turn, user turn (video placeholders + question), answer with <SEG>."""
-    question = QUESTION.format(types=", ".join(anomaly_types))
-    before_video = f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n<|vision_start|>"
-    after_video = f"<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
-    answer = f"{ANSWER}<|im_end|>\n"
-    video_id = tokenizer.convert_tokens_to_ids("<|video_pad|>")
+def choose_prompt(templates: str, rng: np.random.Generator) -> tuple[str, str]:
+    """One (question, answer) template pair of the set `templates` (PROMPT_TEMPLATES), drawn uniformly."""
+    questions, answers = PROMPT_TEMPLATES[templates]
+    return questions[int(rng.integers(len(questions)))], answers[int(rng.integers(len(answers)))]
+
+
+def encode_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    anomaly_types: list[str],
+    n_visual_tokens: int,
+    *,
+    question: str = QUESTION,
+    answer: str = ANSWER,
+    kind: str = "video",
+) -> PromptIds:
+    """Token ids of the chat: system turn, user turn (visual placeholders + question), answer with <SEG>.
+
+    kind: "video" (video placeholders) or "image" (image placeholders, "image" in the question)."""
+    if kind not in VISUAL_KINDS:
+        raise ValueError(f"kind must be one of {VISUAL_KINDS}, got {kind!r}")
+    question = question.format(kind=kind, types=", ".join(anomaly_types))
+    before_visual = f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n<|vision_start|>"
+    after_visual = f"<|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n"
+    answer = f"{answer}<|im_end|>\n"
+    placeholder = tokenizer.convert_tokens_to_ids(f"<|{kind}_pad|>")
     pieces = [
-        tokenizer.encode(before_video, add_special_tokens=False),
-        [video_id] * n_video_tokens,
-        tokenizer.encode(after_video, add_special_tokens=False),
+        tokenizer.encode(before_visual, add_special_tokens=False),
+        [placeholder] * n_visual_tokens,
+        tokenizer.encode(after_visual, add_special_tokens=False),
     ]
     answer_ids = tokenizer.encode(answer, add_special_tokens=False)
     prompt_len = sum(len(p) for p in pieces)

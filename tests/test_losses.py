@@ -75,7 +75,8 @@ def test_perfect_prediction_gives_near_zero_loss_and_a_bad_one_does_not():
 
 
 def test_total_matches_hand_computed_sum_on_one_positive_and_one_negative_frame():
-    # frame 0 has the object (1 pixel of 2x2); frame 1 has none. M = 1, all logits 0.
+    # frame 0 has the object (1 pixel of 2x2); frame 1 has none. M = 1, all logits 0 (the object logit
+    # 0 would blank the masks, so blanking is off here: see the blanking tests below).
     target_masks = torch.tensor([[[1, 0], [0, 0]], [[0, 0], [0, 0]]], dtype=torch.bool)
     labels = torch.tensor([1, 0])
     terms = lavida_loss(
@@ -85,6 +86,7 @@ def test_total_matches_hand_computed_sum_on_one_positive_and_one_negative_frame(
         target_masks=target_masks,
         target_labels=labels,
         lm_loss=torch.tensor(1.5),
+        config=LossConfig(blank_no_object_masks=False),
     )
     focal_frame0 = (0.25 * 0.25 * LN2 + 3 * 0.75 * 0.25 * LN2) / 4  # mean over the 4 pixels
     dice_frame0 = 0.5  # as in test_dice_loss_hand_value
@@ -131,15 +133,69 @@ def test_only_the_best_candidate_mask_gets_mask_gradients():
     assert grad[1].abs().sum() == 0  # frame 1 has no object: mask terms do not count it
 
 
-def test_iou_head_is_supervised_on_all_candidates_of_positive_frames_only():
+def test_supervise_all_iou_trains_the_iou_head_on_all_candidates_of_positive_frames_only():
     mask_logits, pred_ious, object_logits, target_masks, labels = _perfect_inputs(n=4, m=3)
     pred_ious = torch.full((4, 3), 0.3, requires_grad=True)
     lavida_loss(
-        mask_logits=mask_logits, pred_ious=pred_ious, object_score_logits=object_logits, target_masks=target_masks, target_labels=labels
+        mask_logits=mask_logits,
+        pred_ious=pred_ious,
+        object_score_logits=object_logits,
+        target_masks=target_masks,
+        target_labels=labels,
+        config=LossConfig(supervise_all_iou=True),
     ).total.backward()
     positive = labels.bool()
     assert (pred_ious.grad[positive] != 0).all()
     assert (pred_ious.grad[~positive] == 0).all()
+
+
+def _three_candidates() -> dict:
+    """One 2x2 frame whose target is its top-left pixel. Candidate 0 segments exactly it (IoU 1),
+    candidate 1 the whole frame (IoU 1/4), candidate 2 nothing (IoU 0); every predicted IoU is 0.5."""
+    target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])
+    logits = torch.stack([target[0] * 20 - 10, torch.full((2, 2), 10.0), torch.full((2, 2), -10.0)]).unsqueeze(0)
+    return dict(
+        mask_logits=logits,  # [1, 3, 2, 2]
+        pred_ious=torch.full((1, 3), 0.5),
+        object_score_logits=torch.full((1, 1), 5.0),
+        target_masks=target,
+        target_labels=torch.ones(1),
+    )
+
+
+def test_iou_loss_on_the_best_candidate_only_by_default():
+    # the best candidate (lowest 20 focal + 2 dice) is the exact one: |0.5 - 1| = 0.5
+    assert lavida_loss(**_three_candidates()).iou.item() == pytest.approx(0.5)
+    # supervise_all_iou: the mean over the three, (|0.5 - 1| + |0.5 - 1/4| + |0.5 - 0|) / 3 = 1.25 / 3
+    everyone = lavida_loss(**_three_candidates(), config=LossConfig(supervise_all_iou=True))
+    assert everyone.iou.item() == pytest.approx(1.25 / 3)
+
+
+def test_iou_gradient_reaches_the_best_candidate_only():
+    inputs = _three_candidates()
+    inputs["pred_ious"].requires_grad_(True)
+    lavida_loss(**inputs).total.backward()
+    assert inputs["pred_ious"].grad.tolist() == [[-1.0, 0.0, 0.0]]  # d|p - 1|/dp at p = 0.5, weight 1
+
+
+def test_masks_of_frames_whose_object_logit_is_not_positive_are_blanked():
+    # 4x4 frame, target the top-left 2x2 (4 of 16 pixels), a perfect mask but object logit 0 (<= 0):
+    # blanked to -1024, every target pixel costs focal 0.25 x 1024 x (1 - 0)^2 = 256, the others 0, so the
+    # mean is 256 x 4 / 16 = 64; dice 1 - (0 + 1) / (0 + 4 + 1) = 0.8; actual IoU 0 against 0.5.
+    target = torch.zeros(1, 4, 4)
+    target[0, :2, :2] = 1.0
+    logits = (target * 20 - 10).unsqueeze(1).repeat(1, 3, 1, 1).requires_grad_(True)  # [1, 3, 4, 4]
+    common = dict(pred_ious=torch.full((1, 3), 0.5), target_masks=target, target_labels=torch.ones(1))
+    terms = lavida_loss(mask_logits=logits, object_score_logits=torch.zeros(1, 1), **common)
+    assert terms.mask.item() == pytest.approx(64.0)
+    assert terms.dice.item() == pytest.approx(0.8)
+    assert terms.iou.item() == pytest.approx(0.5)
+    terms.total.backward()
+    assert logits.grad.abs().sum() == 0  # no mask gradient on a blanked frame
+    appearing = lavida_loss(mask_logits=logits, object_score_logits=torch.full((1, 1), 0.1), **common)
+    assert appearing.mask.item() < 1e-3 and appearing.dice.item() < 0.05  # logit > 0: not blanked
+    kept = lavida_loss(mask_logits=logits, object_score_logits=torch.zeros(1, 1), **common, config=LossConfig(blank_no_object_masks=False))
+    assert kept.mask.item() == pytest.approx(appearing.mask.item())  # the option keeps the mask
 
 
 def test_negative_frames_change_only_the_object_score_term():
@@ -246,7 +302,7 @@ def test_mask_loss_on_absent_frames_option_penalises_a_mask_where_nothing_should
         target_labels=torch.zeros(1),
     )
     reference = lavida_loss(**common)
-    dense = lavida_loss(**common, config=LossConfig(mask_loss_on_absent_frames=True))
+    dense = lavida_loss(**common, config=LossConfig(mask_loss_on_absent_frames=True, blank_no_object_masks=False))
     assert reference.mask == 0 and reference.dice == 0
     assert dense.mask > 0.5 and dense.dice > 0.9
     assert torch.isclose(dense.object_score, reference.object_score)
@@ -265,7 +321,7 @@ def test_absent_frames_count_every_candidate_so_one_empty_candidate_cannot_hedge
         object_score_logits=torch.zeros(1, 1),
         target_masks=torch.zeros(1, 4, 4),
         target_labels=torch.zeros(1),
-        config=LossConfig(mask_loss_on_absent_frames=True),
+        config=LossConfig(mask_loss_on_absent_frames=True, blank_no_object_masks=False),
     )
     hedged = lavida_loss(mask_logits=hedging, **common)
     clean = lavida_loss(mask_logits=empty, **common)

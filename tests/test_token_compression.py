@@ -58,13 +58,41 @@ def test_reverse_attention_weighs_the_dissimilar_token_most():
     assert merged[0, 0] < weights_mean[0]
 
 
-def test_duplicated_tokens_merge_into_their_value():
+def test_duplicated_tokens_merge_into_their_value_when_centres_keep_their_own_cluster():
     token = torch.randn(1, 6)
     tokens = torch.cat([token.repeat(5, 1), token.repeat(5, 1) + 10.0])
-    merged, centres = reverse_attention_sampling(tokens, ratio=0.2, k=4)  # R = 2
+    merged, centres = reverse_attention_sampling(tokens, ratio=0.2, k=4, centres_own_cluster=True)  # R = 2
     assert len(centres) == 2
     values = sorted(merged[:, 0].tolist())
     assert abs(values[0] - token[0, 0].item()) < 1e-5 and abs(values[1] - token[0, 0].item() - 10.0) < 1e-5
+
+
+def _twin_centres() -> torch.Tensor:
+    """t0 = t1 = (1, 0), t2 = (3, 0), t3 = (1, 3). With k = 1 the twins have density k / (0 + 1e-10)
+    (their nearest neighbour is at distance 0), t2 1 / (2 / sqrt 2) and t3 1 / (3 / sqrt 2): with
+    R = int(4 x 0.5) = 2 the centres are t0 and t1. Every token is equally near both and joins the
+    first, t0."""
+    return torch.tensor([[1.0, 0.0], [1.0, 0.0], [3.0, 0.0], [1.0, 3.0]])
+
+
+def test_a_twin_centre_left_with_an_empty_cluster_becomes_the_mean_of_all_tokens():
+    tokens = _twin_centres()
+    merged, centres = reverse_attention_sampling(tokens, ratio=0.5, k=1)
+    assert centres.tolist() == [0, 1]
+    # t1's cluster is empty: the reference's softmax over a fully masked row is uniform over all 4 tokens
+    assert torch.allclose(merged[1], torch.tensor([(1 + 1 + 3 + 1) / 4, 3 / 4]))
+    # t0's cluster is all 4 tokens, weighted by softmax(-t0 . x / sqrt 2) = softmax(-[1, 1, 3, 1] / sqrt 2)
+    w = torch.softmax(-torch.tensor([1.0, 1.0, 3.0, 1.0]) / 2**0.5, dim=0)
+    assert torch.allclose(merged[0], w @ tokens)
+
+
+def test_centres_own_cluster_option_keeps_the_twin_to_itself():
+    tokens = _twin_centres()
+    merged, centres = reverse_attention_sampling(tokens, ratio=0.5, k=1, centres_own_cluster=True)
+    assert centres.tolist() == [0, 1]
+    assert torch.allclose(merged[1], tokens[1])  # alone in its cluster
+    w = torch.softmax(-torch.tensor([1.0, 3.0, 1.0]) / 2**0.5, dim=0)  # t0, t2, t3
+    assert torch.allclose(merged[0], w @ tokens[[0, 2, 3]])
 
 
 def test_ratio_one_is_the_identity_even_with_duplicates():

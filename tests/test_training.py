@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,11 +55,11 @@ def _fixed_batch(job, loaded):
     return T.collate(samples, model_config=config, qwen_tokenizer=loaded.qwen_tokenizer, clip_tokenizer=loaded.clip_tokenizer)
 
 
-def test_collate_targets_at_mask_logit_size(tmp_path):
+def test_collate_targets_at_the_sam2_input_size(tmp_path):
     job = _job(tmp_path)
     loaded = build_model(job)
     batch = _fixed_batch(job, loaded)
-    size = loaded.model.config.image_encoder.image_size // 4
+    size = loaded.model.config.image_encoder.image_size  # the reference's loss resolution (1024 at paper size)
     assert batch.target_masks.shape == (8, size, size)  # 2 clips x 4 frames
     assert batch.target_labels.shape == (8,)
     assert batch.target_masks[:4].sum() > 0 and batch.target_masks[4:].sum() == 0  # anomalous, then normal
@@ -65,8 +67,34 @@ def test_collate_targets_at_mask_logit_size(tmp_path):
     assert batch.inputs.labels is not None and (batch.inputs.labels != -100).any()
 
 
+def test_collate_resizes_targets_nearest_to_the_image_size_or_bilinear_to_the_logits():
+    from lavida_core.config import preset
+    from lavida_core.tokenizer import load_clip_tokenizer, load_qwen_tokenizer
+    from lavida_core.training.losses import LossConfig
+
+    masks = np.zeros((1, 4, 4), dtype=bool)
+    masks[0, 1, 2] = True  # one pixel of a 4x4 frame: a 32 x 32 block of the 128 x 128 target, nearest
+    # the TrainingSample fields collate reads
+    frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    sample = SimpleNamespace(frames=frames, anomaly_types=["dot"], target_masks=masks, target_labels=np.array([True]))
+    tokenizers = dict(qwen_tokenizer=load_qwen_tokenizer(None), clip_tokenizer=load_clip_tokenizer(None))
+    batch = T.collate([sample], model_config=preset("tiny"), **tokenizers)
+    expected = torch.zeros(1, 128, 128)
+    expected[0, 32:64, 64:96] = 1.0
+    assert torch.equal(batch.target_masks, expected)
+    # "logits": bilinear to 32 x 32, then > 0.5. Output i samples input (i + 0.5) / 8 - 0.5, where the pixel
+    # at p weighs max(0, 1 - |x - p|): kept where the row weight times the column weight exceeds 0.5.
+    low = T.collate([sample], model_config=preset("tiny"), loss_config=LossConfig(mask_resolution="logits"), **tokenizers)
+    x = (torch.arange(32) + 0.5) / 8 - 0.5
+    row, col = (1 - (x - 1).abs()).clamp(min=0), (1 - (x - 2).abs()).clamp(min=0)
+    assert torch.equal(low.target_masks[0], (row[:, None] * col[None, :] > 0.5).float())
+
+
 def test_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
-    job = _job(tmp_path, lr=1e-2, schedule="constant")
+    # From random weights the object logits start <= 0, so the reference's blanking would leave only the
+    # slow object-score term to move in 8 steps: this test of the loop keeps the mask gradient.
+    raw = {**_raw(lr=1e-2, schedule="constant", warmup_steps=0), "loss": {"blank_no_object_masks": False}}
+    job = job_config(raw, overrides={"out": str(tmp_path / "out")})
     loaded = build_model(job)
     model = loaded.model
     T.set_trainable(model, job.train)
@@ -79,7 +107,7 @@ def test_steps_on_a_fixed_batch_lower_the_loss(tmp_path):
 
 
 def test_only_the_trained_parts_change(tmp_path):
-    job = _job(tmp_path, lr=1e-2, max_grad_norm=None)
+    job = _job(tmp_path, lr=1e-2, max_grad_norm=None, warmup_steps=0)  # the reference's step 0 runs at lr 0
     loaded = build_model(job)
     model = loaded.model
     trainable = set(T.set_trainable(model, job.train))
@@ -167,6 +195,38 @@ def test_bad_configs_are_one_line_cli_errors(tmp_path, raw, message):
         job = job_config(raw, overrides={"out": str(tmp_path)})
         build_sampler(job)
     assert message in str(caught.value)
+
+
+def test_the_reference_schedule_warms_up_from_zero_then_decays_over_micro_batches():
+    config = T.TrainConfig()  # 8000 updates of 2 micro-batches, 100 warm-up updates, lr 1e-5 (not tiny)
+    assert (config.steps, config.grad_accum, config.warmup_steps) == (8000, 2, 100)
+    # get_linear_schedule_with_warmup(100, 16000) stepped once per update
+    assert T.lr_factor(0, config) == 0.0
+    assert T.lr_factor(50, config) == pytest.approx(0.5)
+    assert T.lr_factor(100, config) == pytest.approx(1.0)  # (16000 - 100) / (16000 - 100)
+    assert T.lr_factor(8000, config) == pytest.approx(8000 / 15900)  # the lr ends near half the peak
+    assert T.REFERENCE_LR * T.lr_factor(8000, config) == pytest.approx(0.503e-5, rel=1e-3)
+    # the earlier recipe (the demo's): warm-up from 1 / warmup, decay to 0 at `steps`
+    earlier = T.TrainConfig(steps=6000, grad_accum=1, warmup_steps=200, warmup_starts_at_zero=False, decay_horizon="updates")
+    assert T.lr_factor(0, earlier) == pytest.approx(1 / 200)
+    assert T.lr_factor(199, earlier) == pytest.approx(1.0)
+    assert T.lr_factor(3100, earlier) == pytest.approx(0.5)  # 1 - (3100 - 200) / 5800
+    assert T.lr_factor(6000, earlier) == 0.0
+
+
+def test_optimizer_is_adamw_with_the_reference_betas_and_weight_decay_on_every_parameter():
+    from lavida_core.checkpoint import build_lavida
+    from lavida_core.config import preset
+
+    model = build_lavida(preset("tiny")).model
+    config = T.TrainConfig(lr=1e-5)
+    T.set_trainable(model, config)
+    optimizer, scheduler = T.make_optimizer(model, config)
+    (group,) = optimizer.param_groups  # biases and norms decay too, as AdamW(model.parameters())
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert group["betas"] == (0.9, 0.999) and group["weight_decay"] == 0.01
+    assert group["initial_lr"] == 1e-5 and group["lr"] == 0.0  # the first update runs at lr 0
+    assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def test_every_step_micro_batch_and_process_draws_its_own_samples():

@@ -1,10 +1,12 @@
 """Qwen2-VL as LAVIDA's MLLM: frames + prompt in, the `<SEG>` token's last hidden state out.
 
 Forward for a batch of clips (tensors in, tensors out):
-1. patch-embed the clips' video patches; temporal pruning drops static merge groups of frames 2..T;
-   the vision blocks run on what is left (attention within each temporal patch), then the merger;
-2. each clip's run of video placeholder tokens is shortened to the tokens that survived (as the
-   reference does) and filled with the visual embeddings;
+1. patch-embed the clips' video patches (an image sample is one temporal patch); at inference,
+   temporal pruning drops static merge groups of frames 2..T (the reference prunes at inference only;
+   `CompressionConfig.temporal_pruning_in_training`); the vision blocks run on what is left
+   (attention within each temporal patch), then the merger;
+2. each clip's run of visual placeholder tokens (video, or image for an image sample) is shortened to
+   the tokens that survived (as the reference does) and filled with the visual embeddings;
 3. reverse-attention token sampling compresses each clip's visual tokens;
 4. the clips are left-padded into one batch, positions are 0..n-1 over the real tokens (the reference
    feeds embeddings without 3-D rope indices, which gives exactly these positions), and the language
@@ -95,7 +97,7 @@ class LavidaMLLM(nn.Module):
         labels: torch.Tensor | None = None,
     ) -> MLLMOutput:
         """input_ids: [B, L] unpadded-equal-length or right-padded with `ids.pad`, each with one run of
-        t*h*w/4 video placeholders and one <SEG>; pixel_values: [sum t*h*w, 3*tp*p*p]; grid_thw: [B, 3];
+        t*h*w/4 video (or image) placeholders and one <SEG>; pixel_values: [sum t*h*w, 3*tp*p*p]; grid_thw: [B, 3];
         labels: [B, L] with -100 where no loss is taken."""
         visual = self.encode_video(pixel_values, grid_thw)  # B x [n_b, D]
         embed = self.language_model.embed_tokens
@@ -103,11 +105,11 @@ class LavidaMLLM(nn.Module):
         for b, clip_tokens in enumerate(visual):
             ids_b, labels_b = self._shorten_video_run(input_ids[b], labels[b] if labels is not None else None, len(clip_tokens))
             embeds_b = embed(ids_b).clone()
-            video_pos = (ids_b == self.ids.video).nonzero().squeeze(1)
-            embeds_b[video_pos] = clip_tokens.to(embeds_b.dtype)
+            visual_pos = self._is_visual(ids_b).nonzero().squeeze(1)
+            embeds_b[visual_pos] = clip_tokens.to(embeds_b.dtype)
             n_in.append(int(grid_thw[b].prod()) // self._group)
-            ids_b, embeds_b, labels_b = self._sample_tokens(ids_b, embeds_b, labels_b, video_pos)
-            n_out.append(int((ids_b == self.ids.video).sum()))
+            ids_b, embeds_b, labels_b = self._sample_tokens(ids_b, embeds_b, labels_b, visual_pos)
+            n_out.append(int(self._is_visual(ids_b).sum()))
             sequences.append((ids_b, embeds_b))
             label_rows.append(labels_b)
         ids, embeds, mask = _left_pad(sequences, pad_id=self.ids.pad)
@@ -119,12 +121,19 @@ class LavidaMLLM(nn.Module):
         lm_loss = self._lm_loss(hidden, label_rows, ids.shape[1]) if labels is not None else None
         return MLLMOutput(seg_hidden=seg_hidden, lm_loss=lm_loss, visual_tokens_in=n_in, visual_tokens_out=n_out)
 
+    def _is_visual(self, ids: torch.Tensor) -> torch.Tensor:
+        return (ids == self.ids.video) | (ids == self.ids.image)
+
+    @property
+    def _prunes(self) -> bool:
+        return self.compression.temporal_pruning and (not self.training or self.compression.temporal_pruning_in_training)
+
     @property
     def _group(self) -> int:
         return self.qwen.config.vision_config.spatial_merge_size**2
 
     def encode_video(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> list[torch.Tensor]:
-        """Vision tower with temporal pruning. Returns per clip [n_kept / 4, D] LLM-ready tokens."""
+        """Vision tower (with temporal pruning when it applies). Returns per clip [n_kept / 4, D] LLM-ready tokens."""
         visual = self.visual
         merge = visual.spatial_merge_size
         patches = visual.patch_embed(pixel_values)  # [N, E]
@@ -146,7 +155,7 @@ class LavidaMLLM(nn.Module):
         for t, h, w in grid_thw.tolist():
             clip = patches[start : start + t * h * w]
             start += t * h * w
-            if self.compression.temporal_pruning:
+            if self._prunes:
                 with torch.no_grad():
                     keep = temporal_keep_mask(
                         clip, (t, h, w), merge_size=self.visual.spatial_merge_size, threshold=self.compression.static_threshold
@@ -159,28 +168,31 @@ class LavidaMLLM(nn.Module):
         return torch.cat(masks), frame_lengths, clip_lengths
 
     def _shorten_video_run(self, ids: torch.Tensor, labels: torch.Tensor | None, n_visual: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Drop right padding and the video placeholders beyond the n_visual tokens that survived pruning."""
+        """Drop right padding and the visual placeholders beyond the n_visual tokens that survived pruning."""
         keep = ids != self.ids.pad
-        video_pos = (ids == self.ids.video).nonzero().squeeze(1)
-        if len(video_pos) < n_visual:
-            raise ValueError(f"prompt has {len(video_pos)} video placeholders for {n_visual} visual tokens")
-        keep[video_pos[n_visual:]] = False
+        visual_pos = self._is_visual(ids).nonzero().squeeze(1)
+        if len(visual_pos) < n_visual:
+            raise ValueError(f"prompt has {len(visual_pos)} visual placeholders for {n_visual} visual tokens")
+        keep[visual_pos[n_visual:]] = False
         return ids[keep], labels[keep] if labels is not None else None
 
     def _sample_tokens(
-        self, ids: torch.Tensor, embeds: torch.Tensor, labels: torch.Tensor | None, video_pos: torch.Tensor
+        self, ids: torch.Tensor, embeds: torch.Tensor, labels: torch.Tensor | None, visual_pos: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if not self.compression.token_sampling or len(video_pos) == 0:
+        if not self.compression.token_sampling or len(visual_pos) == 0:
             return ids, embeds, labels
         with torch.no_grad():
             merged, centres = reverse_attention_sampling(
-                embeds[video_pos], ratio=self.compression.reduction_ratio, k=self.compression.lof_k
+                embeds[visual_pos],
+                ratio=self.compression.reduction_ratio,
+                k=self.compression.lof_k,
+                centres_own_cluster=self.compression.lof_centres_own_cluster,
             )
         keep = torch.ones(len(ids), dtype=torch.bool, device=ids.device)
-        keep[video_pos] = False
-        keep[video_pos[centres]] = True
+        keep[visual_pos] = False
+        keep[visual_pos[centres]] = True
         embeds = embeds.clone()
-        embeds[video_pos[centres]] = merged
+        embeds[visual_pos[centres]] = merged
         return ids[keep], embeds[keep], labels[keep] if labels is not None else None
 
     def _seg_hidden(self, ids: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,9 @@ class LavidaInputs:
     text_input_ids: list[torch.Tensor]  # per clip [n_b, Lt] anomaly type names (CLIP tokens)
     text_attention_mask: list[torch.Tensor]  # per clip [n_b, Lt]
     labels: torch.Tensor | None = None  # [B, L] LM targets (-100 = ignore), for training
+    # per clip: an image sample (training; one frame, image placeholders in its prompt), which SAM2
+    # segments as an image, without the "no memory" embedding of video frames. None: all videos.
+    is_image: list[bool] | None = None
 
 
 @dataclass
@@ -70,7 +73,13 @@ class LavidaModel(nn.Module):
     def forward(self, inputs: LavidaInputs) -> LavidaOutputs:
         mllm_out = self.mllm(inputs.input_ids, inputs.pixel_values, inputs.grid_thw, labels=inputs.labels)
         text = self._encode_texts(inputs.text_input_ids, inputs.text_attention_mask)  # per clip [n_b, Dt]
-        features = self.segmenter.encode(inputs.sam_images)
+        is_image = inputs.is_image or [False] * len(inputs.frames_per_clip)
+        image_frames = torch.tensor(
+            [image for image, n in zip(is_image, inputs.frames_per_clip, strict=True) for _ in range(n)],
+            dtype=torch.bool,
+            device=inputs.sam_images.device,
+        )  # [sum T_b]
+        features = self.segmenter.encode(inputs.sam_images, image_frames=image_frames)
         prompts, classes = [], []
         start = 0
         for b, n_frames in enumerate(inputs.frames_per_clip):

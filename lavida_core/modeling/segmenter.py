@@ -6,7 +6,8 @@ outputs and are not built here. Per frame:
 
     features = image_encoder(frame)                      # 3 FPN levels, lowest at 1/16
     high_res = [conv_s0(level0), conv_s1(level1)]       # decoder's high-res skip features
-    embedding = level2 + no_mem_embed                    # "no memory" frame embedding
+    embedding = level2 + no_mem_embed                    # "no memory" frame embedding (video frames;
+                                                         # image samples: level2 alone, as seg_image)
     sparse = [not-a-point, not-a-point, prompt]          # SAM2 pads an empty point prompt
     masks, ious, object_score = mask_decoder(embedding, dense_pe, sparse, no_mask_embed, multimask)
 
@@ -48,7 +49,7 @@ SAM2_UNUSED_KEY_PREFIXES = (
 
 @dataclass
 class FrameFeatures:
-    embedding: torch.Tensor  # [N, C, s, s] lowest level + no_mem_embed
+    embedding: torch.Tensor  # [N, C, s, s] lowest level (+ no_mem_embed on video frames)
     high_res: list[torch.Tensor]  # [N, C/8, 4s, 4s], [N, C/4, 2s, 2s]
     tokens: torch.Tensor  # [s*s, N, C] lowest level, for the projector
     tokens_pos: torch.Tensor  # [s*s, N, C] its positional encoding
@@ -114,8 +115,12 @@ class Segmenter(nn.Module):
         self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, d))
         nn.init.trunc_normal_(self.no_mem_embed, std=0.02)
 
-    def encode(self, images: torch.Tensor) -> FrameFeatures:
-        """images: [N, 3, S, S] normalised -> the per-frame features the decoder and projector use."""
+    def encode(self, images: torch.Tensor, *, image_frames: torch.Tensor | None = None) -> FrameFeatures:
+        """images: [N, 3, S, S] normalised -> the per-frame features the decoder and projector use.
+
+        image_frames: bool [N], frames of image samples: the reference segments those with SAM2's
+        image path (`seg_image`), which adds no `no_mem_embed`; video frames go through `track_step`
+        as initial conditioning frames, which adds it."""
         out = self.image_encoder(images)
         # SAM2's FPN upsamples in float32 and its position encodings are float32 (it relies on CUDA
         # autocast): back to the weights' dtype, so that bf16 runs the same on every device
@@ -127,7 +132,10 @@ class Segmenter(nn.Module):
         tokens = lowest.flatten(2).permute(2, 0, 1)  # [s*s, N, C]
         tokens_pos = pos[-1].flatten(2).permute(2, 0, 1)  # [s*s, N, C]
         n, c, s, _ = lowest.shape
-        embedding = (tokens + self.no_mem_embed).permute(1, 2, 0).reshape(n, c, s, s)
+        no_mem = self.no_mem_embed.expand(1, n, c)  # [1, N, C]
+        if image_frames is not None:
+            no_mem = no_mem * (~image_frames).to(no_mem.dtype).view(1, n, 1)
+        embedding = (tokens + no_mem).permute(1, 2, 0).reshape(n, c, s, s)
         return FrameFeatures(embedding=embedding, high_res=high_res, tokens=tokens, tokens_pos=tokens_pos)
 
     def decode(self, features: FrameFeatures, prompts: torch.Tensor) -> MaskPrediction:
@@ -149,9 +157,9 @@ class Segmenter(nn.Module):
             high_res_features=features.high_res,
         )
         if not self.training:
-            # SAM2 blanks the masks of frames whose object score is <= 0. Not while training: from
-            # random weights (score < 0 at start) that would cut every mask gradient, and the mask
-            # losses only count frames that do show the target anyway.
+            # SAM2 blanks the masks of frames whose object score is <= 0. While training the loss does
+            # it (as the reference's model does, LossConfig.blank_no_object_masks), so that a recipe
+            # may keep the mask gradient there instead.
             appearing = (object_score_logits > 0)[:, :, None, None]  # [N, 1, 1, 1]
             masks = torch.where(appearing, masks, torch.full_like(masks, NO_OBJECT_LOGIT))
         return MaskPrediction(mask_logits=masks.float(), ious=ious.float(), object_score_logits=object_score_logits.float())

@@ -4,7 +4,10 @@
    whose patch embeddings barely differ from frame 1 (static background).
 2. `reverse_attention_sampling`: on the visual tokens entering the LLM, keep the highest-density
    tokens (local-outlier-factor style) as cluster centres and give each centre the "reverse
-   attention" mean of its cluster, where dissimilar (rare, anomalous) tokens weigh most.
+   attention" mean of its cluster, where dissimilar (rare, anomalous) tokens weigh most. As in the
+   reference, every token joins its nearest centre, so of two identical centres the later one can be
+   left with an empty cluster, whose feature is then the mean of all tokens (`centres_own_cluster`
+   keeps each centre in its own cluster instead).
 
 Both are pure tensor functions, run under no_grad by the model.
 """
@@ -47,12 +50,16 @@ def lof_density(tokens: torch.Tensor, k: int) -> torch.Tensor:
     return k / (reach_to_neighbours.sum(dim=1) + 1e-10)
 
 
-def reverse_attention_sampling(tokens: torch.Tensor, *, ratio: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Compress [L, C] visual tokens to R = max(1, int(L * ratio)).
+def reverse_attention_sampling(
+    tokens: torch.Tensor, *, ratio: float, k: int, centres_own_cluster: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compress [L, C] visual tokens to R = max(1, int(L * ratio)) (ratio >= 1: the identity).
 
     Returns (merged [R, C] in tokens' dtype, centre indices [R] in increasing order). Each token joins
-    its nearest centre (a centre always joins its own cluster, so ratio 1.0 is the identity); a
-    centre's new feature is the softmax(-centre . token / sqrt(C))-weighted mean of its cluster.
+    its nearest centre, the first on ties; a centre's new feature is the
+    softmax(-centre . token / sqrt(C))-weighted mean of its cluster, and the plain mean of all L tokens
+    when its cluster is empty (a twin centre took its tokens: the reference's softmax over an all-masked
+    row). centres_own_cluster: every centre joins its own cluster first, so none is empty.
     """
     L, C = tokens.shape
     R = max(1, int(L * ratio))
@@ -63,8 +70,10 @@ def reverse_attention_sampling(tokens: torch.Tensor, *, ratio: float, k: int) ->
     centre_idx = torch.sort(torch.topk(density, k=R, largest=True).indices).values  # [R]
     centres = x[centre_idx]  # [R, C]
     assignment = torch.argmin(torch.cdist(x, centres), dim=1)  # [L]
-    assignment[centre_idx] = torch.arange(R, device=x.device)
+    if centres_own_cluster:
+        assignment[centre_idx] = torch.arange(R, device=x.device)
     members = F.one_hot(assignment, R).t().bool()  # [R, L]
-    scores = -(centres @ x.t()) / C**0.5  # [R, L]
-    weights = torch.softmax(scores.masked_fill(~members, float("-inf")), dim=1)  # [R, L]
+    empty = ~members.any(dim=1, keepdim=True)  # [R, 1]
+    scores = (-(centres @ x.t()) / C**0.5).masked_fill(~members, float("-inf"))  # [R, L]
+    weights = torch.softmax(scores.masked_fill(empty, 0.0), dim=1)  # [R, L]; an empty row: uniform
     return (weights @ x).to(tokens.dtype), centre_idx

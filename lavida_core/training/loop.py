@@ -47,18 +47,31 @@ DEFAULT_LR: dict[str, float] = {"tiny": 1e-3}
 REFERENCE_LR = 1e-5
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "linear")
+DECAY_HORIZONS = ("micro_batches", "updates")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 16000  # optimizer steps (reference: 8 epochs x 2000)
+    # The reference (train_acc.py): 8 epochs x 2000 micro-batches of 2 clips, 2 per update: 8000 updates
+    # of AdamW(lr 1e-5) with torch's defaults (betas 0.9/0.999, weight decay 0.01 on every parameter;
+    # its yaml's beta2 0.95 and weight_decay are never read), get_linear_schedule_with_warmup(100, 16000).
+    steps: int = 8000  # optimizer steps (updates)
     batch_size: int = 2  # clips per micro-batch per process
     grad_accum: int = 2  # micro-batches per optimizer step
     lr: float | None = None  # None: DEFAULT_LR by preset name, else 1e-5
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup_steps: int = 0
-    schedule: str = "linear"  # after warm-up: "constant" or "linear" decay to 0 at `steps`
+    weight_decay: float = 0.01  # on every trained parameter, as torch's AdamW default
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100  # updates of linear warm-up
+    # True: the warm-up of transformers' get_linear_schedule_with_warmup, lr x step / warmup_steps, so
+    # the first update runs at lr 0 (the reference). False: lr x (step + 1) / warmup_steps, our earlier
+    # choice (the shipped demo model's recipe).
+    warmup_starts_at_zero: bool = True
+    schedule: str = "linear"  # after warm-up: "constant" or "linear" decay to 0 at the horizon
+    # Where the linear decay reaches 0. "micro_batches": steps x grad_accum, as the reference, whose
+    # schedule length counts micro-batches (epochs x steps_per_epoch) while DeepSpeed steps it once per
+    # update: its lr ends near half the peak (1e-5 x 8000 / 15900). "updates": at `steps`, so the lr
+    # ends at 0 (our earlier choice; the same thing when grad_accum is 1).
+    decay_horizon: str = "micro_batches"
     max_grad_norm: float | None = 1.0
     seed: int = 0
     checkpoint_every: int = 500  # steps between resumable checkpoints (0: only the final one)
@@ -72,8 +85,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise InputError("steps, batch_size and grad_accum must be at least 1")
-        if self.precision not in PRECISIONS or self.schedule not in SCHEDULES:
-            raise InputError(f"precision must be one of {PRECISIONS} and schedule one of {SCHEDULES}")
+        if self.precision not in PRECISIONS or self.schedule not in SCHEDULES or self.decay_horizon not in DECAY_HORIZONS:
+            raise InputError(
+                f"precision must be one of {PRECISIONS}, schedule one of {SCHEDULES} and decay_horizon one of {DECAY_HORIZONS}"
+            )
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            raise InputError("warmup_steps and weight_decay must not be negative")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"lr must be positive, got {self.lr}")
         if self.checkpoint_every < 0 or self.log_every < 1 or self.keep_checkpoints < 1:
@@ -86,7 +103,7 @@ class TrainConfig:
 @dataclass
 class TrainBatch:
     inputs: LavidaInputs
-    target_masks: torch.Tensor  # [N, h, w] float 0/1 at the mask-logit size, N = frames of all clips
+    target_masks: torch.Tensor  # [N, h, w] float 0/1 at the loss resolution, N = frames of all clips
     target_labels: torch.Tensor  # [N] float 0/1, the frame shows the target
     n_clips: int
 
@@ -163,27 +180,46 @@ def collate(
     model_config: LavidaConfig,
     qwen_tokenizer: PreTrainedTokenizerBase,
     clip_tokenizer: PreTrainedTokenizerBase,
+    loss_config: LossConfig | None = None,
+    rng: np.random.Generator | None = None,
 ) -> TrainBatch:
-    """TrainingSamples -> model inputs (with LM labels) + targets at the mask-logit size."""
+    """TrainingSamples -> model inputs (with LM labels) + targets at the loss resolution
+    (`loss_config.mask_resolution`). A one-frame sample is an image sample (lavida_core.inputs).
+    rng: draws the prompt templates (None: seeded by each sample's frames and names)."""
+    loss_config = loss_config or LossConfig()
     inputs = build_inputs(
         [s.frames for s in samples],
         [s.anomaly_types for s in samples],
         config=model_config,
         qwen_tokenizer=qwen_tokenizer,
         clip_tokenizer=clip_tokenizer,
-        with_labels=True,
+        training=True,
+        is_image=[s.frames.shape[0] == 1 for s in samples],
+        rng=rng,
     )
-    size = model_config.image_encoder.image_size // 4  # SAM2's low-res mask logits
-    masks = torch.cat([_resize_masks(s.target_masks, size) for s in samples])  # [N, size, size]
+    resize = TARGET_RESIZES[loss_config.mask_resolution]
+    masks = torch.cat([resize(s.target_masks, model_config.image_encoder.image_size) for s in samples])  # [N, h, w]
     labels = torch.from_numpy(np.concatenate([s.target_labels for s in samples])).float()  # [N]
     return TrainBatch(inputs=inputs, target_masks=masks, target_labels=labels, n_clips=len(samples))
 
 
-def _resize_masks(masks: np.ndarray, size: int) -> torch.Tensor:
-    """bool [T, H, W] -> float 0/1 [T, size, size], squarely resized as the SAM2 images are."""
+def _masks_at_image_size(masks: np.ndarray, image_size: int) -> torch.Tensor:
+    """bool [T, H, W] -> float 0/1 [T, S, S], nearest-resized squarely to the SAM2 input, as the
+    reference resizes its target masks with the images."""
+    x = torch.from_numpy(masks).float().unsqueeze(1)  # [T, 1, H, W]
+    return F.interpolate(x, size=(image_size, image_size), mode="nearest").squeeze(1)
+
+
+def _masks_at_logit_size(masks: np.ndarray, image_size: int) -> torch.Tensor:
+    """bool [T, H, W] -> float 0/1 [T, S/4, S/4] at SAM2's low-res mask logits (bilinear, > 0.5)."""
+    size = image_size // 4
     x = torch.from_numpy(masks).float().unsqueeze(1)  # [T, 1, H, W]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return (x.squeeze(1) > 0.5).float()
+
+
+# LossConfig.mask_resolution -> how collate makes the target masks.
+TARGET_RESIZES = {"image": _masks_at_image_size, "logits": _masks_at_logit_size}
 
 
 def move_batch(batch: TrainBatch, device: torch.device) -> TrainBatch:
@@ -199,28 +235,25 @@ def move_batch(batch: TrainBatch, device: torch.device) -> TrainBatch:
 
 
 def make_optimizer(model: LavidaModel, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over the parameters that require grad (no decay on biases/norms), and the lr schedule."""
-    decay, no_decay = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (decay if parameter.dim() >= 2 else no_decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate(model.config), betas=tuple(config.betas))
+    """AdamW over the parameters that require grad, weight decay on all of them (the reference's
+    AdamW(model.parameters())), and the lr schedule."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        params, lr=config.learning_rate(model.config), betas=tuple(config.betas), weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
     return optimizer, scheduler
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of the base lr at optimizer step `step` (0-based): linear warm-up, then the schedule."""
+    """Multiplier of the base lr at optimizer step `step` (0-based): linear warm-up, then the schedule
+    (transformers' get_linear_schedule_with_warmup with the reference's settings by default)."""
     if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
+        return (step + (0 if config.warmup_starts_at_zero else 1)) / config.warmup_steps
     if config.schedule == "constant":
         return 1.0
-    remaining = config.steps - config.warmup_steps
-    return max(0.0, 1.0 - (step - config.warmup_steps) / max(remaining, 1))
+    horizon = config.steps * (config.grad_accum if config.decay_horizon == "micro_batches" else 1)
+    return max(0.0, (horizon - step) / max(horizon - config.warmup_steps, 1))
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:

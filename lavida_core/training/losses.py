@@ -10,10 +10,13 @@
     )
     terms.total.backward()
 
-N counts frames over the whole batch (clips x frames). As in SAM2's ``MultiStepMultiMasksAndIous``:
-focal, dice and IoU losses are computed for each of the M candidates; only the candidate with the
-lowest weighted focal+dice is trained for focal and dice, while the IoU head is trained on all M
-(supervise_all_iou); these three count only frames whose target label is 1. The object-score loss
+N counts frames over the whole batch (clips x frames). As in the reference (loss/multi_mask_loss.py,
+SAM2's ``MultiStepMultiMasksAndIous`` built with supervise_all_iou False): the masks of frames whose
+object logit is <= 0 are first blanked to -1024 (SAM2's mask head does it, in training too: no mask
+gradient there); focal, dice and IoU losses are computed for each of the M candidates; only the
+candidate with the lowest weighted focal+dice is trained for focal, dice and IoU; these three count
+only frames whose target label is 1. The reference takes them at the SAM2 input resolution (its
+1024 x 1024 masks; `mask_resolution`): the logits are upsampled bilinearly to the targets' size here. The object-score loss
 (a plain BCE: focal with gamma 0, no alpha) counts every frame. Each term is summed over frames and
 divided by ``normalizer`` (default N, so a per-frame mean; pass the number of clips for SAM2's own
 scaling, which divides by the number of objects). Weights: focal 20, dice 2, IoU 1, object 2, LM 1.
@@ -27,6 +30,9 @@ import torch
 import torch.nn.functional as F
 
 from lavida_core.errors import InputError
+from lavida_core.modeling.segmenter import NO_OBJECT_LOGIT
+
+MASK_RESOLUTIONS = ("image", "logits")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,21 @@ class LossConfig:
     # takes focal + dice on the other frames, against an empty mask: "segment nothing when the named
     # thing is absent" — a dense signal that models trained from random weights need (see bench/RESULTS.md).
     mask_loss_on_absent_frames: bool = False
+    # The reference trains the IoU head on the best candidate only (supervise_all_iou False). True: on
+    # all M candidates, our earlier choice (the shipped demo model's recipe).
+    supervise_all_iou: bool = False
+    # The reference's mask head blanks the masks of no-object frames (object logit <= 0) in training
+    # too. False keeps their mask gradient: our earlier choice for random-init models, whose object
+    # logits start below 0 so that blanking would cut every mask gradient (the demo recipe).
+    blank_no_object_masks: bool = True
+    # Targets for the mask losses (made by lavida_core.training.loop.collate): "image", nearest-resized
+    # to the SAM2 input size (1024), as the reference; "logits", bilinear-resized (> 0.5) to the mask
+    # logits' size (image size / 4): 16x fewer pixels, our earlier choice (the demo recipe).
+    mask_resolution: str = "image"
+
+    def __post_init__(self) -> None:
+        if self.mask_resolution not in MASK_RESOLUTIONS:
+            raise InputError(f"mask_resolution must be one of {MASK_RESOLUTIONS}, got {self.mask_resolution!r}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,9 @@ def lavida_loss(
     config = config or LossConfig()
     _check_shapes(mask_logits, pred_ious, object_score_logits, target_masks, target_labels)
     mask_logits = mask_logits.float()
+    if config.blank_no_object_masks:
+        appearing = (object_score_logits > 0)[:, :, None, None]  # [N, 1, 1, 1]
+        mask_logits = torch.where(appearing, mask_logits, torch.full_like(mask_logits, NO_OBJECT_LOGIT))
     if mask_logits.shape[-2:] != target_masks.shape[-2:]:
         mask_logits = F.interpolate(mask_logits, size=target_masks.shape[-2:], mode="bilinear", align_corners=False)
     n, m = mask_logits.shape[:2]
@@ -155,7 +179,8 @@ def lavida_loss(
     dice_frame = torch.where(present > 0, dice[rows, best], dice.mean(dim=1))  # [N]
     mask_term = (focal_frame * mask_frames).sum() / normalizer
     dice_term = (dice_frame * mask_frames).sum() / normalizer
-    iou_term = (iou.mean(dim=1) * present).sum() / normalizer  # all M candidates supervised
+    iou_frame = iou.mean(dim=1) if config.supervise_all_iou else iou[rows, best]  # [N]
+    iou_term = (iou_frame * present).sum() / normalizer
 
     object_logits = object_score_logits.float().squeeze(1)  # [N]
     object_loss = sigmoid_focal_loss(
