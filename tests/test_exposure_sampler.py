@@ -52,9 +52,9 @@ def _check_rules(sampler: ExposureSampler, sample: TrainingSample) -> None:
     assert np.array_equal(sample.target_labels, sample.target_masks.any(axis=(1, 2)))
     named_own = own & set(sample.anomaly_types)
     if sample.is_anomalous:
-        assert named_own == {sample.named_own_category}, "exactly one own category named iff anomalous"
+        assert named_own == set(sample.positives) and named_own, "own names named iff anomalous"
     else:
-        assert sample.named_own_category is None
+        assert sample.positives == ()
         assert not named_own, "a normal sample names none of its own categories"
 
 
@@ -69,7 +69,8 @@ def test_anomalous_target_is_the_union_of_all_instances_of_the_named_category():
         sample = MIXED.sample(index)
         if sample.dataset == "images" and sample.is_anomalous:
             source = IMAGES.load(int(sample.sample_id[3:]), [0])
-            assert np.array_equal(sample.target_masks, source.mask_of(sample.named_own_category))
+            (own,) = sample.positives
+            assert np.array_equal(sample.target_masks, source.mask_of(own))
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.2, 0.9])
@@ -89,8 +90,10 @@ def test_datasets_are_mixed_by_their_ratios_and_images_are_one_frame_clips():
     assert {len(s.frames) for s in draws if s.dataset == "shapes"} == {8}
 
 
-def test_prompt_length_is_n_anomalies_for_normal_and_anomalous_samples_alike():
-    lengths = {(s.dataset, len(s.anomaly_types)) for s in (MIXED.sample(i) for i in range(300))}
+def test_max_names_option_names_exactly_n_anomalies_for_normal_and_anomalous_samples_alike():
+    config = SamplerConfig(ratios={"shapes": 0.7, "images": 0.3}, n_anomalies=5, names_per_sample="max", seed=11)
+    sampler = ExposureSampler([VIDEOS, IMAGES], config)
+    lengths = {(s.dataset, len(s.anomaly_types)) for s in (sampler.sample(i) for i in range(300))}
     # 'images' has 4 + 3 = 7 names: a sample owns 2, so 5 others remain for normal samples
     assert lengths == {("shapes", 5), ("images", 5)}
 
@@ -196,3 +199,88 @@ def test_anomalous_draws_retry_until_the_target_is_visible_when_presence_is_unkn
         sample = sampler.sample(i)
         assert sample.is_anomalous and sample.target_labels.sum() == 1
         _check_rules(sampler, sample)
+
+
+# --- how many names, as the reference draws them (issue 14, item 2) ------------------------------
+
+
+def _counts(sampler: ExposureSampler, n: int) -> tuple[dict[int, float], dict[int, float]]:
+    """Share of each number of names, among anomalous and among normal draws."""
+    draws = [sampler.sample(i) for i in range(n)]
+    shares = []
+    for anomalous in (True, False):
+        lengths = np.array([len(d.anomaly_types) for d in draws if d.is_anomalous == anomalous])
+        shares.append({int(k): float(np.mean(lengths == k)) for k in np.unique(lengths)})
+    return shares[0], shares[1]
+
+
+def _assert_shares(observed: dict[int, float], expected: dict[int, float], n: int) -> None:
+    assert set(observed) == set(expected)
+    for k, p in expected.items():
+        assert abs(observed[k] - p) < 5 * np.sqrt(p * (1 - p) / n) + 0.01, (k, observed[k], p)
+
+
+def test_reference_names_one_positive_plus_randint_1_to_max_minus_1_negatives_on_images():
+    """12 categories, one per image, max 6: an anomalous prompt names 1 + randint(1, 5) types
+    (2..6, each 1/5), a normal one randint(1, 5) (1..5, each 1/5)."""
+    frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    mask = np.ones((1, 4, 4), dtype=bool)
+    samples = [SegSample(f"s{i}", (0,), frames, (SegObject(f"c{i % 12}", mask),)) for i in range(24)]
+    sampler = ExposureSampler([ArraySegDataset(samples, name="img")], SamplerConfig(ratios={"img": 1.0}, n_anomalies=6))
+    anomalous, normal = _counts(sampler, 3000)
+    _assert_shares(anomalous, {k: 1 / 5 for k in (2, 3, 4, 5, 6)}, 1500)
+    _assert_shares(normal, {k: 1 / 5 for k in (1, 2, 3, 4, 5)}, 1500)
+
+
+def _two_category_video() -> ArraySegDataset:
+    """One 8-frame video: "a" in every frame, "b" in frames 4..7; negatives from a fixed list of 10."""
+    frames = np.zeros((8, 6, 6, 3), dtype=np.uint8)
+    a, b = np.zeros((8, 6, 6), dtype=bool), np.zeros((8, 6, 6), dtype=bool)
+    a[:, :2, :2] = True
+    b[4:, 4:, 4:] = True
+    video = SegSample("v", tuple(range(8)), frames, (SegObject("a", a), SegObject("b", b)))
+    dataset = ArraySegDataset([video], name="vos", positives="frames")
+    dataset.categories = tuple("abcdefghij")
+    return dataset
+
+
+def test_reference_vos_positives_are_the_categories_of_one_or_two_random_frames():
+    """Clip = the 8 frames. k = randint(1, 2) frames with replacement: only "a" when every pick is
+    in frames 0..3: P(n_true = 1) = 1/2 * 1/2 + 1/2 * 1/4 = 3/8, else {a, b} (5/8). With max 4:
+    anomalous count = n_true + randint(1, 4 - n_true): P(2) = 3/8 * 1/3 = 1/8, P(3) = 1/8 + 5/8 * 1/2
+    = 7/16, P(4) = 7/16; normal count = randint(1, 4 - n_true): P(1) = 7/16, P(2) = 7/16, P(3) = 1/8."""
+    dataset = _two_category_video()
+    sampler = ExposureSampler([dataset], SamplerConfig(ratios={"vos": 1.0}, n_anomalies=4, frames_per_clip=8))
+    anomalous, normal = _counts(sampler, 4000)
+    _assert_shares(anomalous, {2: 1 / 8, 3: 7 / 16, 4: 7 / 16}, 2000)
+    _assert_shares(normal, {1: 7 / 16, 2: 7 / 16, 3: 1 / 8}, 2000)
+    source = dataset.load(0, list(range(8)))
+    for i in range(100):
+        sample = sampler.sample(i)
+        if sample.is_anomalous:
+            expected = np.logical_or.reduce([source.mask_of(n) for n in sample.positives])
+            assert set(sample.positives) <= {"a", "b"} and np.array_equal(sample.target_masks, expected)
+        assert not {"a", "b"} & (set(sample.anomaly_types) - set(sample.positives)), "own names are never negatives"
+
+
+def test_reference_ref_vos_positives_are_one_or_two_objects_with_one_expression_each():
+    """Two objects with two expressions each. k = randint(1, 2) objects with replacement, a random
+    expression of each: one expression when k = 1 (1/2), or k = 2 with the same object and the same
+    expression (1/2 * 1/2 * 1/2): P(n_true = 1) = 5/8."""
+    frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
+    masks = np.zeros((2, 1, 4, 4), dtype=bool)
+    masks[0, 0, 0, 0] = masks[1, 0, 3, 3] = True
+    objects = tuple(SegObject(f"obj{k} says {w}", masks[k]) for k in (0, 1) for w in ("x", "y"))
+
+    class _Keyed(ArraySegDataset):
+        def info(self, index):
+            info = super().info(index)
+            keyed = tuple(type(o)(name=o.name, present_frames=o.present_frames, object_key=o.name[:4]) for o in info.objects)
+            return type(info)(sample_id=info.sample_id, n_frames=info.n_frames, objects=keyed)
+
+    keyed = _Keyed([SegSample("v", (0,), frames, objects)], name="refvos", positives="objects")
+    keyed.categories = tuple(f"n{i}" for i in range(20))
+    sampler = ExposureSampler([keyed], SamplerConfig(ratios={"refvos": 1.0}, anomaly_ratio=1.0))
+    n_true = np.array([len(sampler.sample(i).positives) for i in range(2000)])
+    assert abs(np.mean(n_true == 1) - 5 / 8) < 5 * np.sqrt(5 / 8 * 3 / 8 / 2000)
+    assert set(n_true) == {1, 2}

@@ -16,7 +16,17 @@ from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
 from lavida_core.training.grounding import GroundingConfig
 from lavida_core.training.loop import TrainConfig
 from lavida_core.training.losses import LossConfig
-from lavida_core.training.seg_datasets import CocoInstances, SegDataset, VideoFolders
+from lavida_core.training.seg_datasets import (
+    CocoInstances,
+    MevisVideos,
+    ReferImages,
+    SegDataset,
+    VideoFolders,
+    ade20k,
+    cityscapes,
+    cocostuff,
+    mapillary,
+)
 from lavida_core.training.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
 
@@ -134,6 +144,46 @@ def _video_folders(spec: DatasetSpec) -> SegDataset:
     return VideoFolders(spec.options["root"], meta_file=spec.options.get("meta_file"), name=spec.name)
 
 
+def _youtube_vos(spec: DatasetSpec) -> SegDataset:
+    """YouTube-VOS train: root/meta.json (categories), JPEGImages/, Annotations/ (Vos.py)."""
+    _require_options(spec, ("root",))
+    return VideoFolders(spec.options["root"], meta_file=Path(spec.options["root"]) / "meta.json", name=spec.name, positives="frames")
+
+
+def _ref_youtube_vos(spec: DatasetSpec) -> SegDataset:
+    """Ref-YouTube-VOS: root = the train folder (meta.json, JPEGImages/, Annotations/) and the
+    expressions file apart (meta_expressions/train/meta_expressions.json; RefVos.py)."""
+    _require_options(spec, ("root", "expressions"))
+    return VideoFolders(spec.options["root"], meta_file=spec.options["expressions"], name=spec.name, positives="objects")
+
+
+def _ref_davis(spec: DatasetSpec) -> SegDataset:
+    """Ref-DAVIS converted to the YouTube-VOS layout (the reference's utils/convert_davis_to_ytvos.py):
+    root = the train folder, and its expressions file apart; one expression is named (RefDavis.py)."""
+    _require_options(spec, ("root", "expressions"))
+    return VideoFolders(spec.options["root"], meta_file=spec.options["expressions"], name=spec.name, positives="one")
+
+
+def _mevis(spec: DatasetSpec) -> SegDataset:
+    _require_options(spec, ("root",))
+    return MevisVideos(spec.options["root"], name=spec.name)
+
+
+def _refer(spec: DatasetSpec) -> SegDataset:
+    """RefCOCO/RefCOCO+/RefCOCOg/RefCLEF/gRefCOCO under one root (the reference's "coco")."""
+    _require_options(spec, ("root",), optional=("lists", "split"))
+    options = {k: spec.options[k] for k in ("lists", "split") if k in spec.options}
+    return ReferImages(spec.options["root"], name=spec.name, **options)
+
+
+def _semantic(reader: Callable[..., SegDataset], optional: tuple[str, ...] = ()) -> Callable[[DatasetSpec], SegDataset]:
+    def build(spec: DatasetSpec) -> SegDataset:
+        _require_options(spec, ("root",), optional=optional)
+        return reader(**spec.options, name=spec.name)
+
+    return build
+
+
 def _synthetic_shapes(spec: DatasetSpec) -> SegDataset:
     return shapes_seg_dataset(shapes_config(spec), name=spec.name)
 
@@ -157,6 +207,15 @@ def _require_options(spec: DatasetSpec, required: tuple[str, ...], optional: tup
 DATASET_LAYOUTS: dict[str, Callable[[DatasetSpec], SegDataset]] = {
     "coco": _coco,
     "video_folders": _video_folders,
+    "youtube_vos": _youtube_vos,
+    "ref_youtube_vos": _ref_youtube_vos,
+    "ref_davis": _ref_davis,
+    "mevis": _mevis,
+    "refer": _refer,
+    "ade20k": _semantic(ade20k),
+    "cityscapes": _semantic(cityscapes),
+    "mapillary": _semantic(mapillary),
+    "cocostuff": _semantic(cocostuff, optional=("labels_file",)),
     "synthetic_shapes": _synthetic_shapes,
 }
 

@@ -1,11 +1,17 @@
 """The Anomaly Exposure Sampler: turns segmentation datasets into pseudo-anomaly training samples.
 
 For one sample, the prompt names anomaly types drawn from the categories of *other* samples of
-its dataset. With probability ``anomaly_ratio`` one of the sample's own segmented categories is
-named too, and then its mask (all instances of it) is the target: the sample is "anomalous".
-Otherwise none of the sample's own categories is named and the target is empty: "normal".
-Datasets are mixed by sampling ratios; images are one-frame clips, videos give
-``frames_per_clip`` frames.
+its dataset (or from its fixed category list). With probability ``anomaly_ratio`` some of the
+sample's own segmented objects are named too (its "positives"), and then their masks (all
+instances of each named category) are the target: the sample is "anomalous". Otherwise none of
+the sample's own categories is named and the target is empty: "normal". Datasets are mixed by
+sampling ratios; images are one-frame clips, videos give ``frames_per_clip`` frames.
+
+How many names, as the reference code draws them (``dataset/data_utils.py: select_anomalies``):
+the positives (picked by the dataset's rule, see seg_datasets.POSITIVE_RULES), plus
+``randint(1, max - n_true)`` negatives (fewer when fewer are left), where ``max`` is the
+dataset's ``n_anomalies`` and ``n_true`` the number of positives the clip offers; a normal
+sample draws its positives the same way, names none of them, and so the same number of negatives.
 
     sampler = ExposureSampler([coco, ytvos], SamplerConfig(ratios={"coco": 0.5, "vos": 0.5}))
     sample = sampler.sample(17)        # TrainingSample, the same for the same (seed, 17)
@@ -24,11 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lavida_core.errors import InputError
-from lavida_core.training.seg_datasets import SampleInfo, SegDataset, SegSample
+from lavida_core.training.seg_datasets import POSITIVE_RULES, SampleInfo, SegDataset, SegSample
 
 log = logging.getLogger(__name__)
 
-# Sampling ratios of the paper's training mix, by dataset name.
+# Sampling ratios of the reference's training mix, by dataset name (train/train_para.yaml).
 REFERENCE_RATIOS: dict[str, float] = {
     "vos": 0.05,
     "refvos": 0.2,
@@ -41,12 +47,25 @@ REFERENCE_RATIOS: dict[str, float] = {
 }
 
 
+# The reference's n_anomalies where it is not 30 (train/train_para.yaml), by dataset name.
+REFERENCE_N_ANOMALIES: dict[str, int] = {"mapillary": 20, "cityspace": 6}
+
+# How many names a prompt holds (SamplerConfig.names_per_sample).
+NAME_COUNTS = (
+    "reference",  # positives + randint(1, max - n_true) negatives, positives by the dataset's rule
+    # Always exactly `max` names with one positive, the clip chosen to show it. Kept because the
+    # shipped demo model (models/demo) was trained so: its prompts were always this long.
+    "max",
+)
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
-    anomaly_ratio: float = 0.5  # probability that a sample names one of its own categories
+    anomaly_ratio: float = 0.5  # probability that a sample names its own objects
     frames_per_clip: int = 8  # frames per video sample (an image is always one frame)
-    n_anomalies: int = 30  # type names per prompt in all (fewer when a vocabulary is smaller)
-    n_anomalies_by_dataset: dict[str, int] = field(default_factory=dict)  # overrides n_anomalies
+    n_anomalies: int = 30  # most type names per prompt (fewer when a vocabulary is smaller)
+    n_anomalies_by_dataset: dict[str, int] = field(default_factory=lambda: dict(REFERENCE_N_ANOMALIES))  # overrides
+    names_per_sample: str = "reference"  # one of NAME_COUNTS
     ratios: dict[str, float] = field(default_factory=lambda: dict(REFERENCE_RATIOS))  # by dataset name
     seed: int = 0
     max_attempts: int = 100  # samples tried for an anomalous draw before giving up
@@ -58,6 +77,8 @@ class SamplerConfig:
             raise InputError("frames_per_clip and n_anomalies must be at least 1")
         if any(r < 0 for r in self.ratios.values()):
             raise InputError(f"sampling ratios must not be negative: {self.ratios}")
+        if self.names_per_sample not in NAME_COUNTS:
+            raise InputError(f"names_per_sample must be one of {list(NAME_COUNTS)}, got {self.names_per_sample!r}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,7 @@ class TrainingSample:
     target_masks: np.ndarray  # bool [T, H, W], all False unless is_anomalous
     target_labels: np.ndarray  # bool [T], the frame shows the target
     is_anomalous: bool
-    named_own_category: str | None  # the sample's own category that was named, when anomalous
+    positives: tuple[str, ...]  # the sample's own names that were named (its target); empty when normal
 
 
 def choose_frames(rng: np.random.Generator, n_frames: int, length: int, must_include: Sequence[int] | None = None) -> list[int]:
@@ -95,6 +116,46 @@ def _present_frames(info: SampleInfo, name: str) -> list[int] | None:
                 return None
             frames.update(obj.present_frames)
     return sorted(frames)
+
+
+def _visible_groups(info: SampleInfo, clip: Sequence[int]) -> dict[str, list[str]]:
+    """Object key -> its names, for the objects shown in the clip's frames (or of unknown presence)."""
+    shown = set(clip)
+    groups: dict[str, list[str]] = {}
+    for obj in info.objects:
+        if obj.present_frames is None or shown.intersection(obj.present_frames):
+            groups.setdefault(obj.object_key or obj.name, []).append(obj.name)
+    return groups
+
+
+def draw_positives(rng: np.random.Generator, info: SampleInfo, clip: Sequence[int], rule: str) -> list[str]:
+    """The own names a sample would name, picked by ``rule`` (seg_datasets.POSITIVE_RULES) among
+    the objects the clip shows; empty when it shows none."""
+    groups = _visible_groups(info, clip)
+    if not groups:
+        return []
+    keys = list(groups)
+    if rule == "one":
+        picked = [keys[int(rng.integers(len(keys)))]]
+    elif rule == "objects":  # random.choices(objs, k=randint(1, 2)): with replacement
+        picked = [keys[int(i)] for i in rng.integers(len(keys), size=int(rng.integers(1, 3)))]
+    elif rule == "frames":  # every category in 1-2 of the clip's frames that show some object
+        return _names_in_random_frames(rng, info, clip)
+    else:
+        raise InputError(f"unknown positives rule {rule!r}; one of {list(POSITIVE_RULES)}")
+    names = [groups[key][int(rng.integers(len(groups[key])))] for key in picked]
+    return list(dict.fromkeys(names))
+
+
+def _names_in_random_frames(rng: np.random.Generator, info: SampleInfo, clip: Sequence[int]) -> list[str]:
+    def names_at(t: int) -> list[str]:
+        return [obj.name for obj in info.objects if obj.present_frames is None or t in obj.present_frames]
+
+    showing = [t for t in clip if names_at(t)]  # clip positions, as the reference lists them
+    if not showing:
+        return []
+    picked = [showing[int(i)] for i in rng.integers(len(showing), size=int(rng.integers(1, 3)))]
+    return list(dict.fromkeys(name for t in picked for name in names_at(t)))
 
 
 def _draw_names(rng: np.random.Generator, vocabulary: Sequence[str], exclude: set[str], k: int) -> list[str]:
@@ -126,7 +187,11 @@ class ExposureSampler:
             raise InputError(f"need a positive sampling ratio and no empty dataset; empty: {empty}")
         self._probabilities = weights / weights.sum()
         self._vocabularies = {name: self._vocabulary(ds) for name, ds in self.datasets.items()}
+        self._vocabulary_sets = {name: set(vocabulary) for name, vocabulary in self._vocabularies.items()}
         self._all_names = sorted({n for vocabulary in self._vocabularies.values() for n in vocabulary})
+        bad_rules = {name: ds.positives for name, ds in self.datasets.items() if ds.positives not in POSITIVE_RULES}
+        if bad_rules:
+            raise InputError(f"unknown positives rules {bad_rules}; one of {list(POSITIVE_RULES)}")
         if len(self._all_names) < 2:
             raise InputError("the datasets name fewer than two distinct categories; anomaly types come from other samples")
         for name, p in zip(self.datasets, self._probabilities):
@@ -140,6 +205,8 @@ class ExposureSampler:
 
     @staticmethod
     def _vocabulary(dataset: SegDataset) -> list[str]:
+        if dataset.categories is not None:  # a fixed list (semantic datasets): no pass over the samples
+            return sorted(set(dataset.categories))
         return sorted({name for i in range(len(dataset)) for name in dataset.info(i).names})
 
     def _n_names(self, dataset: str) -> int:
@@ -149,9 +216,10 @@ class ExposureSampler:
         """The training sample for step ``index``; a pure function of (config.seed, index)."""
         rng = np.random.default_rng([self.config.seed, index])
         dataset = list(self.datasets)[int(rng.choice(len(self.datasets), p=self._probabilities))]
-        if rng.random() < self.config.anomaly_ratio:
-            return self._anomalous(rng, dataset)
-        return self._normal(rng, dataset)
+        anomalous = bool(rng.random() < self.config.anomaly_ratio)
+        if self.config.names_per_sample == "reference":
+            return self._reference_draw(rng, dataset, anomalous)
+        return self._anomalous(rng, dataset) if anomalous else self._normal(rng, dataset)
 
     def __iter__(self) -> Iterator[TrainingSample]:
         index = 0
@@ -169,6 +237,48 @@ class ExposureSampler:
             names = _draw_names(rng, self._all_names, own, k)
         return names
 
+    def _negatives(self, rng: np.random.Generator, dataset: str, own: set[str], n_true: int, *, anomalous: bool) -> list[str]:
+        """randint(1, max - n_true) names of other samples (at most as many as there are; at least
+        one for a normal sample, which names nothing else)."""
+        vocabulary = self._vocabularies[dataset]
+        n_left = len(vocabulary) - len(own & self._vocabulary_sets[dataset])
+        if n_left < 1:  # this dataset's names are all the sample's own: fall back to every dataset's
+            vocabulary = self._all_names
+            n_left = len(vocabulary) - len(own & set(vocabulary))
+        room = max(self._n_names(dataset) - n_true, 0 if anomalous else 1)
+        most = min(room, n_left)
+        if most < 1:
+            return []
+        return _draw_names(rng, vocabulary, own, int(rng.integers(1, most + 1)))
+
+    def _reference_draw(self, rng: np.random.Generator, dataset: str, anomalous: bool) -> TrainingSample:
+        """A sample as the reference draws one: a clip, its positives by the dataset's rule, the
+        negatives. An anomalous draw whose positives the clip does not show is drawn again (the
+        reference makes it a normal sample instead, which would lower the anomalous share)."""
+        ds = self.datasets[dataset]
+        for _ in range(self.config.max_attempts):
+            index = int(rng.integers(len(ds)))
+            info = ds.info(index)
+            frames = choose_frames(rng, info.n_frames, self._clip_length(info))
+            positives = draw_positives(rng, info, frames, ds.positives)
+            if anomalous and not positives:
+                continue
+            sample = ds.load(index, frames)
+            target = np.zeros(sample.frames.shape[:3], dtype=bool)  # [T, H, W]
+            for name in positives if anomalous else ():
+                target |= sample.mask_of(name)
+            if anomalous and not target.any():
+                continue
+            own = set(info.names)  # never a negative: a named category must be the target
+            negatives = self._negatives(rng, dataset, own, len(positives), anomalous=anomalous)
+            if not anomalous and not negatives:  # it holds every category (the reference makes it anomalous)
+                continue
+            names = [*positives, *negatives] if anomalous else negatives
+            order = rng.permutation(len(names))
+            return _training_sample(dataset, sample, [names[i] for i in order], target, positives=positives if anomalous else [])
+        what = "segmented object" if anomalous else "sample that leaves a category to name"
+        raise InputError(f"dataset {dataset}: no {what} found in {self.config.max_attempts} tries; are its masks empty?")
+
     def _normal(self, rng: np.random.Generator, dataset: str) -> TrainingSample:
         ds = self.datasets[dataset]
         index = int(rng.integers(len(ds)))
@@ -179,7 +289,7 @@ class ExposureSampler:
             raise InputError(f"sample {info.sample_id} of {dataset} holds every category name; none left to name")
         sample = ds.load(index, frames)
         target = np.zeros(sample.frames.shape[:3], dtype=bool)
-        return _training_sample(dataset, sample, names, target, own=None)
+        return _training_sample(dataset, sample, names, target, positives=[])
 
     def _anomalous(self, rng: np.random.Generator, dataset: str) -> TrainingSample:
         ds = self.datasets[dataset]
@@ -199,11 +309,11 @@ class ExposureSampler:
             others = self._other_names(rng, dataset, set(info.names), self._n_names(dataset) - 1)
             names = [own, *others]
             order = rng.permutation(len(names))
-            return _training_sample(dataset, sample, [names[i] for i in order], target, own=own)
+            return _training_sample(dataset, sample, [names[i] for i in order], target, positives=[own])
         raise InputError(f"dataset {dataset}: no segmented object found in {self.config.max_attempts} tries; are its masks empty?")
 
 
-def _training_sample(dataset: str, sample: SegSample, names: list[str], target: np.ndarray, *, own: str | None) -> TrainingSample:
+def _training_sample(dataset: str, sample: SegSample, names: list[str], target: np.ndarray, *, positives: list[str]) -> TrainingSample:
     return TrainingSample(
         dataset=dataset,
         sample_id=sample.sample_id,
@@ -212,6 +322,6 @@ def _training_sample(dataset: str, sample: SegSample, names: list[str], target: 
         anomaly_types=names,
         target_masks=target,
         target_labels=target.reshape(len(target), -1).any(axis=1),
-        is_anomalous=own is not None,
-        named_own_category=own,
+        is_anomalous=bool(positives),
+        positives=tuple(positives),
     )

@@ -115,6 +115,9 @@ def _index(instances: Any, ann_file: Path) -> list[_Image]:
 class CocoInstances:
     """A SegDataset over one COCO instances JSON and its image folder; every image is a one-frame clip."""
 
+    positives = "one"
+    categories = None  # negatives come from the names of other images
+
     def __init__(self, images_dir: str | Path, annotation_file: str | Path, *, name: str = "coco") -> None:
         self.name = name
         self.images_dir = Path(images_dir)

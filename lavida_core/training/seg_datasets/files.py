@@ -45,6 +45,14 @@ def read_id_mask(path: Path) -> np.ndarray:
     return np.asarray(image)
 
 
+def read_label_png(path: Path) -> np.ndarray:
+    """uint8 [H, W] of class ids from a greyscale (L) or palette (P) label PNG, values as stored."""
+    image = _open_image(path)
+    if image.mode not in ("P", "L"):
+        raise InputError(f"{path}: label image is mode {image.mode}; expected a greyscale (L) or palette (P) PNG of class ids")
+    return np.asarray(image)
+
+
 def require(condition: bool, path: Path, what: str) -> None:
     """Raise ``InputError("<path>: <what>")`` unless ``condition``."""
     if not condition:

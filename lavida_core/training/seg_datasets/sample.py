@@ -13,11 +13,19 @@ from typing import Protocol
 
 import numpy as np
 
+# How the reference picks the own objects an anomalous sample names (its positives):
+POSITIVE_RULES = (
+    "one",  # one visible object: a category, or one object's referring expression (images, MeViS, Ref-DAVIS)
+    "objects",  # 1-2 visible objects, drawn with replacement, one expression each (Ref-YouTube-VOS: RefVos.py)
+    "frames",  # every category visible in 1-2 frames of the clip, drawn with replacement (YouTube-VOS: Vos.py)
+)
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
     name: str  # category name, or a referring expression
     present_frames: tuple[int, ...] | None  # frame indices where it is visible; None when unknown
+    object_key: str | None = None  # the object a name refers to (expressions of one object share it); None: the name
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class SegSample:
 
 class SegDataset(Protocol):
     name: str
+    positives: str  # one of POSITIVE_RULES
+    categories: tuple[str, ...] | None  # the fixed list negatives are named from; None: every name of the samples
 
     def __len__(self) -> int: ...
 
@@ -67,8 +77,10 @@ class SegDataset(Protocol):
 class ArraySegDataset:
     """A SegDataset over samples already in memory (e.g. generated ones); ``load`` slices frames."""
 
-    def __init__(self, samples: Sequence[SegSample], *, name: str = "arrays") -> None:
+    def __init__(self, samples: Sequence[SegSample], *, name: str = "arrays", positives: str = "one") -> None:
         self.name = name
+        self.positives = positives
+        self.categories: tuple[str, ...] | None = None
         self._samples = list(samples)
 
     def __len__(self) -> int:

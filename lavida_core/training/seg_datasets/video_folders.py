@@ -9,6 +9,12 @@ Ref-DAVIS (as converted to that layout).
                                                                                   "obj_id": "1"}}}}}
                                              (MeViS: "obj_id" may be a list; the objects' masks are joined)
 
+Positives (what an anomalous sample names, seg_datasets.POSITIVE_RULES): with categories, every
+category in 1-2 frames of the clip ("frames", as the reference's Vos.py); with expressions, 1-2
+objects with one expression each ("objects", RefVos.py); Ref-DAVIS passes ``positives="one"``
+(RefDavis.py names one expression). Expressions marked ``"is_test": true`` (Ref-DAVIS) are left
+out, as the reference trains without them.
+
 A video's frames are the annotated ones (the PNGs), in name order; each needs its JPEG. With
 expressions, a ``meta.json`` beside them (as Ref-YouTube-VOS ships) tells which frames show each
 object; without it, that is unknown until the masks are read.
@@ -39,6 +45,7 @@ class _VideoObject:
     name: str
     ids: tuple[int, ...]  # palette values that make up this object
     present_frames: tuple[int, ...] | None
+    object_key: str | None = None  # the object ids an expression refers to; None for categories
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,13 @@ def _objects_from_expressions(
             meta_file,
             f"{where}: needs 'exp' and 'obj_id'",
         )
+        if expression.get("is_test"):
+            continue
         ids = _object_ids(expression["obj_id"], meta_file, where)
         present = None
         if presence is not None and all(i in presence for i in ids):
             present = tuple(sorted({t for i in ids for t in presence[i]}))
-        objects.append(_VideoObject(str(expression["exp"]), ids, present))
+        objects.append(_VideoObject(str(expression["exp"]), ids, present, object_key=",".join(map(str, ids))))
     return objects
 
 
@@ -115,7 +124,8 @@ def _frame_stems(root: Path, video_id: str) -> tuple[str, ...]:
     return stems
 
 
-def _index(root: Path, meta_file: Path) -> list[_Video]:
+def _index(root: Path, meta_file: Path, kinds: set[str]) -> list[_Video]:
+    """The videos of ``meta_file``; adds to ``kinds`` what names them ("categories", "expressions")."""
     meta = read_json(meta_file)
     require(isinstance(meta, dict) and isinstance(meta.get("videos"), dict), meta_file, "needs an object 'videos'")
     category_file = root / "meta.json"  # Ref-YouTube-VOS keeps it beside the expressions: where objects are
@@ -124,9 +134,11 @@ def _index(root: Path, meta_file: Path) -> list[_Video]:
     for video_id, entry in sorted(meta["videos"].items()):
         stems = _frame_stems(root, video_id)
         if isinstance(entry, dict) and isinstance(entry.get("expressions"), dict):
+            kinds.add("expressions")
             presence = _category_presence(category_meta, video_id, stems, category_file)
             objects = _objects_from_expressions(entry, meta_file, video_id, presence)
         elif isinstance(entry, dict) and isinstance(entry.get("objects"), dict):
+            kinds.add("categories")
             objects = _objects_from_categories(entry, stems, meta_file, video_id)
         else:
             raise InputError(f"{meta_file}: video {video_id}: needs 'objects' (categories) or 'expressions'")
@@ -137,7 +149,9 @@ def _index(root: Path, meta_file: Path) -> list[_Video]:
 class VideoFolders:
     """A SegDataset over a YouTube-VOS-style folder; meta_file defaults to the first of META_FILES found."""
 
-    def __init__(self, root: str | Path, *, meta_file: str | Path | None = None, name: str = "vos") -> None:
+    categories = None  # negatives come from the names of other videos
+
+    def __init__(self, root: str | Path, *, meta_file: str | Path | None = None, name: str = "vos", positives: str | None = None) -> None:
         self.name = name
         self.root = Path(root)
         require(self.root.is_dir(), self.root, "dataset folder not found")
@@ -146,14 +160,16 @@ class VideoFolders:
             require(bool(found), self.root / META_FILES[-1], f"no meta file (looked for {', '.join(META_FILES)})")
             meta_file = found[0]
         self.meta_file = Path(meta_file)
-        self._videos = _index(self.root, self.meta_file)
+        kinds: set[str] = set()
+        self._videos = _index(self.root, self.meta_file, kinds)
+        self.positives = positives or ("objects" if "expressions" in kinds else "frames")
 
     def __len__(self) -> int:
         return len(self._videos)
 
     def info(self, index: int) -> SampleInfo:
         video = self._videos[index]
-        objects = tuple(ObjectInfo(name=obj.name, present_frames=obj.present_frames) for obj in video.objects)
+        objects = tuple(ObjectInfo(obj.name, obj.present_frames, obj.object_key) for obj in video.objects)
         return SampleInfo(sample_id=video.video_id, n_frames=len(video.stems), objects=objects)
 
     def _read_frame(self, video: _Video, t: int) -> tuple[np.ndarray, np.ndarray]:
