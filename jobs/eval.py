@@ -37,7 +37,7 @@ import numpy as np
 
 from jobs.errors import UserError
 from jobs.scan import ScanOptions, add_runner_arguments, runner_fields
-from jobs.vad_datasets import BENCHMARKS, Benchmark, BenchmarkVideo
+from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, EvalProtocol, protocol_of
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,14 @@ class EvalOptions:
     sample_interval: int | None = None  # None: the paper's for the dataset
     anomaly_types: tuple[str, ...] = ()  # empty: the dataset's defaults
     pixel: bool = False  # also compute pixel AUC (datasets with pixel masks)
+    protocol: str = "reference"  # a key of PROTOCOLS: how the split is read and the numbers defined
 
 
 @dataclass(frozen=True)
 class EvalResult:
     dataset: str
     title: str
+    protocol: str
     model: str
     model_trained: bool | None
     sample_interval: int
@@ -67,14 +69,16 @@ class EvalResult:
     n_videos: int  # in the test split
     n_scored: int
     n_failed: int  # could not be decoded: left out
+    n_too_short: int  # shorter than one window of frames_per_clip x sample_interval (reference protocol): left out
     n_frames: int  # labelled frames the frame metrics pool
     frame_auc: float
     frame_ap: float | None  # XD-Violence only (the paper's metric there)
-    video_mean_auc: float | None
+    video_mean: float | None  # per-video mean of video_metric
+    video_metric: str  # 'auc' | 'ap'
     n_videos_skipped: int  # single-class videos left out of the per-video mean
     pixel_auc: float | None
     paper_metric: str  # e.g. 'frame AUC'
-    paper_value: float
+    paper_value: float | None
     ours_for_paper: float | None  # our number for the paper's metric, in percent
     failed: list[str] = field(default_factory=list)  # 'name: status: error'
 
@@ -86,7 +90,7 @@ def evaluate(options: EvalOptions) -> EvalResult:
     benchmark = _benchmark(options.dataset)
     sample_interval = benchmark.sample_interval if options.sample_interval is None else options.sample_interval
     anomaly_types = options.anomaly_types or benchmark.anomaly_types
-    videos = benchmark.read(options.root)
+    videos = benchmark.read(options.root, options.protocol)
     if not videos:
         raise UserError(f"{benchmark.title}: no test videos found in {options.root}")
     if options.pixel:
@@ -132,12 +136,17 @@ def _connect(options: ScanOptions, uris):
 
 @dataclass(frozen=True)
 class ScoredVideo:
+    """One video's model output at its sampled frames: what the metrics need, from OUT or in process."""
+
     n_frames: int
     frame_indices: np.ndarray  # [K] sampled frames
-    scores: np.ndarray  # [K]
+    scores: np.ndarray  # [K] 0..1 (sigmoid of the object-score logits)
     masks: list  # [K] COCO RLE dicts or None (only read with --pixel)
     height: int
     width: int
+    score_logits: np.ndarray | None = None  # [K] object-score logits; None: recovered from `scores`
+    pixel_logits: np.ndarray | None = None  # [K, 158, 238] the reference's pixel maps, made from the
+    #                                         model's mask logits by vad_metrics.reference_pixel_logits
 
 
 def read_scores(options: ScanOptions, videos: list[BenchmarkVideo], *, with_masks: bool) -> tuple[dict[str, ScoredVideo], dict[str, str]]:
@@ -178,61 +187,130 @@ def model_trained(options: ScanOptions) -> bool | None:
 
 
 def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVideo], scan_options: ScanOptions) -> EvalResult:
-    from lavida_core.vad_metrics import micro_score, per_video_mean, scores_to_frames
-
     scored, failed = read_scores(scan_options, videos, with_masks=options.pixel)
     for uri, why in failed.items():
         log.warning("left out of the metrics: %s (%s)", uri, why)
-    pairs = []  # (labels [n], frame scores [n]) per scored video
-    for video in videos:
-        if video.uri in scored:
-            result = scored[video.uri]
-            frame_scores = scores_to_frames(result.frame_indices, result.scores, result.n_frames)
-            labels = video.labels.for_frames(result.n_frames)
-            pairs.append((labels, frame_scores[: len(labels)]))
-    if not pairs:
-        raise UserError(
-            f"{benchmark.title}: none of the {len(videos)} test videos could be scored; see the videos table in {scan_options.out}"
-        )
-    video_mean = per_video_mean(pairs, "auc")
-    frame_auc = micro_score(pairs, "auc")
-    frame_ap = micro_score(pairs, "ap") if benchmark.paper_metric == "frame AP" else None
-    pixel = pixel_auc_of(videos, scored) if options.pixel else None
-    ours = {"frame AUC": frame_auc, "frame AP": frame_ap, "pixel AUC": pixel}[benchmark.paper_metric]
+    metrics = metrics_of(
+        benchmark, videos, scored, protocol=options.protocol, pixel=options.pixel,
+        sample_interval=scan_options.sample_interval, frames_per_clip=scan_options.frames_per_clip,
+    )  # fmt: skip
+    ours = {"frame AUC": metrics.frame_auc, "frame AP": metrics.frame_ap, "pixel AUC": metrics.pixel_auc}[benchmark.paper_metric]
     return EvalResult(
-        dataset=options.dataset, title=benchmark.title, model=scan_options.model,
+        dataset=options.dataset, title=benchmark.title, protocol=options.protocol, model=scan_options.model,
         model_trained=model_trained(scan_options), sample_interval=scan_options.sample_interval,
         frames_per_clip=scan_options.frames_per_clip, anomaly_types=list(scan_options.anomaly_types),
-        n_videos=len(videos), n_scored=len(pairs), n_failed=len(failed), n_frames=int(sum(len(labels) for labels, _ in pairs)),
-        frame_auc=frame_auc, frame_ap=frame_ap, video_mean_auc=video_mean.mean, n_videos_skipped=video_mean.n_skipped,
-        pixel_auc=pixel, paper_metric=benchmark.paper_metric,
+        n_videos=len(videos), n_scored=metrics.n_scored, n_failed=len(failed), n_too_short=metrics.n_too_short,
+        n_frames=metrics.n_frames, frame_auc=metrics.frame_auc, frame_ap=metrics.frame_ap,
+        video_mean=metrics.video_mean, video_metric=metrics.video_metric, n_videos_skipped=metrics.n_videos_skipped,
+        pixel_auc=metrics.pixel_auc, paper_metric=benchmark.paper_metric,
         paper_value=benchmark.paper_value, ours_for_paper=None if ours is None else 100 * ours,
         failed=[f"{uri}: {why}" for uri, why in failed.items()],
     )  # fmt: skip
 
 
-def pixel_auc_of(videos: list[BenchmarkVideo], scored: dict[str, ScoredVideo]) -> float:
-    """Pooled pixel AUC of (mask x score) maps against the ground-truth masks, over the sampled frames."""
+@dataclass(frozen=True)
+class Metrics:
+    n_scored: int  # videos in the metrics
+    n_too_short: int  # scored but shorter than one window (full_windows_only): left out, as the reference does
+    n_frames: int  # labelled frames the frame metrics pool
+    frame_auc: float
+    frame_ap: float | None  # XD-Violence only (the paper's metric there)
+    video_mean: float | None  # per-video mean of `video_metric`
+    video_metric: str  # 'auc' | 'ap'
+    n_videos_skipped: int  # single-class videos left out of the per-video mean
+    pixel_auc: float | None  # with pixel=True
+
+
+def metrics_of(
+    benchmark: Benchmark,
+    videos: list[BenchmarkVideo],
+    scored: dict[str, ScoredVideo],
+    *,
+    protocol: str = "reference",
+    pixel: bool = False,
+    sample_interval: int | None = None,
+    frames_per_clip: int = 8,
+) -> Metrics:
+    """The benchmark's numbers from the model's output per video (uri -> ScoredVideo; videos
+    missing from `scored` are left out), as `protocol` (PROTOCOLS) defines them. Pure: no OUT, no
+    Ray. sample_interval: the one the videos were scored with (default: the benchmark's)."""
+    from lavida_core.vad_metrics import micro_score, per_video_mean
+
+    rules = protocol_of(protocol)
+    interval = benchmark.sample_interval if sample_interval is None else sample_interval
+    window = frames_per_clip * interval if rules.full_windows_only else 1
+    kept = [(video, scored[video.uri], _scored_length(scored[video.uri].n_frames, window)) for video in videos if video.uri in scored]
+    too_short = [video for video, _, length in kept if length == 0]
+    kept = [item for item in kept if item[2] > 0]
+    if not kept:
+        raise UserError(
+            f"{benchmark.title}: none of the {len(videos)} test videos could be scored ({len(too_short)} shorter than one window)"
+        )
+    pairs = [_frame_pair(video, result, length, rules) for video, result, length in kept]  # (labels [n], scores [n])
+    video_metric = rules.video_metric_xd_violence if benchmark.paper_metric == "frame AP" else "auc"
+    video_mean = per_video_mean(pairs, video_metric, skip_single_class=rules.skip_single_class_videos)
+    return Metrics(
+        n_scored=len(pairs), n_too_short=len(too_short), n_frames=int(sum(len(labels) for labels, _ in pairs)),
+        frame_auc=micro_score(pairs, "auc"), frame_ap=micro_score(pairs, "ap") if benchmark.paper_metric == "frame AP" else None,
+        video_mean=video_mean.mean, video_metric=video_metric, n_videos_skipped=video_mean.n_skipped,
+        pixel_auc=pixel_auc_of(kept, rules) if pixel else None,
+    )  # fmt: skip
+
+
+def _scored_length(n_frames: int, window: int) -> int:
+    """Frames that count: all, or (window > 1) the whole windows only, the tail dropped."""
+    return n_frames // window * window
+
+
+def _frame_pair(video: BenchmarkVideo, result: ScoredVideo, length: int, rules: EvalProtocol) -> tuple[np.ndarray, np.ndarray]:
+    from lavida_core.vad_metrics import logits_from_scores, scores_to_frames
+
+    if rules.frame_scores == "logits":
+        values = result.score_logits if result.score_logits is not None else logits_from_scores(result.scores)
+    else:
+        values = result.scores
+    frame_scores = scores_to_frames(result.frame_indices, values, result.n_frames)  # [n_frames]
+    labels = video.labels.for_frames(result.n_frames)[:length]
+    return labels, frame_scores[: len(labels)]
+
+
+def pixel_auc_of(kept: list[tuple[BenchmarkVideo, ScoredVideo, int]], rules: EvalProtocol) -> float:
+    """Pooled pixel AUC over the sampled frames that count, as `rules.pixel_maps` makes the maps."""
     from lavida_core.vad_metrics import PixelAuc
 
     accumulator = PixelAuc()
-    for video in videos:
-        if video.uri in scored:
-            for predicted, truth in _pixel_chunks(video, scored[video.uri]):
-                accumulator.add(predicted, truth)
+    for video, result, length in kept:
+        for predicted, truth in _pixel_chunks(video, result, length, rules):
+            accumulator.add(predicted, truth)
     return accumulator.value()
 
 
-def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo, length: int, rules: EvalProtocol) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(predicted [N, h, w], truth [N, H, W]) per chunk of the video's sampled frames below `length`."""
+    from lavida_core.vad_metrics import reference_pixel_truth
+
+    n_sampled = int(np.count_nonzero(result.frame_indices < length))  # frame_indices ascend
+    for start in range(0, n_sampled, PIXEL_CHUNK):
+        chunk = slice(start, min(start + PIXEL_CHUNK, n_sampled))
+        truth = video.pixel_masks.masks(result.frame_indices[chunk].tolist())  # [N, Hg, Wg]
+        if rules.pixel_maps == "logits":
+            if result.pixel_logits is None:
+                raise UserError("--pixel --protocol reference needs the model's mask logits, which OUT does not keep")
+            yield result.pixel_logits[chunk], reference_pixel_truth(truth, rules.pixel_size)
+        else:
+            yield _mask_x_score(result, chunk), truth
+
+
+def _mask_x_score(result: ScoredVideo, chunk: slice) -> np.ndarray:
+    """[N, H, W] float32: the binary mask times the frame's score (0 where no mask)."""
     from pycocotools import mask as mask_utils
 
-    for start in range(0, len(result.frame_indices), PIXEL_CHUNK):
-        indices = result.frame_indices[start : start + PIXEL_CHUNK]
-        maps = np.zeros((len(indices), result.height, result.width), dtype=np.float32)  # [N, H, W]
-        for i, (rle, value) in enumerate(zip(result.masks[start : start + PIXEL_CHUNK], result.scores[start : start + PIXEL_CHUNK])):
-            if rle is not None:
-                maps[i] = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"]}) * value
-        yield maps, video.pixel_masks.masks(indices.tolist())  # [N, H, W], [N, Hg, Wg]
+    rles, values = result.masks[chunk], result.scores[chunk]
+    maps = np.zeros((len(values), result.height, result.width), dtype=np.float32)  # [N, H, W]
+    for i, (rle, value) in enumerate(zip(rles, values)):
+        if rle is not None:
+            maps[i] = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"]}) * value
+    return maps
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -250,29 +328,47 @@ def format_result(result: EvalResult) -> str:
     from jobs.output import format_table
 
     trained = {True: "trained", False: "UNTRAINED: random weights", None: "unknown"}[result.model_trained]
+    too_short = f" ({_count(result.n_too_short, 'video')} shorter than one clip window, left out)" if result.n_too_short else ""
     header = (
         f"{result.title}: {result.n_scored} of {result.n_videos} test videos scored"
         f"{f' ({result.n_failed} failed, left out)' if result.n_failed else ''}, {result.n_frames} frames; "
-        f"sample interval {result.sample_interval}, {result.frames_per_clip} frames per clip; model {result.model} ({trained})"
+        f"sample interval {result.sample_interval}, {result.frames_per_clip} frames per clip; model {result.model} ({trained}); "
+        f"protocol {result.protocol}{too_short}"
     )
     paper_for = {"frame AUC": "frame_auc", "frame AP": "frame_ap", "pixel AUC": "pixel_auc"}[result.paper_metric]
+    kept = result.n_scored - result.n_videos_skipped
+    skipped = f"; {result.n_videos_skipped} single-class skipped" if result.n_videos_skipped else ""
     rows = [
         ("frame AUC (micro, all frames)", "frame_auc", result.frame_auc),
         ("frame AP (micro, all frames)", "frame_ap", result.frame_ap),
-        (
-            f"video mean AUC ({_count(result.n_scored - result.n_videos_skipped, 'video')}; "
-            f"{result.n_videos_skipped} single-class skipped)",
-            "video_mean_auc",
-            result.video_mean_auc,
-        ),
-        ("pixel AUC (pooled, mask x score)", "pixel_auc", result.pixel_auc),
+        (f"video mean {result.video_metric.upper()} ({_count(kept, 'video')}{skipped})", "video_mean", result.video_mean),
+        (f"pixel AUC (pooled, {PIXEL_MAPS[PROTOCOLS[result.protocol].pixel_maps]})", "pixel_auc", result.pixel_auc),
     ]
     table = [
-        (label, _percent(value), f"{result.paper_value:.2f}" if key == paper_for else "-")
+        (
+            label,
+            _percent(value),
+            f"{result.paper_value:.2f}" if key == paper_for and result.paper_value is not None else "-",
+            follows(result, key),
+        )
         for label, key, value in rows
         if value is not None or key == paper_for
     ]
-    return header + "\n" + format_table(("metric (%)", "ours", "paper"), table).rsplit("\n", 1)[0]
+    return header + "\n" + format_table(("metric (%)", "ours", "paper", "definition"), table).rsplit("\n", 1)[0]
+
+
+PIXEL_MAPS = {"logits": "mask logits", "mask_x_score": "mask x score"}
+
+
+def follows(result: EvalResult, key: str) -> str:
+    """Whose definition a printed number follows: the protocol's, or the paper's where the paper and
+    the reference disagree (XD-Violence: the paper reports frame AP; the reference's metric switch
+    never selects AP, so its validation prints frame AUC and a per-video AUC mean)."""
+    if result.paper_metric == "frame AP" and key == "frame_ap":
+        return "paper (the reference never computes it)" if result.protocol == "reference" else "paper"
+    if result.paper_metric == "frame AP" and result.protocol == "reference":
+        return "reference (the paper reports AP)"
+    return result.protocol
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -292,6 +388,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type (repeatable; default: the dataset's list)"
     )
     parser.add_argument("--pixel", action="store_true", help="also compute pixel AUC (UCSD Ped2, ShanghaiTech, UBnormal)")
+    parser.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="reference",
+        help="how the test split is read and each number defined: 'reference' (default) as the reference code does "
+        "(VitaminCreed/LAVIDA), 'lavida' with our documented differences (README, protocol table)",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     add_runner_arguments(parser)
 
@@ -304,6 +407,7 @@ def run(args: argparse.Namespace) -> int:
             sample_interval=args.sample_interval,
             anomaly_types=tuple(args.anomaly),
             pixel=args.pixel,
+            protocol=args.protocol,
             scan=ScanOptions(source=None, out=args.out, frames_per_clip=args.frames_per_clip, **runner_fields(args)),
         )  # fmt: skip
     )

@@ -36,6 +36,7 @@ XD-Violence (`xd_violence`; ROOT = the test folder, or the folder holding XD-Vio
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -51,6 +52,53 @@ from jobs.errors import UserError
 from jobs.frame_sequences import frame_files
 
 log = logging.getLogger(__name__)
+
+
+# --- protocols ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalProtocol:
+    """How a benchmark's test split is read and its numbers defined. Each field is one choice; the
+    README's protocol table gives each choice's source (a reference file or a paper section)."""
+
+    name: str
+    ubnormal_normal_videos: bool  # 13: also the normal test videos (the reference: abnormal only)
+    ucsd_unannotated_as_normal: bool  # 14: UCSD test videos without _gt masks: all normal (the reference) or left out
+    shanghaitech_labels: str  # 16: 'pixel_mask' (any anomalous pixel; the reference) | 'frame_mask'
+    full_windows_only: bool  # 15: score only whole windows of frames_per_clip x interval frames
+    frame_scores: str  # 16: 'logits' (object-score logits; the reference) | 'sigmoid' (0..1)
+    skip_single_class_videos: bool  # 16: leave single-class videos out of the per-video mean
+    pixel_maps: str  # 14: 'logits' (mask logits, no-object frames at -1024) | 'mask_x_score'
+    pixel_size: tuple[int, int] | None  # 14: both maps nearest-resized to it; None: the ground truth's size
+    video_metric_xd_violence: str  # 17: the per-video metric on XD-Violence: 'auc' (the reference) | 'ap'
+
+
+PROTOCOLS: dict[str, EvalProtocol] = {
+    # The reference implementation (VitaminCreed/LAVIDA @56b3058: dataset/video/*.py, train_acc.py
+    # `validate`, train/utils.py `VideoResultSummary`), number for number.
+    "reference": EvalProtocol(
+        name="reference", ubnormal_normal_videos=False, ucsd_unannotated_as_normal=True, shanghaitech_labels="pixel_mask",
+        full_windows_only=True,
+        frame_scores="logits", skip_single_class_videos=False, pixel_maps="logits", pixel_size=(158, 238),
+        video_metric_xd_violence="auc",
+    ),
+    # Ours, each a deliberate difference (README, protocol table): the benchmarks' own test splits and
+    # labels, every frame scored, scores in 0..1, AP where the paper reports AP, single-class videos
+    # (whose AUC would rank only the two appended end points) out of the mean, pixels at the truth's size.
+    "lavida": EvalProtocol(
+        name="lavida", ubnormal_normal_videos=True, ucsd_unannotated_as_normal=False, shanghaitech_labels="frame_mask",
+        full_windows_only=False,
+        frame_scores="sigmoid", skip_single_class_videos=True, pixel_maps="mask_x_score", pixel_size=None,
+        video_metric_xd_violence="ap",
+    ),
+}  # fmt: skip
+
+
+def protocol_of(name: str) -> EvalProtocol:
+    if name not in PROTOCOLS:
+        raise UserError(f"--protocol {name!r}: choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
 
 
 # --- labels and masks -------------------------------------------------------------------------
@@ -136,6 +184,33 @@ class ObjectMapMasks:
         raise UserError(f"UBnormal: no object map {name} in {self.folder} (nor in its {self.video_name}_gt/)")
 
 
+@dataclass(frozen=True)
+class EmptyMasks:
+    """No pixel ground truth: every pixel normal, at the size of the video's frames."""
+
+    frame_path: str  # one of the video's frames, for its size
+
+    def masks(self, frame_indices: Sequence[int]) -> np.ndarray:
+        height, width = read_mask(self.frame_path).shape
+        return np.zeros((len(frame_indices), height, width), dtype=bool)
+
+
+@dataclass(frozen=True)
+class MaskLabels:
+    """Frame labels from pixel masks: anomalous where any pixel of the frame's mask is
+    (the reference's ShanghaiTech labels: `(test_pixel_mask == 1).any`)."""
+
+    masks: PixelMasks
+    n_masks: int
+
+    def for_frames(self, n_frames: int) -> np.ndarray:
+        n = min(n_frames, self.n_masks)
+        if n != n_frames:
+            log.warning("%d frame masks for %d decoded frames: using the first %d", self.n_masks, n_frames, n)
+        chunks = [self.masks.masks(range(start, min(start + 256, n))).any(axis=(1, 2)) for start in range(0, n, 256)]
+        return np.concatenate(chunks).astype(np.int8) if chunks else np.zeros(0, dtype=np.int8)
+
+
 def read_mask(path: str) -> np.ndarray:
     """A mask image as a 2-D array (first channel of a colour image)."""
     with Image.open(path) as image:
@@ -154,30 +229,65 @@ class BenchmarkVideo:
 # --- the readers ------------------------------------------------------------------------------
 
 
-def read_ucsd_ped2(root: str) -> list[BenchmarkVideo]:
-    test = _first_dir(
+def read_ucsd_ped1(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
+    return _read_ucsd_test(_ucsd_test_folder(root, "UCSDped1", "UCSD Ped1"), "UCSD Ped1", rules)
+
+
+def read_ucsd_ped2(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
+    return _read_ucsd_test(_ucsd_test_folder(root, "UCSDped2", "UCSD Ped2"), "UCSD Ped2", rules)
+
+
+def read_ucsd(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
+    """Every UCSDped*/Test below ROOT (UCSD_Anomaly_Dataset.v1p2: Ped1 and Ped2), as the reference's
+    `make_ucsdped_dataset` walks its data_root; video names are UCSDped1/Test001, …"""
+    base = Path(root)
+    if not base.is_dir():
+        raise UserError(f"--root {root} is not a folder")
+    tests = sorted(p / "Test" for p in base.iterdir() if p.is_dir() and (p / "Test").is_dir())
+    if not tests:
+        raise UserError(f"UCSD: no <folder>/Test below {root}; give UCSD_Anomaly_Dataset.v1p2 (it holds UCSDped1 and UCSDped2)")
+    return [dataclasses.replace(v, name=f"{test.parent.name}/{v.name}") for test in tests for v in _read_ucsd_test(test, "UCSD", rules)]
+
+
+def _ucsd_test_folder(root: str, dataset: str, title: str) -> Path:
+    return _first_dir(
         root,
-        ["UCSDped2/Test", "Test"],
-        "UCSD Ped2: no UCSDped2/Test folder in {root}; give the folder that holds UCSDped2 (UCSD_Anomaly_Dataset.v1p2) or UCSDped2 itself",
+        [f"{dataset}/Test", "Test"],
+        f"{title}: no {dataset}/Test folder in {{root}}; give the folder that holds {dataset} "
+        f"(UCSD_Anomaly_Dataset.v1p2) or {dataset} itself",
     )
+
+
+def _read_ucsd_test(test: Path, title: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
+    """Test001, Test002, … (.tif frames) with Test001_gt/ (.bmp masks, one per frame). A video
+    without a _gt folder (Ped1 has masks for 10 of its 36): the reference takes it as all normal
+    with empty masks; ours leaves it out (its anomalies are not annotated per pixel)."""
     folders = sorted(p for p in test.iterdir() if p.is_dir() and re.fullmatch(r"Test\d+", p.name))
     if not folders:
-        raise UserError(f"UCSD Ped2: no Test001, Test002, … folders in {test}")
-    videos = []
+        raise UserError(f"{title}: no Test001, Test002, … folders in {test}")
+    videos, unannotated = [], []
     for folder in folders:
         frames = [f for f in frame_files(str(folder)) if f.lower().endswith((".tif", ".tiff"))]
         if not frames:
-            raise UserError(f"UCSD Ped2: {folder} holds no .tif frames (001.tif, 002.tif, …)")
+            raise UserError(f"{title}: {folder} holds no .tif frames (001.tif, 002.tif, …)")
         gt = folder.parent / f"{folder.name}_gt"
-        masks = [f for f in frame_files(str(gt)) if f.lower().endswith(".bmp")] if gt.is_dir() else []
+        if not gt.is_dir():
+            unannotated.append(folder.name)
+            if rules.ucsd_unannotated_as_normal:
+                videos.append(BenchmarkVideo(folder.name, str(folder.resolve()), RangeLabels(()), EmptyMasks(frames[0])))
+            continue
+        masks = [f for f in frame_files(str(gt)) if f.lower().endswith(".bmp")]
         if len(masks) != len(frames):
-            raise UserError(f"UCSD Ped2: {gt} should hold one .bmp mask per frame ({len(frames)}), found {len(masks)}")
+            raise UserError(f"{title}: {gt} should hold one .bmp mask per frame ({len(frames)}), found {len(masks)}")
         labels = np.array([read_mask(path).any() for path in masks], dtype=np.int8)
         videos.append(BenchmarkVideo(folder.name, str(folder.resolve()), ExplicitLabels(labels), ImageMasks(tuple(masks))))
+    if unannotated:
+        how = "taken as all normal (the reference protocol)" if rules.ucsd_unannotated_as_normal else "left out"
+        log.warning("%s: %d test videos have no _gt masks folder (%s, …): %s", title, len(unannotated), unannotated[0], how)
     return videos
 
 
-def read_shanghaitech(root: str) -> list[BenchmarkVideo]:
+def read_shanghaitech(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
     testing = _first_dir(
         root, ["testing", "."], "ShanghaiTech: no testing/frames folder in {root}; give the folder that holds testing/", must_hold="frames"
     )
@@ -189,22 +299,35 @@ def read_shanghaitech(root: str) -> list[BenchmarkVideo]:
         frames = [f for f in frame_files(str(folder)) if f.lower().endswith((".jpg", ".jpeg"))]
         if not frames:
             raise UserError(f"ShanghaiTech: {folder} holds no .jpg frames")
-        label_file = testing / "test_frame_mask" / f"{folder.name}.npy"
-        labels = _load_npy(label_file, "ShanghaiTech").reshape(-1)
-        if len(labels) != len(frames):
-            raise UserError(f"ShanghaiTech: {label_file} has {len(labels)} labels for {len(frames)} frames in {folder}")
         pixel_file = testing / "test_pixel_mask" / f"{folder.name}.npy"
         masks = NpyMasks(str(pixel_file)) if pixel_file.is_file() else None
-        videos.append(BenchmarkVideo(folder.name, str(folder.resolve()), ExplicitLabels((labels != 0).astype(np.int8)), masks))
+        videos.append(BenchmarkVideo(folder.name, str(folder.resolve()), _shanghaitech_labels(testing, folder, len(frames), rules), masks))
     return videos
+
+
+def _shanghaitech_labels(testing: Path, folder: Path, n_frames: int, rules: EvalProtocol) -> FrameLabels:
+    """From test_pixel_mask (the reference) or test_frame_mask (the dataset's frame labels); the two
+    published files disagree on some frames."""
+    source = "test_pixel_mask" if rules.shanghaitech_labels == "pixel_mask" else "test_frame_mask"
+    path = testing / source / f"{folder.name}.npy"
+    values = _load_npy(path, "ShanghaiTech", mmap_mode="r")
+    if len(values) != n_frames:
+        raise UserError(f"ShanghaiTech: {path} has {len(values)} frames of labels for {n_frames} frames in {folder}")
+    if source == "test_pixel_mask":
+        return MaskLabels(NpyMasks(str(path)), len(values))
+    return ExplicitLabels((np.asarray(values).reshape(-1) != 0).astype(np.int8))
 
 
 UBNORMAL_NAME = re.compile(r"(abnormal|normal)_scene_(\d+)_scenario_\w+")
 
 
-def read_ubnormal(root: str) -> list[BenchmarkVideo]:
+def read_ubnormal(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
+    """The abnormal test videos (the reference: `only_anomaly_video=True`), then, with
+    `ubnormal_normal_videos`, the normal ones (the UBnormal authors' full test split)."""
     base = Path(root)
-    names = _ubnormal_split(base, "abnormal_test_video_names.txt") + _ubnormal_split(base, "normal_test_video_names.txt")
+    names = _ubnormal_split(base, "abnormal_test_video_names.txt")
+    if rules.ubnormal_normal_videos:
+        names += _ubnormal_split(base, "normal_test_video_names.txt")
     return [_ubnormal_video(base, name) for name in names]
 
 
@@ -252,7 +375,7 @@ UCF_ANNOTATIONS = "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
 UCF_NORMAL_FOLDER = "Testing_Normal_Videos_Anomaly"
 
 
-def read_ucf_crime(root: str) -> list[BenchmarkVideo]:
+def read_ucf_crime(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
     base = Path(root)
     annotation_file = base / UCF_ANNOTATIONS
     if not annotation_file.is_file():
@@ -286,7 +409,7 @@ def _ucf_path(candidates: list[Path], label: str) -> Path | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-def read_xd_violence(root: str) -> list[BenchmarkVideo]:
+def read_xd_violence(root: str, rules: EvalProtocol) -> list[BenchmarkVideo]:
     test = _first_dir(
         root, ["XD-Violence-test", "."], "XD-Violence: no videos/ folder in {root} or {root}/XD-Violence-test", must_hold="videos"
     )
@@ -336,11 +459,11 @@ def _first_dir(root: str, candidates: list[str], message: str, *, must_hold: str
     raise UserError(message.format(root=root))
 
 
-def _load_npy(path: Path, dataset: str) -> np.ndarray:
+def _load_npy(path: Path, dataset: str, mmap_mode: str | None = None) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{dataset}: {path} does not exist")
     try:
-        return np.load(path)
+        return np.load(path, mmap_mode=mmap_mode)
     except (ValueError, OSError) as error:
         raise UserError(f"{dataset}: {path} is not a readable .npy file: {error}") from None
 
@@ -364,22 +487,38 @@ def _is_int(value: str) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class Benchmark:
     title: str
-    read: Callable[[str], list[BenchmarkVideo]]
+    reader: Callable[[str, EvalProtocol], list[BenchmarkVideo]]  # (ROOT, protocol rules) -> the test videos
     sample_interval: int  # the paper's
     anomaly_types: tuple[str, ...]  # the reference's anomaly names for the dataset
     paper_metric: str  # 'frame AUC' | 'frame AP' | 'pixel AUC': the metric the paper reports
-    paper_value: float  # the paper's number, in percent
+    paper_value: float | None  # the paper's number, in percent (None: the paper has none)
     has_pixel_masks: bool
+
+    def read(self, root: str, protocol: str = "reference") -> list[BenchmarkVideo]:
+        """The test split in ROOT, read as `protocol` (a key of PROTOCOLS) reads it."""
+        return self.reader(root, protocol_of(protocol))
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ucsd_ped2": Benchmark(
-        title="UCSD Ped2", read=read_ucsd_ped2, sample_interval=1,
+        title="UCSD Ped2", reader=read_ucsd_ped2, sample_interval=1,
         anomaly_types=("car", "cart", "wheelchair", "skate", "bicycle"),
         paper_metric="pixel AUC", paper_value=87.68, has_pixel_masks=True,
     ),
+    "ucsd_ped1": Benchmark(
+        title="UCSD Ped1", reader=read_ucsd_ped1, sample_interval=1,
+        anomaly_types=("car", "cart", "wheelchair", "skate", "bicycle"),
+        paper_metric="pixel AUC", paper_value=None, has_pixel_masks=True,
+    ),
+    # The reference's `ucsdped` test set: every UCSDped*/Test below its data_root, which its config
+    # points at UCSD_Anomaly_Dataset.v1p2 (Ped1 and Ped2 pooled). The paper's table names Ped2.
+    "ucsd": Benchmark(
+        title="UCSD Ped1+Ped2", reader=read_ucsd, sample_interval=1,
+        anomaly_types=("car", "cart", "wheelchair", "skate", "bicycle"),
+        paper_metric="pixel AUC", paper_value=None, has_pixel_masks=True,
+    ),
     "shanghaitech": Benchmark(
-        title="ShanghaiTech", read=read_shanghaitech, sample_interval=2,
+        title="ShanghaiTech", reader=read_shanghaitech, sample_interval=2,
         anomaly_types=(
             "bicycle", "fight", "throw", "pick", "hand truck", "run", "skate", "falling", "jumping", "motorcycle",
             "tricycle", "cart", "waving stick", "hurdle", "vehicle", "play", "baby carriage", "truck",
@@ -387,7 +526,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         paper_metric="frame AUC", paper_value=85.28, has_pixel_masks=True,
     ),
     "ubnormal": Benchmark(
-        title="UBnormal", read=read_ubnormal, sample_interval=4,
+        title="UBnormal", reader=read_ubnormal, sample_interval=4,
         anomaly_types=(
             "running", "jumping", "falling", "fighting", "sleeping", "crawling", "having a seizure", "laying down",
             "dancing", "stealing", "rotating 360 degrees", "shuffling", "injured", "drunk", "stumbling walk",
@@ -396,7 +535,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         paper_metric="frame AUC", paper_value=76.45, has_pixel_masks=True,
     ),
     "ucf_crime": Benchmark(
-        title="UCF-Crime", read=read_ucf_crime, sample_interval=128,
+        title="UCF-Crime", reader=read_ucf_crime, sample_interval=128,
         anomaly_types=(
             "abuse", "arrest", "arson", "assault", "burglary", "explosion", "fighting", "road accidents", "robbery",
             "shooting", "shoplifting", "stealing", "vandalism",
@@ -404,7 +543,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         paper_metric="frame AUC", paper_value=82.18, has_pixel_masks=False,
     ),
     "xd_violence": Benchmark(
-        title="XD-Violence", read=read_xd_violence, sample_interval=128,
+        title="XD-Violence", reader=read_xd_violence, sample_interval=128,
         anomaly_types=("fighting", "shooting", "riot", "abuse", "car accident", "explosion"),
         paper_metric="frame AP", paper_value=90.62, has_pixel_masks=False,
     ),

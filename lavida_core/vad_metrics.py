@@ -31,6 +31,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from lavida_core.errors import InputError
 
 METRICS = {"auc": roc_auc_score, "ap": average_precision_score}
+PENDING_VALUES = 1 << 22  # chunk histogram entries PixelAuc collects before merging them
 
 
 def scores_to_frames(sampled_indices: np.ndarray, sampled_scores: np.ndarray, n_frames: int) -> np.ndarray:
@@ -91,10 +92,34 @@ class VideoMean:
     n_skipped: int  # videos whose labels have a single class
 
 
-def per_video_mean(videos: Sequence[tuple[np.ndarray, np.ndarray]], metric: str = "auc") -> VideoMean:
-    """Mean over videos of each video's score with end points; single-class videos are skipped."""
-    values = [extended_score(labels, scores, metric) for labels, scores in videos if len(np.unique(np.asarray(labels))) == 2]
+def per_video_mean(videos: Sequence[tuple[np.ndarray, np.ndarray]], metric: str = "auc", *, skip_single_class: bool = True) -> VideoMean:
+    """Mean over videos of each video's score with end points. skip_single_class: leave out videos
+    whose own labels have one class (the reference keeps them: the end points make them defined)."""
+    kept = [(labels, scores) for labels, scores in videos if not skip_single_class or len(np.unique(np.asarray(labels))) == 2]
+    values = [extended_score(labels, scores, metric) for labels, scores in kept]
     return VideoMean(mean=float(np.mean(values)) if values else None, n_used=len(values), n_skipped=len(videos) - len(values))
+
+
+def logits_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Sigmoid scores -> the logits they came from, float64 (log p - log(1 - p)). A score that
+    saturated to exactly 0 or 1 (float32 does at |logit| > ~17) maps to -/+SATURATED_LOGIT."""
+    p = np.asarray(scores, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        logits = np.log(p) - np.log1p(-p)
+    return np.clip(logits, -SATURATED_LOGIT, SATURATED_LOGIT)
+
+
+SATURATED_LOGIT = 1e4  # stands for +-inf: above every finite logit a float32 sigmoid can be inverted from
+
+
+def nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """int64 [n_out]: the source of each output row under torch's 'nearest' (floor(dst * scale) with
+    the scale n_in / n_out in float32, as torch's kernel computes it)."""
+    if n_in == n_out:
+        return np.arange(n_out, dtype=np.int64)
+    scale = np.float32(n_in) / np.float32(n_out)
+    index = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)
+    return np.minimum(index, n_in - 1)
 
 
 def nearest_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -102,10 +127,50 @@ def nearest_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise InputError(f"maps must be [N, h, w], got shape {maps.shape}")
-    height, width = size
-    rows = np.floor(np.arange(height) * (maps.shape[1] / height)).astype(np.int64)  # [H]
-    cols = np.floor(np.arange(width) * (maps.shape[2] / width)).astype(np.int64)  # [W]
+    rows = nearest_index(maps.shape[1], size[0])  # [H]
+    cols = nearest_index(maps.shape[2], size[1])  # [W]
     return maps[:, rows[:, None], cols[None, :]]  # [N, H, W]
+
+
+# The reference's pixel protocol (train_acc.py `validate` with eval_pixel): the model's mask logits
+# are upsampled bilinearly to SAM2's input size (REFERENCE_IMAGE_SIZE square; frames without an
+# object hold NO_OBJECT_LOGIT everywhere), the ground truth is resized (nearest) to that size by the
+# input transform, and then both are resized (nearest) to REFERENCE_PIXEL_SIZE and pooled.
+REFERENCE_IMAGE_SIZE = 1024
+REFERENCE_PIXEL_SIZE = (158, 238)
+NO_OBJECT_LOGIT = -1024.0
+
+
+def reference_pixel_truth(masks: np.ndarray, size: tuple[int, int] = REFERENCE_PIXEL_SIZE) -> np.ndarray:
+    """Ground truth [N, H, W] -> [N, *size]: nearest to the square input size, then nearest to `size`."""
+    masks = np.asarray(masks)
+    rows = nearest_index(masks.shape[1], REFERENCE_IMAGE_SIZE)[nearest_index(REFERENCE_IMAGE_SIZE, size[0])]  # [size[0]]
+    cols = nearest_index(masks.shape[2], REFERENCE_IMAGE_SIZE)[nearest_index(REFERENCE_IMAGE_SIZE, size[1])]  # [size[1]]
+    return masks[:, rows[:, None], cols[None, :]]
+
+
+def reference_pixel_logits(mask_logits: np.ndarray, size: tuple[int, int] = REFERENCE_PIXEL_SIZE) -> np.ndarray:
+    """The model's mask logits [N, h, w] -> the reference's pixel maps float32 [N, *size]: the values
+    torch's bilinear upsampling to REFERENCE_IMAGE_SIZE (align_corners=False) has at the pixels the
+    nearest resize to `size` then picks (only those are computed, not the 1024 x 1024 maps)."""
+    logits = np.asarray(mask_logits, dtype=np.float32)
+    if logits.ndim != 3:
+        raise InputError(f"mask logits must be [N, h, w], got shape {logits.shape}")
+    r0, r1, wr = _bilinear_taps(logits.shape[1], nearest_index(REFERENCE_IMAGE_SIZE, size[0]))  # [H] each
+    c0, c1, wc = _bilinear_taps(logits.shape[2], nearest_index(REFERENCE_IMAGE_SIZE, size[1]))  # [W] each
+    top = logits[:, r0[:, None], c0[None, :]] * (1 - wc) + logits[:, r0[:, None], c1[None, :]] * wc  # [N, H, W]
+    bottom = logits[:, r1[:, None], c0[None, :]] * (1 - wc) + logits[:, r1[:, None], c1[None, :]] * wc
+    return ((1 - wr[:, None]) * top + wr[:, None] * bottom).astype(np.float32)
+
+
+def _bilinear_taps(n_in: int, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For output positions `targets` of a bilinear resize n_in -> REFERENCE_IMAGE_SIZE (torch,
+    align_corners=False): (lower source index, upper source index, weight of the upper)."""
+    scale = np.float32(n_in) / np.float32(REFERENCE_IMAGE_SIZE)
+    source = np.maximum(scale * (targets.astype(np.float32) + np.float32(0.5)) - np.float32(0.5), np.float32(0))  # [n]
+    lower = source.astype(np.int64)
+    upper = lower + (lower < n_in - 1)
+    return lower, upper, (source - lower).astype(np.float32)
 
 
 class PixelAuc:
@@ -120,6 +185,8 @@ class PixelAuc:
         self._values = np.zeros(0, dtype=np.float64)  # [V] distinct predicted values seen, sorted
         self._positives = np.zeros(0, dtype=np.int64)  # [V] anomalous pixels per value
         self._negatives = np.zeros(0, dtype=np.int64)  # [V] normal pixels per value
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # chunk histograms not merged yet
+        self._pending_size = 0
 
     def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
         truth = np.asarray(truth)
@@ -133,6 +200,21 @@ class PixelAuc:
         self._merge(values, positives, negatives)
 
     def _merge(self, values: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> None:
+        """Adds a chunk's histogram. Chunks wait in `_pending` until they outgrow the merged
+        histogram, so continuous maps (logits: nearly every pixel its own value) merge in
+        amortised O(n log n) instead of re-sorting everything per chunk."""
+        self._pending.append((values, positives, negatives))
+        self._pending_size += len(values)
+        if self._pending_size > max(len(self._values), PENDING_VALUES):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        values = np.concatenate([v for v, _, _ in self._pending])
+        positives = np.concatenate([p for _, p, _ in self._pending])
+        negatives = np.concatenate([n for _, _, n in self._pending])
+        self._pending, self._pending_size = [], 0
         all_values = np.concatenate([self._values, values])
         merged, inverse = np.unique(all_values, return_inverse=True)
         self._positives = np.bincount(inverse, weights=np.concatenate([self._positives, positives]), minlength=len(merged)).astype(np.int64)
@@ -141,10 +223,12 @@ class PixelAuc:
 
     @property
     def n_pixels(self) -> int:
+        self._flush()
         return int(self._positives.sum() + self._negatives.sum())
 
     def value(self) -> float:
         """AUC = P(score of a random anomalous pixel > a random normal one) + half of the ties."""
+        self._flush()
         n_pos, n_neg = int(self._positives.sum()), int(self._negatives.sum())
         if n_pos == 0 or n_neg == 0:
             raise InputError(f"pixel AUC needs anomalous and normal pixels, got {n_pos} and {n_neg}")

@@ -78,8 +78,9 @@ def test_eval_each_benchmark_layout_end_to_end(local_ray, tmp_path, capsys, data
     root, specs = layout(tmp_path, dataset)
     pixel = ["--pixel"] if dataset in ("ucsd_ped2", "shanghaitech", "ubnormal") else []
     status, out, err = lavida_eval(
-        capsys, "--dataset", dataset, "--root", root, "--out", tmp_path / "out", "--detector-class", FAKE, *FAST, *pixel, "--format", "json"
-    )
+        capsys, "--dataset", dataset, "--root", root, "--out", tmp_path / "out", "--detector-class", FAKE, *FAST, *pixel,
+        "--protocol", "lavida", "--format", "json",
+    )  # fmt: skip
     assert status == 0, err
     result = json_of(out)
     assert (result["n_videos"], result["n_scored"], result["n_failed"]) == (len(specs), len(specs), 0)
@@ -87,7 +88,7 @@ def test_eval_each_benchmark_layout_end_to_end(local_ray, tmp_path, capsys, data
     assert result["frame_auc"] == 1.0
     single_class = sum(len(set(spec.labels().tolist())) == 1 for spec in specs)
     assert result["n_videos_skipped"] == single_class
-    assert result["video_mean_auc"] == 1.0
+    assert result["video_mean"] == 1.0
     assert result["sample_interval"] == 2 and result["frames_per_clip"] == 3
     if dataset == "xd_violence":
         assert result["frame_ap"] == 1.0 and result["paper_metric"] == "frame AP" and result["ours_for_paper"] == 100.0
@@ -135,6 +136,8 @@ def test_eval_tiny_model_table_then_resume(local_ray, tmp_path, capsys):
         "--frames-per-clip",
         "4",
         "--pixel",
+        "--protocol",
+        "lavida",
         "--anomaly",
         "a car",
         "--anomaly",
@@ -145,10 +148,10 @@ def test_eval_tiny_model_table_then_resume(local_ray, tmp_path, capsys):
     table = first[first.index("UCSD Ped2") :]
     assert "2 of 2 test videos scored" in table and "sample interval 1" in table and "UNTRAINED" in table
     pixel_row = next(line for line in table.splitlines() if line.startswith("pixel AUC"))
-    ours, paper = pixel_row.split()[-2:]
-    assert paper == "87.68" and 0.0 <= float(ours) <= 100.0
+    ours, paper, definition = pixel_row.split()[-3:]
+    assert paper == "87.68" and 0.0 <= float(ours) <= 100.0 and definition == "lavida"
     frame_row = next(line for line in table.splitlines() if line.startswith("frame AUC"))
-    assert 0.0 <= float(frame_row.split()[-2]) <= 100.0 and frame_row.split()[-1] == "-"
+    assert 0.0 <= float(frame_row.split()[-3]) <= 100.0 and frame_row.split()[-2] == "-"
 
     status, second, err = lavida_eval(capsys, *args)
     assert status == 0, err
@@ -180,14 +183,15 @@ def _drop(path):
 BROKEN = [
     ("ucsd_ped2", lambda root: _drop(root / "UCSDped2/Test/Test002_gt/003.bmp"), "Test002_gt should hold one .bmp mask per frame"),
     ("ucsd_ped2", lambda root: shutil.rmtree(root / "UCSDped2"), "no UCSDped2/Test folder"),
-    ("shanghaitech", lambda root: _drop(root / "testing/test_frame_mask/02_0001.npy"), "test_frame_mask/02_0001.npy does not exist"),
-    ("ubnormal", lambda root: _drop(root / "normal_test_video_names.txt"), "no normal_test_video_names.txt"),
+    # the reference protocol (the default) takes ShanghaiTech's frame labels from its pixel masks
+    ("shanghaitech", lambda root: _drop(root / "testing/test_pixel_mask/02_0001.npy"), "test_pixel_mask/02_0001.npy does not exist"),
+    ("ubnormal", lambda root: _drop(root / "abnormal_test_video_names.txt"), "no abnormal_test_video_names.txt"),
     (
         "ubnormal",
         lambda root: (root / "Scene1/abnormal_scene_1_scenario_1_annotations/abnormal_scene_1_scenario_1_tracks.txt").write_text("1;4;7\n"),
         "abnormal_scene_1_scenario_1_tracks.txt line 1",
     ),
-    ("ubnormal", lambda root: _drop(root / "Scene2/normal_scene_2_scenario_3.mp4"), "normal_scene_2_scenario_3.mp4 does not exist"),
+    ("ubnormal", lambda root: _drop(root / "Scene1/abnormal_scene_1_scenario_1.mp4"), "abnormal_scene_1_scenario_1.mp4 does not exist"),
     (
         "ucf_crime",
         lambda root: (root / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt").write_text("Abuse028_x264.mp4  Abuse  2  5\n"),
