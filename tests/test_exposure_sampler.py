@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lavida_core.errors import InputError
-from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames
+from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig, TrainingSample, choose_frames, clip_starts
 from lavida_core.training.seg_datasets import ArraySegDataset, SegObject, SegSample
 from lavida_core.training.synthetic_shapes import ShapesConfig, shapes_seg_dataset
 
@@ -128,7 +128,8 @@ def test_anomalous_clips_show_the_target_when_it_is_visible_only_in_some_frames(
         SegSample("v0", tuple(range(n_frames)), frames, (SegObject("late bird", late),)),
         SegSample("v1", tuple(range(n_frames)), frames, (SegObject("early worm", late[::-1].copy()),)),
     ]
-    sampler = ExposureSampler([ArraySegDataset(samples, name="v")], SamplerConfig(ratios={"v": 1}, anomaly_ratio=1.0))
+    config = SamplerConfig(ratios={"v": 1}, anomaly_ratio=1.0, redraw_hidden_targets=True)
+    sampler = ExposureSampler([ArraySegDataset(samples, name="v")], config)
     for i in range(50):
         sample = sampler.sample(i)
         assert sample.is_anomalous and sample.target_labels.any()
@@ -166,9 +167,12 @@ def test_empty_masks_everywhere_fail_anomalous_draws_clearly():
     frames = np.zeros((1, 4, 4, 3), dtype=np.uint8)
     empty = np.zeros((1, 4, 4), dtype=bool)
     samples = [SegSample(f"s{i}", (0,), frames, (SegObject(f"c{i}", empty),)) for i in range(3)]
-    sampler = ExposureSampler([ArraySegDataset(samples, name="e")], SamplerConfig(ratios={"e": 1.0}, anomaly_ratio=1.0))
+    config = SamplerConfig(ratios={"e": 1.0}, anomaly_ratio=1.0, redraw_hidden_targets=True)
+    sampler = ExposureSampler([ArraySegDataset(samples, name="e")], config)
     with pytest.raises(InputError, match="no segmented object"):
         sampler.sample(0)
+    as_reference = ExposureSampler([ArraySegDataset(samples, name="e")], SamplerConfig(ratios={"e": 1.0}, anomaly_ratio=1.0))
+    assert not as_reference.sample(0).is_anomalous, "the reference makes them normal samples"
 
 
 def test_bad_config_values_are_input_errors():
@@ -194,7 +198,8 @@ def test_anomalous_draws_retry_until_the_target_is_visible_when_presence_is_unkn
     brief[30, 2:4, 2:4] = True  # visible in one frame of 40
     samples = [SegSample(f"v{i}", tuple(range(n_frames)), frames, (SegObject(f"obj{i}", brief),)) for i in range(3)]
     dataset = _UnknownPresence(samples, name="ref")
-    sampler = ExposureSampler([dataset], SamplerConfig(ratios={"ref": 1}, anomaly_ratio=1.0, max_attempts=500))
+    config = SamplerConfig(ratios={"ref": 1}, anomaly_ratio=1.0, max_attempts=500, redraw_hidden_targets=True)
+    sampler = ExposureSampler([dataset], config)
     for i in range(30):
         sample = sampler.sample(i)
         assert sample.is_anomalous and sample.target_labels.sum() == 1
@@ -284,3 +289,43 @@ def test_reference_ref_vos_positives_are_one_or_two_objects_with_one_expression_
     n_true = np.array([len(sampler.sample(i).positives) for i in range(2000)])
     assert abs(np.mean(n_true == 1) - 5 / 8) < 5 * np.sqrt(5 / 8 * 3 / 8 / 2000)
     assert set(n_true) == {1, 2}
+
+
+def test_reference_clips_are_drawn_uniformly_among_back_to_back_windows():
+    """Videos of 8, 24 and 7 frames, clips of 8: 1 + 3 + 0 clips (starts 0 | 0, 8, 16 | none; the
+    7-frame video is shorter than a clip), so the 24-frame video is drawn 3/4 of the time, each of
+    its three clips 1/4 each (1/3 of its draws), and the 7-frame one never."""
+    assert list(clip_starts(20, 8)) == [0, 8] and list(clip_starts(7, 8)) == [] and list(clip_starts(1, 1)) == [0]
+
+    def video(name: str, n: int) -> SegSample:
+        frames = np.zeros((n, 4, 4, 3), dtype=np.uint8)
+        return SegSample(name, tuple(range(n)), frames, (SegObject(f"{name} thing", np.ones((n, 4, 4), dtype=bool)),))
+
+    dataset = ArraySegDataset([video("short8", 8), video("long24", 24), video("tiny7", 7)], name="v")
+    sampler = ExposureSampler([dataset], SamplerConfig(ratios={"v": 1.0}, anomaly_ratio=0.0, frames_per_clip=8))
+    n = 2000
+    draws = [(s.sample_id, s.frame_indices[0]) for s in (sampler.sample(i) for i in range(n))]
+    assert {video for video, _ in draws} == {"short8", "long24"}
+    starts = [start for video, start in draws if video == "long24"]
+    assert abs(len(starts) / n - 3 / 4) < 5 * np.sqrt(3 / 16 / n)
+    for start in (0, 8, 16):
+        assert abs(starts.count(start) / len(starts) - 1 / 3) < 5 * np.sqrt(2 / 9 / len(starts))
+
+
+def test_reference_anomalous_draw_whose_clip_hides_the_target_becomes_normal():
+    """A 16-frame video (2 clips of 8) whose only object shows in frames 0..7, anomaly_ratio 1: the
+    reference makes the draws of the second clip normal, so 1/2 are anomalous; redrawing, all."""
+    frames = np.zeros((16, 4, 4, 3), dtype=np.uint8)
+    early = np.zeros((16, 4, 4), dtype=bool)
+    early[:8] = True
+    others = SegSample("w", tuple(range(16)), frames, (SegObject("late", ~early), SegObject("never", early)))
+    dataset = ArraySegDataset([SegSample("v", tuple(range(16)), frames, (SegObject("early", early),)), others], name="v")
+    reference = ExposureSampler([dataset], SamplerConfig(ratios={"v": 1.0}, anomaly_ratio=1.0))
+    draws = [d for d in (reference.sample(i) for i in range(2000)) if d.sample_id == "v"]
+    n = len(draws)
+    assert abs(np.mean([d.is_anomalous for d in draws]) - 1 / 2) < 5 * np.sqrt(1 / 4 / n)
+    assert all(d.is_anomalous == (d.frame_indices[0] == 0) for d in draws)
+    assert all("early" not in d.anomaly_types for d in draws if not d.is_anomalous)
+    redrawn = ExposureSampler([dataset], SamplerConfig(ratios={"v": 1.0}, anomaly_ratio=1.0, redraw_hidden_targets=True))
+    assert all(redrawn.sample(i).is_anomalous for i in range(200))
+    assert n > 800

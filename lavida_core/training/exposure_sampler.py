@@ -5,7 +5,8 @@ its dataset (or from its fixed category list). With probability ``anomaly_ratio`
 sample's own segmented objects are named too (its "positives"), and then their masks (all
 instances of each named category) are the target: the sample is "anomalous". Otherwise none of
 the sample's own categories is named and the target is empty: "normal". Datasets are mixed by
-sampling ratios; images are one-frame clips, videos give ``frames_per_clip`` frames.
+sampling ratios; images are one-frame clips, videos give ``frames_per_clip`` frames: a clip
+drawn uniformly among the dataset's back-to-back clips, as the reference's HybridDataset does.
 
 How many names, as the reference code draws them (``dataset/data_utils.py: select_anomalies``):
 the positives (picked by the dataset's rule, see seg_datasets.POSITIVE_RULES), plus
@@ -66,6 +67,11 @@ class SamplerConfig:
     n_anomalies: int = 30  # most type names per prompt (fewer when a vocabulary is smaller)
     n_anomalies_by_dataset: dict[str, int] = field(default_factory=lambda: dict(REFERENCE_N_ANOMALIES))  # overrides
     names_per_sample: str = "reference"  # one of NAME_COUNTS
+    # The reference turns an anomalous draw whose clip does not show the named objects into a normal
+    # sample, so fewer than `anomaly_ratio` of the samples are anomalous (how many fewer depends on
+    # the data). True draws again until the clip shows them: exactly `anomaly_ratio` anomalous.
+    # (With names_per_sample "max" draws are always made again.)
+    redraw_hidden_targets: bool = False
     ratios: dict[str, float] = field(default_factory=lambda: dict(REFERENCE_RATIOS))  # by dataset name
     seed: int = 0
     max_attempts: int = 100  # samples tried for an anomalous draw before giving up
@@ -105,6 +111,13 @@ def choose_frames(rng: np.random.Generator, n_frames: int, length: int, must_inc
         lo, hi = max(lo, anchor - length + 1), min(hi, anchor)
     start = int(rng.integers(lo, hi + 1))
     return list(range(start, start + length))
+
+
+def clip_starts(n_frames: int, length: int) -> range:
+    """First frames of a video's clips as the reference cuts them (torchvision's VideoClips, clip
+    length and step both ``length``): back to back from frame 0, the tail dropped; no clip when the
+    video is shorter than one."""
+    return range(0, n_frames - length + 1, length)
 
 
 def _present_frames(info: SampleInfo, name: str) -> list[int] | None:
@@ -186,7 +199,9 @@ class ExposureSampler:
         if weights.sum() <= 0 or empty:
             raise InputError(f"need a positive sampling ratio and no empty dataset; empty: {empty}")
         self._probabilities = weights / weights.sum()
-        self._vocabularies = {name: self._vocabulary(ds) for name, ds in self.datasets.items()}
+        scans = {name: self._scan(ds) for name, ds in self.datasets.items()}
+        self._vocabularies = {name: vocabulary for name, (vocabulary, _) in scans.items()}
+        self._clip_totals = {name: self._cumulative_clips(name, n_frames) for name, (_, n_frames) in scans.items()}
         self._vocabulary_sets = {name: set(vocabulary) for name, vocabulary in self._vocabularies.items()}
         self._all_names = sorted({n for vocabulary in self._vocabularies.values() for n in vocabulary})
         bad_rules = {name: ds.positives for name, ds in self.datasets.items() if ds.positives not in POSITIVE_RULES}
@@ -204,10 +219,26 @@ class ExposureSampler:
         return self._all_names
 
     @staticmethod
-    def _vocabulary(dataset: SegDataset) -> list[str]:
+    def _scan(dataset: SegDataset) -> tuple[list[str], list[int] | None]:
+        """The names negatives are drawn from, and every sample's frame count (None: not read)."""
         if dataset.categories is not None:  # a fixed list (semantic datasets): no pass over the samples
-            return sorted(set(dataset.categories))
-        return sorted({name for i in range(len(dataset)) for name in dataset.info(i).names})
+            return sorted(set(dataset.categories)), None
+        infos = [dataset.info(i) for i in range(len(dataset))]
+        return sorted({name for info in infos for name in info.names}), [info.n_frames for info in infos]
+
+    def _cumulative_clips(self, dataset: str, n_frames: list[int] | None) -> np.ndarray | None:
+        """Running total of the reference's clips per sample: it draws a clip uniformly among all the
+        dataset's clips, so a long video is drawn more often. None: every sample one clip (images,
+        or frame counts not read). Videos shorter than a clip have none and are never drawn; when
+        every video is that short (the reference would have nothing to draw) they count one each."""
+        if n_frames is None:
+            return None
+        length = self.config.frames_per_clip
+        counts = np.array([1 if n == 1 else len(clip_starts(n, length)) for n in n_frames])
+        if not counts.any():
+            log.warning("dataset %s: no video has %d frames, a clip; drawing the short ones whole", dataset, length)
+            return None
+        return np.cumsum(counts)
 
     def _n_names(self, dataset: str) -> int:
         return self.config.n_anomalies_by_dataset.get(dataset, self.config.n_anomalies)
@@ -251,31 +282,42 @@ class ExposureSampler:
             return []
         return _draw_names(rng, vocabulary, own, int(rng.integers(1, most + 1)))
 
-    def _reference_draw(self, rng: np.random.Generator, dataset: str, anomalous: bool) -> TrainingSample:
-        """A sample as the reference draws one: a clip, its positives by the dataset's rule, the
-        negatives. An anomalous draw whose positives the clip does not show is drawn again (the
-        reference makes it a normal sample instead, which would lower the anomalous share)."""
-        ds = self.datasets[dataset]
-        for _ in range(self.config.max_attempts):
+    def _reference_clip(self, rng: np.random.Generator, dataset: str) -> tuple[int, SampleInfo, list[int]]:
+        """A sample and its clip's frames, the clip drawn uniformly among the dataset's clips."""
+        ds, totals = self.datasets[dataset], self._clip_totals[dataset]
+        if totals is None:
             index = int(rng.integers(len(ds)))
             info = ds.info(index)
-            frames = choose_frames(rng, info.n_frames, self._clip_length(info))
+            return index, info, choose_frames(rng, info.n_frames, self._clip_length(info))
+        clip = int(rng.integers(totals[-1]))
+        index = int(np.searchsorted(totals, clip, side="right"))  # the sample holding that clip
+        info = ds.info(index)
+        length = self._clip_length(info)
+        start = (clip - (int(totals[index - 1]) if index else 0)) * length
+        return index, info, list(range(start, start + length))
+
+    def _reference_draw(self, rng: np.random.Generator, dataset: str, anomalous: bool) -> TrainingSample:
+        """A sample as the reference draws one: a clip, its positives by the dataset's rule, the
+        negatives. An anomalous draw whose clip does not show its positives becomes a normal one
+        (or is drawn again, with ``redraw_hidden_targets``)."""
+        ds = self.datasets[dataset]
+        for _ in range(self.config.max_attempts):
+            index, info, frames = self._reference_clip(rng, dataset)
             positives = draw_positives(rng, info, frames, ds.positives)
-            if anomalous and not positives:
-                continue
             sample = ds.load(index, frames)
             target = np.zeros(sample.frames.shape[:3], dtype=bool)  # [T, H, W]
             for name in positives if anomalous else ():
                 target |= sample.mask_of(name)
-            if anomalous and not target.any():
+            shown = bool(target.any())
+            if anomalous and not shown and self.config.redraw_hidden_targets:
                 continue
             own = set(info.names)  # never a negative: a named category must be the target
-            negatives = self._negatives(rng, dataset, own, len(positives), anomalous=anomalous)
-            if not anomalous and not negatives:  # it holds every category (the reference makes it anomalous)
+            negatives = self._negatives(rng, dataset, own, len(positives), anomalous=shown)
+            if not shown and not negatives:  # it holds every category (the reference makes it anomalous)
                 continue
-            names = [*positives, *negatives] if anomalous else negatives
+            names = [*positives, *negatives] if shown else negatives
             order = rng.permutation(len(names))
-            return _training_sample(dataset, sample, [names[i] for i in order], target, positives=positives if anomalous else [])
+            return _training_sample(dataset, sample, [names[i] for i in order], target, positives=positives if shown else [])
         what = "segmented object" if anomalous else "sample that leaves a category to name"
         raise InputError(f"dataset {dataset}: no {what} found in {self.config.max_attempts} tries; are its masks empty?")
 

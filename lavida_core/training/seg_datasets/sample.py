@@ -65,7 +65,10 @@ class SegSample:
 class SegDataset(Protocol):
     name: str
     positives: str  # one of POSITIVE_RULES
-    categories: tuple[str, ...] | None  # the fixed list negatives are named from; None: every name of the samples
+    # The fixed list negatives are named from (image datasets whose names are read from pixels; the
+    # sampler then reads no sample up front and draws them uniformly). None: every name of the
+    # samples, and the sampler reads every sample's info once (names, and frames to weigh clips by).
+    categories: tuple[str, ...] | None
 
     def __len__(self) -> int: ...
 
