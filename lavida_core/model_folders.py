@@ -25,6 +25,7 @@ class ModelCard:
     trained_on: str = ""  # datasets, e.g. "synthetic coloured shapes (shapes)"
     steps: int | None = None  # optimizer steps
     warning: str | None = None  # what not to use it for, e.g. "synthetic coloured shapes: not for real footage"
+    selected: str | None = None  # which step's weights, when a validation probe chose them
 
     def summary(self) -> str:
         if not self.trained:
@@ -35,13 +36,13 @@ class ModelCard:
         return text + (f"; WARNING: {self.warning}" if self.warning else "")
 
     def to_dict(self) -> dict:
-        return {"trained_on": self.trained_on, "steps": self.steps, "warning": self.warning}
+        return {"trained_on": self.trained_on, "steps": self.steps, "warning": self.warning, "selected": self.selected}
 
     @classmethod
     def from_meta(cls, meta: dict) -> ModelCard:
         card = meta.get("card") or {}
         return cls(trained=bool(meta.get("trained", False)), trained_on=str(card.get("trained_on") or ""),
-                   steps=card.get("steps"), warning=card.get("warning"))  # fmt: skip
+                   steps=card.get("steps"), warning=card.get("warning"), selected=card.get("selected"))  # fmt: skip
 
 
 PRESET_CARD = ModelCard(trained=False)

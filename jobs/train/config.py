@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import UserError
+from jobs.train.validation import ValidationConfig, validation_config
 from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
 from lavida_core.training.grounding import GroundingConfig
 from lavida_core.training.loop import TrainConfig
@@ -49,6 +50,7 @@ class JobConfig:
     checkpoint: dict[str, str] = field(default_factory=dict)  # Checkpoint fields, with a preset
     tensorboard: bool = False
     grounding: GroundingConfig | None = None  # pre-train the encoders first; None: no grounding stage
+    validation: ValidationConfig | None = None  # probe validation sets, keep the best (jobs/train/validation.py)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -65,6 +67,7 @@ TOP_LEVEL_KEYS = {
     "out",
     "tensorboard",
     "grounding",
+    "validation",
 }
 
 
@@ -102,6 +105,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
         checkpoint={k: str(v) for k, v in raw.get("checkpoint", {}).items()},
         tensorboard=bool(raw.get("tensorboard", False)),
         grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
+        validation=validation_config(raw["validation"]) if "validation" in raw else None,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from jobs.errors import UserError
-from jobs.train.config import JobConfig, build_sampler
+from jobs.train.config import JobConfig, build_sampler, shapes_config
 from jobs.train.state import (
     CHECKPOINTS_DIR,
     MODEL_DIR,
@@ -26,6 +26,7 @@ from jobs.train.state import (
     save_train_state,
     state_folder_name,
 )
+from jobs.train.validation import PreparedSet, Validator, prepare_sets
 from lavida_core.checkpoint import BASE_PARTS, Checkpoint, LoadedLavida, build_lavida, load_lavida, save_lavida
 from lavida_core.config import PRESETS, preset
 from lavida_core.errors import CheckpointError
@@ -72,6 +73,7 @@ def train_process(
     loaded = build_model(job)
     model = loaded.model.to(device)
     sampler = build_sampler(job)
+    sets = _validation_sets(job) if where.rank == 0 and job.validation is not None else None  # a bad set fails before any step
     if job.grounding is not None:
         ground_encoders(job, loaded, sampler, device, where)
     T.set_trainable(model, job.train)
@@ -80,6 +82,7 @@ def train_process(
     optimizer, scheduler = T.make_optimizer(model, job.train)
     start = _restore(job, model, optimizer, scheduler) if resume else 0
     logger = LossLog(out, start=start, tensorboard=job.tensorboard) if where.rank == 0 else None
+    validator = None if sets is None else Validator(job.validation, loaded, sets, out, start=start, device=device)
     last = None
     begun = time.monotonic()
     for step in range(start, job.train.steps):
@@ -87,8 +90,12 @@ def train_process(
         stats = T.train_step(model, batches, optimizer, scheduler, config=job.train, step=step, loss_config=job.loss)
         last = stats
         done = step + 1
+        probe = None
+        if validator is not None and validator.due(done, job.train.steps):
+            probe = validator.run(done)
+            T.set_trainable(model, job.train)  # back to training mode after the probe's eval mode
         if logger is not None:
-            logger.write(stats, seconds=time.monotonic() - begun)
+            logger.write(stats, seconds=time.monotonic() - begun, validation=None if probe is None else probe.value)
             if done % job.train.log_every == 0 or done == job.train.steps:
                 _log_progress(stats, done, job.train.steps, begun, start)
             if job.train.checkpoint_every and done % job.train.checkpoint_every == 0 and done < job.train.steps:
@@ -97,10 +104,20 @@ def train_process(
             report(done, stats.terms)  # every rank at the same steps, as Ray Train asks
     if where.rank == 0:
         _checkpoint(job, model, optimizer, scheduler, job.train.steps)
-        _save_model(loaded, out / MODEL_DIR, job)
+        selected = None
+        if validator is not None and validator.best is not None:
+            model.load_state_dict(validator.best_weights(), strict=False)  # the model folder holds the best probe's weights
+            selected = validator.card_note()
+        _save_model(loaded, out / MODEL_DIR, job, selected=selected)
         if logger is not None:
             logger.close()
     return {"steps": job.train.steps, "started_at_step": start, "last_loss": last.terms.get("total") if last else None}
+
+
+def _validation_sets(job: JobConfig) -> list[PreparedSet]:
+    """The run's validation sets; synthetic ones are drawn like its first synthetic_shapes dataset."""
+    shapes = next((shapes_config(d) for d in job.datasets if d.layout == "synthetic_shapes"), None)
+    return prepare_sets(job.validation, Path(job.out), shapes)
 
 
 def ground_encoders(job: JobConfig, loaded: LoadedLavida, sampler: ExposureSampler, device: torch.device, where: T.Distributed) -> None:
@@ -191,24 +208,25 @@ def _checkpoint(job: JobConfig, model: torch.nn.Module, optimizer: torch.optim.O
     log.info("checkpoint %s", folder)
 
 
-def _save_model(loaded: LoadedLavida, folder: Path, job: JobConfig) -> None:
+def _save_model(loaded: LoadedLavida, folder: Path, job: JobConfig, *, selected: str | None = None) -> None:
     """The small form (trained parts + references to the base files) when the run started from base
     checkpoints; otherwise self-contained (a preset's random frozen parts exist nowhere else)."""
     loaded.model.eval()
     loaded.trained = True
-    loaded.card = model_card(job)
+    loaded.card = model_card(job, selected=selected)
     bases = {part: Path(path) for part, path in job.checkpoint.items() if part in BASE_PARTS}
     save_lavida(loaded, folder, base=Checkpoint(**bases) if len(bases) == len(BASE_PARTS) else None)
     log.info("model folder %s (lavida scan --model %s)", folder, folder)
 
 
-def model_card(job: JobConfig) -> ModelCard:
-    """The card of the model this job trains: its datasets and steps, and a warning when it saw only
-    synthetic shapes (a toy for demos and tests, not a detector for real footage)."""
+def model_card(job: JobConfig, *, selected: str | None = None) -> ModelCard:
+    """The card of the model this job trains: its datasets and steps, which validation probe's weights
+    it holds (`selected`), and a warning when it saw only synthetic shapes (a toy for demos and tests,
+    not a detector for real footage)."""
     names = ", ".join(f"{d.name} ({d.layout})" for d in job.datasets)
     synthetic = all(d.layout == "synthetic_shapes" for d in job.datasets)
     warning = "synthetic coloured shapes: not for real footage" if synthetic else None
-    return ModelCard(trained=True, trained_on=names, steps=job.train.steps, warning=warning)
+    return ModelCard(trained=True, trained_on=names, steps=job.train.steps, warning=warning, selected=selected)
 
 
 def _log_progress(stats: T.StepStats, done: int, total: int, begun: float, start: int) -> None:

@@ -5,6 +5,7 @@
     OUT/checkpoints/step_000200/optimizer.pt   {"optimizer": ..., "scheduler": ...}, loads with weights_only
     OUT/checkpoints/step_000200/state.json     {"step": 200, "extra": {...}}
     OUT/loss.csv                               one row per step (LOSS_COLUMNS)
+    OUT/validation.csv, OUT/best/              validation probes and the best one's weights (jobs/train/validation.py)
     OUT/grounding/encoders.safetensors         the grounded encoders, with grounding.json (what made them)
     OUT/model/                                 the final model folder (lavida_core.checkpoint.save_lavida)
 
@@ -35,7 +36,8 @@ CONFIG_COPY = "train_config.json"
 GROUNDING_DIR = "grounding"
 G_WEIGHTS = "encoders.safetensors"
 G_META = "grounding.json"
-LOSS_COLUMNS = ("step", "lr", "total", "mask", "dice", "iou", "object_score", "lm", "seconds")
+# "validation": the selection value of a validation probe at that step (jobs/train/validation.py), else empty
+LOSS_COLUMNS = ("step", "lr", "total", "mask", "dice", "iou", "object_score", "lm", "seconds", "validation")
 TRAINED_FILE = "trained.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "state.json"
@@ -169,14 +171,16 @@ class LossLog:
         self._file.flush()
         self._tensorboard = _summary_writer(out) if tensorboard else None
 
-    def write(self, stats: StepStats, *, seconds: float) -> None:
-        row = {"step": stats.step + 1, "lr": stats.lr, "seconds": round(seconds, 3), **stats.terms}
+    def write(self, stats: StepStats, *, seconds: float, validation: float | None = None) -> None:
+        row = {"step": stats.step + 1, "lr": stats.lr, "seconds": round(seconds, 3), "validation": validation, **stats.terms}
         self._writer.writerow({k: row.get(k) for k in LOSS_COLUMNS})
         self._file.flush()
         if self._tensorboard is not None:
             for name, value in stats.terms.items():
                 self._tensorboard.add_scalar(f"loss/{name}", value, stats.step + 1)
             self._tensorboard.add_scalar("lr", stats.lr, stats.step + 1)
+            if validation is not None:
+                self._tensorboard.add_scalar("validation", validation, stats.step + 1)
 
     def close(self) -> None:
         self._file.close()

@@ -1,0 +1,321 @@
+"""Validation during `lavida train`: every `every` steps, rank 0 scores the validation sets with the
+model being trained, and the probe with the best score is what the run's model folder holds.
+
+    "validation": {
+      "every": 250,
+      "sets": [
+        {"name": "seen", "synthetic_shapes": {"seed": 101, "videos": 24}},
+        {"name": "novel", "synthetic_shapes": {"seed": 102, "videos": 24, "novel": true}},
+        {"name": "ped2", "dataset": "ucsd_ped2", "root": "/data/UCSD_Anomaly_Dataset.v1p2",
+         "anomaly_types": ["a bicycle", "a car"], "sample_interval": 1}
+      ],
+      "select": "frame_auc"
+    }
+
+A set is a benchmark in its published layout (`dataset` + `root`, read by jobs/vad_datasets.py), or
+`synthetic_shapes`: held-out shapes videos drawn like the job's first synthetic_shapes dataset with
+the set's own seed, written once into OUT/validation/<name>/ (jobs/shapes_testset.py). Validation
+seeds must differ from the seeds any reported test figure is measured on (bench/demo_model_eval.py).
+
+Scoring is the evaluation's: the clips `lavida scan` would plan (lavida_core/clips.py), the
+detector's forward pass, and jobs/eval.metrics_of for the numbers, so a validation figure is what
+`lavida eval` prints for the same model and set. The selection value is the mean of `select` over
+the sets. The best probe's trained parts are kept in OUT/best/ (jobs/train/state.py) and replace
+the last step's in the final model folder; the card says which step that was.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from jobs.errors import UserError
+from jobs.shapes_testset import read_testset_types, write_shapes_testset
+from jobs.vad_datasets import BENCHMARKS
+from jobs.video_reader import open_video
+from lavida_core.checkpoint import LoadedLavida
+from lavida_core.clips import plan_clips
+from lavida_core.detector import LavidaDetector
+from lavida_core.rle import encode_rles
+from lavida_core.training.loop import trainable_state
+
+log = logging.getLogger(__name__)
+
+SELECT_METRICS = ("frame_auc", "video_mean_auc", "pixel_auc")
+SHAPES_KEYS = {"seed", "videos", "frames", "novel", "types"}
+CLIPS_PER_BATCH = 8
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    name: str
+    dataset: str = "shanghaitech"  # a key of jobs.vad_datasets.BENCHMARKS
+    root: str = ""  # the benchmark's folder; generated under OUT/validation/ for synthetic_shapes
+    anomaly_types: tuple[str, ...] = ()  # empty: the benchmark's defaults (a synthetic set's own)
+    sample_interval: int | None = None  # None: the benchmark's (1 for a synthetic set)
+    frames_per_clip: int = 8
+    pixel: bool = False  # also pixel AUC (the benchmark's pixel masks; a synthetic set has them)
+    synthetic_shapes: dict[str, Any] | None = None  # seed, videos (20), frames (16), novel (false), types (4)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    every: int  # optimizer steps between probes (and a probe after the last step)
+    sets: tuple[ValidationSet, ...]
+    select: str = "frame_auc"  # the mean of this over the sets picks the best probe
+    protocol: str = "reference"  # how the numbers are defined: jobs/eval.py PROTOCOLS, as `lavida eval --protocol`
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or not self.sets:
+            raise UserError('"validation" needs "every" >= 1 and at least one set in "sets"')
+        if self.select not in SELECT_METRICS:
+            raise UserError(f'"validation": "select" must be one of {SELECT_METRICS}, got {self.select!r}')
+        names = [s.name for s in self.sets]
+        if len(set(names)) != len(names):
+            raise UserError(f'"validation": set names must be distinct, got {names}')
+
+
+def validation_config(raw: dict[str, Any]) -> ValidationConfig:
+    """The "validation" section of a train config -> ValidationConfig (UserError on unknown fields)."""
+    unknown = set(raw) - {"every", "sets", "select", "protocol"}
+    if unknown:
+        raise UserError(f'unknown field(s) {sorted(unknown)} in "validation"; known: every, sets, select, protocol')
+    known = {f.name for f in dataclasses.fields(ValidationSet)}
+    sets = []
+    for entry in raw.get("sets", []):
+        extra = set(entry) - known
+        if extra or "name" not in entry:
+            raise UserError(f'validation set {entry.get("name")!r}: needs "name"; unknown field(s) {sorted(extra)}; known: {sorted(known)}')
+        shapes = entry.get("synthetic_shapes")
+        if shapes is not None and set(shapes) - SHAPES_KEYS:
+            raise UserError(f"validation set {entry['name']!r}: synthetic_shapes takes {sorted(SHAPES_KEYS)}, got {sorted(shapes)}")
+        if shapes is None and not entry.get("root"):
+            raise UserError(f'validation set {entry["name"]!r}: give "root" (a benchmark folder) or "synthetic_shapes"')
+        sets.append(ValidationSet(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}))
+    return ValidationConfig(
+        every=int(raw.get("every", 0)), sets=tuple(sets), select=str(raw.get("select", "frame_auc")),
+        protocol=str(raw.get("protocol", "reference")),
+    )  # fmt: skip
+
+
+# ---- the sets, ready to score ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    name: str
+    benchmark: Any  # jobs.vad_datasets.Benchmark
+    videos: list  # BenchmarkVideo
+    anomaly_types: list[str]
+    sample_interval: int
+    frames_per_clip: int
+    pixel: bool
+
+
+def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> list[PreparedSet]:
+    """Read (or first generate) every set. `shapes`: the ShapesConfig synthetic sets are drawn like."""
+
+    prepared = []
+    for entry in config.sets:
+        root, types, interval, pixel = entry.root, list(entry.anomaly_types), entry.sample_interval, entry.pixel
+        if entry.synthetic_shapes is not None:
+            root, generated = _synthetic_set(entry, out, shapes)
+            types, interval = types or generated, interval or 1
+        if entry.dataset not in BENCHMARKS:
+            raise UserError(f"validation set {entry.name!r}: dataset {entry.dataset!r} unknown; choose one of {sorted(BENCHMARKS)}")
+        benchmark = BENCHMARKS[entry.dataset]
+        videos = benchmark.read(root)
+        if not videos:
+            raise UserError(f"validation set {entry.name!r}: no test videos in {root}")
+        prepared.append(
+            PreparedSet(
+                name=entry.name, benchmark=benchmark, videos=videos, anomaly_types=types or list(benchmark.anomaly_types),
+                sample_interval=interval or benchmark.sample_interval, frames_per_clip=entry.frames_per_clip, pixel=pixel,
+            )
+        )  # fmt: skip
+        log.info("validation set %s: %d videos of %s, types %s", entry.name, len(videos), benchmark.title, prepared[-1].anomaly_types)
+    return prepared
+
+
+def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple[str, list[str]]:
+    """The set's folder under OUT/validation/, generated on first use (a pure function of its fields)."""
+
+    if shapes is None:
+        raise UserError(f"validation set {entry.name!r}: synthetic_shapes needs a synthetic_shapes training dataset to draw like")
+    spec = {"seed": 0, "videos": 20, "frames": 16, "novel": False, "types": 4, **(entry.synthetic_shapes or {})}
+    root = Path(out) / "validation" / entry.name
+    stamp = root / "set.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == spec:
+        return str(root), read_testset_types(root)
+
+    shutil.rmtree(root, ignore_errors=True)
+    config = dataclasses.replace(shapes, n_frames=int(spec["frames"]), seed=int(spec["seed"]))
+    types = write_shapes_testset(root, config, n_videos=int(spec["videos"]), novel=bool(spec["novel"]), max_types=int(spec["types"]))
+    stamp.write_text(json.dumps(spec))
+    return str(root), types
+
+
+# ---- one probe ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    step: int
+    by_set: dict[str, dict[str, float | None]]  # set -> frame_auc, video_mean_auc, pixel_auc
+    value: float  # the mean of the selected metric over the sets
+
+    def summary(self) -> str:
+        parts = [
+            f"{name} " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if v is not None) for name, metrics in self.by_set.items()
+        ]
+        return f"validation at step {self.step}: " + "; ".join(parts) + f"; selection {self.value:.4f}"
+
+
+def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: str, protocol: str, device: torch.device) -> Probe:
+    """Score every set with the model as it is now (in eval mode, no gradients). The caller puts the
+    model back in training mode afterwards (lavida_core.training.loop.set_trainable)."""
+    scored = score_sets(loaded, sets, device=device)
+    by_set = {prepared.name: set_metrics(prepared, scored[prepared.name], protocol=protocol) for prepared in sets}
+    values = [m[select] for m in by_set.values()]
+    if any(v is None for v in values):
+        raise UserError(f'validation: "select": {select!r} is not measured on every set (pixel_auc needs "pixel": true)')
+    return Probe(step=step, by_set=by_set, value=float(np.mean(values)))
+
+
+def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, device: torch.device) -> dict[str, dict[str, Any]]:
+    """set name -> uri -> ScoredVideo: the model's output on every video, as a scan would store it."""
+    detector = _detector(loaded, device)
+    return {prepared.name: {video.uri: _score_video(detector, video.uri, prepared) for video in prepared.videos} for prepared in sets}
+
+
+def set_metrics(prepared: PreparedSet, scored: dict[str, Any], *, protocol: str, pixel: bool | None = None) -> dict[str, float | None]:
+    """frame_auc, video_mean_auc, pixel_auc of one set's scored videos, as `lavida eval --protocol` defines them
+    (pixel AUC when `pixel`, by default the set's own setting)."""
+    from jobs.eval import metrics_of
+
+    metrics = metrics_of(
+        prepared.benchmark, prepared.videos, scored, protocol=protocol, pixel=prepared.pixel if pixel is None else pixel,
+        sample_interval=prepared.sample_interval, frames_per_clip=prepared.frames_per_clip,
+    )  # fmt: skip
+    return {"frame_auc": metrics.frame_auc, "video_mean_auc": metrics.video_mean, "pixel_auc": metrics.pixel_auc}
+
+
+def _detector(loaded: LoadedLavida, device: torch.device):
+    """The detector over the model being trained (its weights, not a copy), in float32 as trained."""
+
+    # trained=True: the model being trained is no preset with random weights (that warning is for scans).
+    return LavidaDetector(dataclasses.replace(loaded, trained=True), model_name="validation", device=str(device), dtype="float32")
+
+
+def _score_video(detector, uri: str, prepared: PreparedSet):
+    """The video's scores and masks as `lavida scan` stores them (its clip plan, RLE masks)."""
+    from jobs.eval import ScoredVideo
+
+    indices, scores, masks = [], [], []
+    with open_video(uri) as opened:
+        n_frames = opened.info.n_frames
+        clips = plan_clips(n_frames, prepared.frames_per_clip, prepared.sample_interval)
+        height = width = 0
+        for start in range(0, len(clips), CLIPS_PER_BATCH):
+            batch = clips[start : start + CLIPS_PER_BATCH]
+            frames = [opened.read(clip)[0] for clip in batch]
+            height, width = frames[0].shape[1:3]
+            for clip, detection in zip(batch, detector.detect_batch(frames, prepared.anomaly_types)):
+                indices.extend(clip.tolist())
+                scores.extend(detection.scores.tolist())
+                masks.extend(encode_rles(detection.masks))
+    return ScoredVideo(n_frames, np.array(indices, dtype=np.int64), np.array(scores, dtype=np.float64), masks, int(height), int(width))
+
+
+# ---- probes during a run: validation.csv and the best probe's weights ---------------------------
+
+VALIDATION_CSV = "validation.csv"
+VALIDATION_COLUMNS = ("step", "set", "frame_auc", "video_mean_auc", "pixel_auc", "selection")
+BEST_DIR = "best"
+BEST_WEIGHTS = "trained.safetensors"
+BEST_META = "best.json"
+
+
+class Validator:
+    """Rank 0's probes: due every `every` steps and after the last; writes OUT/validation.csv and keeps
+    the best probe's trained parts in OUT/best/. A resumed run keeps the rows and the best probe of
+    the steps it does not redo (the redone steps are the same steps, so they probe the same)."""
+
+    def __init__(
+        self, config: ValidationConfig, loaded: LoadedLavida, sets: list[PreparedSet], out: Path, *, start: int, device: torch.device
+    ):
+        self.config, self.loaded, self.sets, self.out, self.device = config, loaded, sets, Path(out), device
+        self.best = self._kept_best(start)
+        self._rows = _kept_rows(self.out / VALIDATION_CSV, start)
+        self._write_rows()
+
+    def due(self, done: int, total: int) -> bool:
+        return done % self.config.every == 0 or done == total
+
+    def run(self, done: int) -> Probe:
+        """Probe now; keep the weights when this is the best probe so far (ties: the earlier stays)."""
+        result = probe(self.loaded, self.sets, step=done, select=self.config.select, protocol=self.config.protocol, device=self.device)
+        for name, metrics in result.by_set.items():
+            self._rows.append({"step": done, "set": name, **metrics, "selection": result.value})
+        self._write_rows()
+        if self.best is None or result.value > self.best["value"]:
+            self._save_best(result)
+        log.info("%s (best: step %d, %.4f)", result.summary(), self.best["step"], self.best["value"])
+        return result
+
+    def best_weights(self) -> dict[str, torch.Tensor] | None:
+
+        return load_file(str(self.out / BEST_DIR / BEST_WEIGHTS)) if self.best is not None else None
+
+    def card_note(self) -> str | None:
+        if self.best is None:
+            return None
+        sets = ", ".join(f"{name} {m[self.config.select]:.4f}" for name, m in self.best["by_set"].items())
+        return f"weights of step {self.best['step']}, the best validation probe by {self.config.select} ({sets})"
+
+    def _save_best(self, result: Probe) -> None:
+
+        folder = self.out / BEST_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        weights, meta = folder / BEST_WEIGHTS, folder / BEST_META
+        save_file(trainable_state(self.loaded.model), str(weights.with_name(weights.name + ".partial")))
+        os.replace(weights.with_name(weights.name + ".partial"), weights)
+        self.best = {"step": result.step, "value": result.value, "by_set": result.by_set}
+        meta.with_name(meta.name + ".partial").write_text(json.dumps(self.best, indent=2))
+        os.replace(meta.with_name(meta.name + ".partial"), meta)  # the meta last: it names weights already there
+
+    def _kept_best(self, start: int) -> dict[str, Any] | None:
+
+        meta = self.out / BEST_DIR / BEST_META
+        if start == 0 or not meta.is_file():
+            return None
+        best = json.loads(meta.read_text())
+        return best if best["step"] <= start else None
+
+    def _write_rows(self) -> None:
+
+        path = self.out / VALIDATION_CSV
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=VALIDATION_COLUMNS)
+            writer.writeheader()
+            writer.writerows(self._rows)
+
+
+def _kept_rows(path: Path, start: int) -> list[dict[str, Any]]:
+
+    if start == 0 or not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if int(row["step"]) <= start]

@@ -1,0 +1,139 @@
+"""Validation during `lavida train` (jobs/train/validation.py): probes every N steps on held-out
+sets through the evaluation's scoring, written to loss.csv and validation.csv, the best probe's
+weights in the model folder; probing does not change what training does."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jobs.errors import UserError
+from jobs.train.config import job_config
+from jobs.train.loop import train_process
+from jobs.train.state import LOSS_CSV, MODEL_DIR
+from jobs.train.validation import BEST_DIR, BEST_META, BEST_WEIGHTS, VALIDATION_CSV
+from lavida_core.checkpoint import load_lavida, trained_part_keys
+
+SHAPES = {"n_videos": 6, "n_frames": 4, "colours": ["red", "green", "blue"], "shapes": ["circle", "square", "cross"], "max_objects": 2}
+VALIDATION = {
+    "every": 2,
+    "protocol": "lavida",  # pixel AUC from stored masks x scores (the reference protocol needs mask logits)
+    "sets": [
+        {"name": "seen", "synthetic_shapes": {"seed": 101, "videos": 3, "frames": 8, "types": 2}, "pixel": True},
+        {"name": "novel", "synthetic_shapes": {"seed": 102, "videos": 3, "frames": 8, "types": 2, "novel": True}},
+    ],
+}
+
+
+def _raw(steps: int = 5, validation: dict | None = VALIDATION) -> dict:
+    raw = {
+        "model": "tiny",
+        "synthetic_shapes": SHAPES,
+        "sampler": {"n_anomalies": 2, "frames_per_clip": 4, "seed": 3},
+        "train": {"steps": steps, "batch_size": 2, "grad_accum": 1, "log_every": 1, "seed": 5, "lr": 3e-3, "checkpoint_every": 0},
+    }
+    return {**raw, "validation": validation} if validation else raw
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("validated")
+    train_process(job_config(_raw(), overrides={"out": str(out)}), resume=False)
+    return out
+
+
+def test_probes_at_every_n_steps_and_after_the_last(validated):
+    rows = _rows(validated / VALIDATION_CSV)
+    assert [(int(r["step"]), r["set"]) for r in rows] == [(s, name) for s in (2, 4, 5) for name in ("seen", "novel")]
+    for row in rows:
+        assert 0.0 <= float(row["frame_auc"]) <= 1.0
+        assert (0.0 <= float(row["pixel_auc"]) <= 1.0) if row["set"] == "seen" else row["pixel_auc"] == ""
+    by_step = {int(r["step"]): float(r["selection"]) for r in rows}
+    for step, selection in by_step.items():  # the selection is the mean frame AUC of the two sets
+        aucs = [float(r["frame_auc"]) for r in rows if int(r["step"]) == step]
+        assert selection == pytest.approx(sum(aucs) / 2)
+    logged = {int(r["step"]): r["validation"] for r in _rows(validated / LOSS_CSV)}
+    assert {s for s, v in logged.items() if v} == {2, 4, 5}  # the loss log carries the probe's value at its steps
+    assert float(logged[4]) == pytest.approx(by_step[4])
+
+
+def test_the_model_folder_holds_the_best_probes_weights(validated):
+    rows = _rows(validated / VALIDATION_CSV)
+    by_step = {int(r["step"]): float(r["selection"]) for r in rows}
+    best_step = max(by_step, key=lambda s: (by_step[s], -s))  # ties: the earlier probe stays
+    meta = json.loads((validated / BEST_DIR / BEST_META).read_text())
+    assert meta["step"] == best_step and meta["value"] == pytest.approx(by_step[best_step])
+    best = load_file(str(validated / BEST_DIR / BEST_WEIGHTS))
+    model = load_lavida(validated / MODEL_DIR)
+    state = model.model.state_dict()
+    assert set(best) == set(trained_part_keys(model.model))
+    assert all(torch.equal(state[k], best[k]) for k in best)
+    assert f"step {best_step}" in model.card.selected and "frame_auc" in model.card.selected
+
+
+def test_probing_does_not_change_the_training_steps(validated, tmp_path):
+    train_process(job_config(_raw(validation=None), overrides={"out": str(tmp_path)}), resume=False)
+    plain = {int(r["step"]): float(r["total"]) for r in _rows(tmp_path / LOSS_CSV)}
+    probed = {int(r["step"]): float(r["total"]) for r in _rows(validated / LOSS_CSV)}
+    assert probed == pytest.approx(plain, rel=1e-5)  # same seeds, same steps: the probe draws nothing
+
+
+def test_the_synthetic_sets_are_written_once_in_shanghaitechs_layout(validated):
+    seen = validated / "validation" / "seen" / "testing"
+    assert len(list((seen / "frames").iterdir())) == 3 and len(list((seen / "test_pixel_mask").iterdir())) == 3
+    stamp = json.loads((validated / "validation" / "seen" / "set.json").read_text())
+    assert stamp["seed"] == 101 and stamp["novel"] is False
+
+
+@pytest.mark.parametrize(
+    "validation, message",
+    [
+        ({"every": 0, "sets": VALIDATION["sets"]}, '"every" >= 1'),
+        ({"every": 2, "sets": []}, "at least one set"),
+        ({"every": 2, "sets": [{"name": "x"}]}, 'give "root"'),
+        ({"every": 2, "sets": [{"name": "x", "root": "/r", "colour": 1}]}, "unknown field(s) ['colour']"),
+        ({"every": 2, "sets": VALIDATION["sets"], "select": "loss"}, '"select" must be one of'),
+        ({"every": 2, "sets": [VALIDATION["sets"][0], VALIDATION["sets"][0]]}, "distinct"),
+        ({"every": 2, "sets": [{"name": "x", "synthetic_shapes": {"size": 3}}]}, "synthetic_shapes takes"),
+    ],
+)
+def test_bad_validation_sections_are_one_line_errors(tmp_path, validation, message):
+    with pytest.raises(UserError, match=None) as caught:
+        job_config(_raw(validation=validation), overrides={"out": str(tmp_path)})
+    assert message in str(caught.value)
+
+
+def test_a_benchmark_set_that_does_not_exist_is_refused_before_training(tmp_path):
+    validation = {"every": 2, "sets": [{"name": "ped2", "dataset": "ucsd_ped2", "root": str(tmp_path / "nowhere")}]}
+    with pytest.raises(UserError):
+        train_process(job_config(_raw(validation=validation), overrides={"out": str(tmp_path / "out")}), resume=False)
+    assert not (tmp_path / "out" / LOSS_CSV).exists() or _rows(tmp_path / "out" / LOSS_CSV) == []
+
+
+@pytest.mark.slow
+def test_a_probe_prints_what_lavida_eval_prints_for_the_same_model_and_set(validated, local_ray, tmp_path, capsys):
+    """The probe scores in process; `lavida eval` scans through Ray Data into OUT and reads it back.
+    Same clips, same forward pass, same metrics code: the same numbers."""
+    from jobs.cli import main
+    from jobs.shapes_testset import read_testset_types
+
+    best = json.loads((validated / BEST_DIR / BEST_META).read_text())
+    root = validated / "validation" / "seen"
+    anomaly = [arg for name in read_testset_types(root) for arg in ("--anomaly", name)]
+    args = ["eval", "--dataset", "shanghaitech", "--root", str(root), "--out", str(tmp_path / "eval"), "--model", str(validated / MODEL_DIR)]
+    status = main([*args, "--sample-interval", "1", "--pixel", "--protocol", "lavida", "--format", "json", *anomaly])
+    out = capsys.readouterr().out
+    assert status == 0
+    result = json.JSONDecoder().raw_decode(out[out.index("{") :])[0]
+    assert result["frame_auc"] == pytest.approx(best["by_set"]["seen"]["frame_auc"], abs=1e-6)
+    assert result["pixel_auc"] == pytest.approx(best["by_set"]["seen"]["pixel_auc"], abs=1e-6)
