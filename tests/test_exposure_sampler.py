@@ -329,3 +329,22 @@ def test_reference_anomalous_draw_whose_clip_hides_the_target_becomes_normal():
     redrawn = ExposureSampler([dataset], SamplerConfig(ratios={"v": 1.0}, anomaly_ratio=1.0, redraw_hidden_targets=True))
     assert all(redrawn.sample(i).is_anomalous for i in range(200))
     assert n > 800
+
+
+def test_reference_one_rule_picks_among_all_objects_shown_or_not():
+    """16 frames (2 clips of 8): "a" in frames 0..7, "b" in 8..15. The reference picks the object
+    first (a or b, 1/2 each) and the clip apart (1/2 each): anomalous iff they match, 1/2 of the
+    draws at anomaly_ratio 1; a normal draw names neither a nor b."""
+    frames = np.zeros((16, 4, 4, 3), dtype=np.uint8)
+    a = np.zeros((16, 4, 4), dtype=bool)
+    a[:8] = True
+    video = SegSample("v", tuple(range(16)), frames, (SegObject("a", a), SegObject("b", ~a)))
+    other = SegSample("w", tuple(range(16)), frames, (SegObject("c", a), SegObject("d", ~a)))
+    sampler = ExposureSampler([ArraySegDataset([video, other], name="m")], SamplerConfig(ratios={"m": 1.0}, anomaly_ratio=1.0))
+    draws = [d for d in (sampler.sample(i) for i in range(2000)) if d.sample_id == "v"]
+    assert abs(np.mean([d.is_anomalous for d in draws]) - 1 / 2) < 5 * np.sqrt(1 / 4 / len(draws))
+    for d in draws:
+        if d.is_anomalous:
+            assert d.positives == (("a",) if d.frame_indices[0] == 0 else ("b",))
+        else:
+            assert not {"a", "b"} & set(d.anomaly_types)

@@ -131,20 +131,22 @@ def _present_frames(info: SampleInfo, name: str) -> list[int] | None:
     return sorted(frames)
 
 
-def _visible_groups(info: SampleInfo, clip: Sequence[int]) -> dict[str, list[str]]:
-    """Object key -> its names, for the objects shown in the clip's frames (or of unknown presence)."""
-    shown = set(clip)
+def _object_groups(info: SampleInfo, clip: Sequence[int] | None) -> dict[str, list[str]]:
+    """Object key -> its names, for the objects shown in the clip's frames (or of unknown
+    presence); every object when ``clip`` is None."""
+    shown = set(clip or ())
     groups: dict[str, list[str]] = {}
     for obj in info.objects:
-        if obj.present_frames is None or shown.intersection(obj.present_frames):
+        if clip is None or obj.present_frames is None or shown.intersection(obj.present_frames):
             groups.setdefault(obj.object_key or obj.name, []).append(obj.name)
     return groups
 
 
 def draw_positives(rng: np.random.Generator, info: SampleInfo, clip: Sequence[int], rule: str) -> list[str]:
-    """The own names a sample would name, picked by ``rule`` (seg_datasets.POSITIVE_RULES) among
-    the objects the clip shows; empty when it shows none."""
-    groups = _visible_groups(info, clip)
+    """The own names a sample would name, picked by ``rule`` (seg_datasets.POSITIVE_RULES): "one"
+    among all the sample's objects, shown in the clip or not (as the reference picks an expression
+    or a ref); the others among the objects the clip shows. Empty when there is none to pick."""
+    groups = _object_groups(info, None if rule == "one" else clip)
     if not groups:
         return []
     keys = list(groups)

@@ -15,7 +15,9 @@ import numpy as np
 
 # How the reference picks the own objects an anomalous sample names (its positives):
 POSITIVE_RULES = (
-    "one",  # one visible object: a category, or one object's referring expression (images, MeViS, Ref-DAVIS)
+    # one object, shown in the clip or not (then the draw is normal): a category, or one object's
+    # referring expression (images, MeViS, Ref-DAVIS)
+    "one",
     "objects",  # 1-2 visible objects, drawn with replacement, one expression each (Ref-YouTube-VOS: RefVos.py)
     "frames",  # every category visible in 1-2 frames of the clip, drawn with replacement (YouTube-VOS: Vos.py)
 )
