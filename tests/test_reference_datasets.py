@@ -29,6 +29,7 @@ from seg_layouts import (
     write_vos_layout,
 )
 
+from jobs.errors import UserError
 from jobs.train.config import DATASET_LAYOUTS, build_sampler, dataset_specs, job_config
 from jobs.train.loop import build_model
 from jobs.train.state import LOSS_CSV, MODEL_DIR
@@ -305,3 +306,23 @@ def test_the_paper_mixture_trains_three_steps_at_the_tiny_preset(generated_entri
     with open(out / LOSS_CSV) as handle:
         assert len(handle.read().strip().splitlines()) == 1 + 3
     assert (out / MODEL_DIR).is_dir()
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"layout": "ref_davis", "root": "x"}, r"needs \['root', 'expressions'\].*missing \['expressions'\]"),
+        ({"layout": "ade20k", "root": "x", "labels_file": "y"}, r"unknown \['labels_file'\]"),
+        ({"layout": "refer"}, r"missing \['root'\]"),
+    ],
+)
+def test_layout_options_are_checked(entry, message):
+    (spec,) = dataset_specs({"datasets": [entry]})
+    with pytest.raises(UserError, match=message):
+        DATASET_LAYOUTS[spec.layout](spec)
+
+
+def test_a_missing_dataset_root_names_it(tmp_path):
+    (spec,) = dataset_specs({"datasets": [{"layout": "mapillary", "root": str(tmp_path / "nowhere")}]})
+    with pytest.raises(InputError, match=re.escape(str(tmp_path / "nowhere" / "config_v2.0.json")) + ": file not found"):
+        DATASET_LAYOUTS[spec.layout](spec)
