@@ -223,7 +223,9 @@ def test_vos_layouts_take_the_reference_positives_rule(tmp_path, videos):
     obj = videos[0].objects[0]
     assert vos.info(0).names[0] == obj.name
     assert ref.info(0).names[:2] == (f"the {obj.name}", f"{obj.name} number 1")
-    assert ref_davis.info(0).names == ref.info(0).names, "expressions marked is_test are left out"
+    assert len(ref_davis) == sum(2 * len(v.objects) for v in videos), "a sample per expression; is_test ones left out"
+    assert [ref_davis.info(i).names for i in (0, 1)] == [(f"the {obj.name}",), (f"{obj.name} number 1",)]
+    assert ref_davis.load(1, [0, 1]).objects[0].masks.tolist() == obj.masks[:2].tolist()
     keys = [o.object_key for o in ref.info(0).objects]
     assert keys[0] == keys[1] == "1", "two expressions of object 1 are one object"
 

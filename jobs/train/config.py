@@ -163,9 +163,10 @@ def _ref_youtube_vos(spec: DatasetSpec) -> SegDataset:
 
 def _ref_davis(spec: DatasetSpec) -> SegDataset:
     """Ref-DAVIS converted to the YouTube-VOS layout (the reference's utils/convert_davis_to_ytvos.py):
-    root = the train folder, and its expressions file apart; one expression is named (RefDavis.py)."""
+    root = the train folder, and its expressions file apart; a sample per expression, named (RefDavis.py)."""
     _require_options(spec, ("root", "expressions"))
-    return VideoFolders(spec.options["root"], meta_file=spec.options["expressions"], name=spec.name, positives="one")
+    root, expressions = spec.options["root"], spec.options["expressions"]
+    return VideoFolders(root, meta_file=expressions, name=spec.name, positives="one", sample_per_expression=True)
 
 
 def _mevis(spec: DatasetSpec) -> SegDataset:

@@ -11,9 +11,10 @@ Ref-DAVIS (as converted to that layout).
 
 Positives (what an anomalous sample names, seg_datasets.POSITIVE_RULES): with categories, every
 category in 1-2 frames of the clip ("frames", as the reference's Vos.py); with expressions, 1-2
-objects with one expression each ("objects", RefVos.py); Ref-DAVIS passes ``positives="one"``
-(RefDavis.py names one expression). Expressions marked ``"is_test": true`` (Ref-DAVIS) are left
-out, as the reference trains without them.
+objects with one expression each ("objects", RefVos.py); Ref-DAVIS passes ``positives="one"`` and
+``sample_per_expression=True`` (RefDavis.py: a sample per expression, which it names).
+Expressions marked ``"is_test": true`` (Ref-DAVIS) are left out, as the reference trains without
+them.
 
 A video's frames are the annotated ones (the PNGs), in name order; each needs its JPEG. With
 expressions, a ``meta.json`` beside them (as Ref-YouTube-VOS ships) tells which frames show each
@@ -151,7 +152,17 @@ class VideoFolders:
 
     categories = None  # negatives come from the names of other videos
 
-    def __init__(self, root: str | Path, *, meta_file: str | Path | None = None, name: str = "vos", positives: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        meta_file: str | Path | None = None,
+        name: str = "vos",
+        positives: str | None = None,
+        sample_per_expression: bool = False,
+    ) -> None:
+        """``sample_per_expression``: every expression (object) of a video is a sample of its own,
+        that knows only it, as the reference's RefDavis.py rows are."""
         self.name = name
         self.root = Path(root)
         require(self.root.is_dir(), self.root, "dataset folder not found")
@@ -162,6 +173,8 @@ class VideoFolders:
         self.meta_file = Path(meta_file)
         kinds: set[str] = set()
         self._videos = _index(self.root, self.meta_file, kinds)
+        if sample_per_expression:
+            self._videos = [_Video(v.video_id, v.stems, (obj,)) for v in self._videos for obj in v.objects]
         self.positives = positives or ("objects" if "expressions" in kinds else "frames")
 
     def __len__(self) -> int:
