@@ -4,17 +4,24 @@
     resumable: videos already in OUT are skipped) -> frame scores back from OUT with DuckDB
     -> metrics (lavida_core/vad_metrics.py) -> a table with the paper's numbers beside ours
 
-Protocol (design.md, Evaluation): clips of `--frames-per-clip` frames sampled every
-`--sample-interval` frames (default: the paper's per dataset), clip scores repeated to every frame,
-frame AUC micro-averaged over all test frames with the 0/1 end points (and AP for XD-Violence, the
-paper's number there), the per-video mean AUC (AUC for every dataset, XD-Violence included;
-single-class videos skipped, counted), and with `--pixel` the pooled pixel AUC over the sampled
-frames (the reference also scores masks of the sampled frames only).
+Protocols (jobs/vad_datasets.py PROTOCOLS; README, "Evaluation protocols", has each choice's
+source). `reference`, the default, defines every number as the reference code does: clips of
+`--frames-per-clip` frames every `--sample-interval` frames (default: the paper's per dataset), whole
+windows only, object-score logits repeated to every frame, frame AUC micro-averaged over all test
+frames with the 0/1 end points, the per-video mean over all videos, and with `--pixel` the pooled
+pixel AUC of mask logits at 158 x 238. `lavida` keeps our deliberate differences (the UBnormal
+authors' full test split, every frame scored, sigmoid scores, AP for XD-Violence, single-class
+videos out of the per-video mean, mask x score maps at the truth's size). Both print frame AP for
+XD-Violence, the paper's metric there.
 
-Pixel maps. OUT keeps each frame's binary mask (COCO RLE) and its score, not the mask logits. A
-binary map alone gives the ROC a single operating point, so the pixel map we score is
-mask x frame score: pixels inside the predicted mask rank by how anomalous the frame is, all others
-are 0. A frame without a mask (null) is all 0.
+`metrics_of` is the scoring, pure (no OUT, no Ray): `lavida eval` reads the scan's scores back from
+OUT into it, training validation (jobs/train/validation.py) gives it what the model scored in process.
+
+Pixel maps. OUT keeps each frame's binary mask (COCO RLE) and its score, not the mask logits. The
+`lavida` protocol scores mask x frame score (pixels inside the predicted mask rank by how anomalous
+the frame is, all others are 0; a frame without a mask is all 0). The reference protocol pools the
+mask logits: `lavida eval --pixel` then runs the model over the scanned videos once more, in process,
+keeping them (`score_in_process`).
 
 Default anomaly types per dataset are the reference's anomaly names for it (BENCHMARKS in
 jobs/vad_datasets.py); `--anomaly` replaces them.
@@ -187,9 +194,13 @@ def model_trained(options: ScanOptions) -> bool | None:
 
 
 def score(benchmark: Benchmark, options: EvalOptions, videos: list[BenchmarkVideo], scan_options: ScanOptions) -> EvalResult:
-    scored, failed = read_scores(scan_options, videos, with_masks=options.pixel)
+    rules = protocol_of(options.protocol)
+    logit_maps = options.pixel and rules.pixel_maps == "logits"
+    scored, failed = read_scores(scan_options, videos, with_masks=options.pixel and not logit_maps)
     for uri, why in failed.items():
         log.warning("left out of the metrics: %s (%s)", uri, why)
+    if logit_maps:
+        scored = rescore_with_logits(scan_options, list(scored), whole_windows_only=rules.full_windows_only)
     metrics = metrics_of(
         benchmark, videos, scored, protocol=options.protocol, pixel=options.pixel,
         sample_interval=scan_options.sample_interval, frames_per_clip=scan_options.frames_per_clip,
@@ -295,7 +306,9 @@ def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo, length: int, rules
         truth = video.pixel_masks.masks(result.frame_indices[chunk].tolist())  # [N, Hg, Wg]
         if rules.pixel_maps == "logits":
             if result.pixel_logits is None:
-                raise UserError("--pixel --protocol reference needs the model's mask logits, which OUT does not keep")
+                raise UserError(
+                    "pixel AUC of the reference protocol needs the mask logits (ScoredVideo.pixel_logits; see score_in_process)"
+                )
             yield result.pixel_logits[chunk], reference_pixel_truth(truth, rules.pixel_size)
         else:
             yield _mask_x_score(result, chunk), truth
@@ -311,6 +324,77 @@ def _mask_x_score(result: ScoredVideo, chunk: slice) -> np.ndarray:
         if rle is not None:
             maps[i] = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"]}) * value
     return maps
+
+
+# --- logits in process: the reference's pixel maps ----------------------------------------------
+#
+# OUT keeps each sampled frame's binary mask and score, not the mask logits the reference pools for
+# pixel AUC (a 256 x 256 float map per frame would multiply the frames table's size for every scan).
+# So `--pixel --protocol reference` runs the model once more over the scanned videos here, on this
+# process (the scan's clips, `--device`), keeping the logits, and scores that pass: its frame scores
+# are the raw object-score logits too, so no number depends on a sigmoid round trip.
+
+CLIPS_PER_BATCH = 4
+
+
+def rescore_with_logits(options: ScanOptions, uris: list[str], *, whole_windows_only: bool) -> dict[str, ScoredVideo]:
+    """uri -> the video scored in process with its logits (the scan's model, anomaly types and clips)."""
+    from jobs.detect import load_class
+
+    detector = load_class(options.detector_class).load(
+        options.model, device=options.device, dtype=options.dtype, base_paths=options.model_base
+    )
+    log.info("pixel AUC (reference protocol): scoring %d videos again in process for their mask logits", len(uris))
+    return {
+        uri: score_in_process(
+            detector,
+            uri,
+            anomaly_types=list(options.anomaly_types),
+            frames_per_clip=options.frames_per_clip,
+            sample_interval=options.sample_interval,
+            whole_windows_only=whole_windows_only,
+        )  # fmt: skip
+        for uri in uris
+    }
+
+
+def score_in_process(
+    detector, uri: str, *, anomaly_types: list[str], frames_per_clip: int, sample_interval: int, whole_windows_only: bool = True
+) -> ScoredVideo:
+    """One video through `detector` (LavidaDetector's interface) here, clip batch by clip batch: the
+    clips `lavida scan` plans (whole_windows_only: without a short last clip, which the reference
+    never scores), with the object-score logits and the reference's pixel maps of every sampled frame."""
+    from jobs.video_reader import VideoError, open_video
+    from lavida_core.clips import plan_clips
+    from lavida_core.rle import encode_rles
+    from lavida_core.vad_metrics import reference_pixel_logits
+
+    indices, scores, logits, masks, maps = [], [], [], [], []
+    try:
+        with open_video(uri) as opened:
+            n_frames = opened.info.n_frames
+            clips = [
+                c for c in plan_clips(n_frames, frames_per_clip, sample_interval) if len(c) == frames_per_clip or not whole_windows_only
+            ]
+            height, width = opened.read([0])[0].shape[1:3]
+            for start in range(0, len(clips), CLIPS_PER_BATCH):
+                batch = clips[start : start + CLIPS_PER_BATCH]
+                for clip, found in zip(batch, detector.detect_batch([opened.read(c)[0] for c in batch], anomaly_types)):
+                    if found.score_logits is None or found.mask_logits is None:
+                        raise UserError(f"the detector {type(detector).__name__} gives no logits; the reference's pixel AUC needs them")
+                    indices.extend(clip.tolist())
+                    scores.append(found.scores)
+                    logits.append(found.score_logits)
+                    masks.extend(encode_rles(found.masks))
+                    maps.append(reference_pixel_logits(found.mask_logits))  # [T, 158, 238]
+    except VideoError as error:
+        raise UserError(f"cannot read {uri} again ({error.kind}): {error}") from error
+    empty = np.zeros(0, dtype=np.float32)
+    return ScoredVideo(
+        n_frames, np.array(indices, dtype=np.int64), np.concatenate(scores or [empty]).astype(np.float64), masks, int(height), int(width),
+        score_logits=np.concatenate(logits or [empty]).astype(np.float64),
+        pixel_logits=np.concatenate(maps) if maps else np.zeros((0, 158, 238), dtype=np.float32),
+    )  # fmt: skip
 
 
 # --- output -----------------------------------------------------------------------------------

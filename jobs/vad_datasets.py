@@ -9,13 +9,19 @@ does not fit the layout raises `UserError` naming it. Layouts, as the reference'
 UCSD Ped2 (`ucsd_ped2`; ROOT = UCSD_Anomaly_Dataset.v1p2 or its UCSDped2)
     UCSDped2/Test/Test001/001.tif …     frames (grayscale .tif), one folder per test video
     UCSDped2/Test/Test001_gt/001.bmp …  pixel masks, one per frame; frame label = mask non-empty
+UCSD Ped1 (`ucsd_ped1`): the same below UCSDped1/ (masks for 10 of its 36 test videos; a video
+    without Test0NN_gt/ is all normal in the reference protocol, left out in ours)
+UCSD (`ucsd`; ROOT = UCSD_Anomaly_Dataset.v1p2): every <folder>/Test below ROOT, Ped1 and Ped2
+    together, as the reference's UCSD dataset walks its root; names UCSDped1/Test001, …
 ShanghaiTech campus (`shanghaitech`; ROOT = the folder holding testing/)
     testing/frames/01_0014/000.jpg …    frames, one folder per test video
-    testing/test_frame_mask/01_0014.npy frame labels [T] 0/1
-    testing/test_pixel_mask/01_0014.npy pixel masks [T, H, W] 0/1 (optional; needed for --pixel)
+    testing/test_frame_mask/01_0014.npy frame labels [T] 0/1 (our protocol's labels)
+    testing/test_pixel_mask/01_0014.npy pixel masks [T, H, W] 0/1 (the reference protocol's labels:
+        any anomalous pixel; needed there and for --pixel)
 UBnormal (`ubnormal`; ROOT = the folder holding Scene1 … Scene29)
     abnormal_test_video_names.txt, normal_test_video_names.txt   the test split, one name a line
-        (from the UBnormal repository's scripts/ folder: in ROOT or ROOT/scripts)
+        (from the UBnormal repository's scripts/ folder: in ROOT or ROOT/scripts); the reference
+        protocol evaluates the abnormal ones only, ours both
     Scene1/abnormal_scene_1_scenario_1.mp4                       a test video (Scene<n> from the name)
     Scene1/abnormal_scene_1_scenario_1_annotations/abnormal_scene_1_scenario_1_tracks.txt
         anomalies, one `object_id,start_frame,end_frame` a line (inclusive); frame label = any

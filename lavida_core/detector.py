@@ -10,6 +10,7 @@ Interface that jobs rely on (stable):
     det.detect_batch(clips, anomaly_types) -> list[ClipDetection]   # clips: list of such arrays
     ClipDetection.scores: np.ndarray float32 [T] in 0..1
     ClipDetection.masks:  np.ndarray bool [T, H, W] at each frame's own resolution
+    ClipDetection.score_logits, .mask_logits: float32 [T], [T, h, w] the raw logits (evaluation)
 
 Runs in eval mode without gradients, in `dtype` (DTYPES): bfloat16 is bf16 weights under bf16
 autocast on any device (the default on CUDA), float32 the default on CPU. Several clips (of any
@@ -43,6 +44,9 @@ MAX_ANOMALY_TYPE_CHARS = 300
 class ClipDetection:
     scores: np.ndarray  # float32 [T], 0..1
     masks: np.ndarray  # bool [T, H, W]
+    score_logits: np.ndarray | None = None  # float32 [T] object-score logits (scores = their sigmoid)
+    mask_logits: np.ndarray | None = None  # float32 [T, h, w] the model's mask logits at its own grid
+    #                                        (NO_OBJECT_LOGIT where no object): what the reference's pixel AUC pools
 
 
 # The dtypes a detector runs in. bfloat16: weights in bf16 under bf16 autocast (the default on CUDA;
@@ -109,14 +113,24 @@ class LavidaDetector:
         inputs = self.prepare(clips, names)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._dtype == torch.bfloat16):
             outputs = self.model(inputs)
-        scores = outputs.scores.float().cpu().numpy()
+        logits = outputs.masks.object_score_logits.float().squeeze(1)  # [sum T]
+        scores = torch.sigmoid(logits).cpu().numpy()  # in float32: a bf16 sigmoid saturates at logit ~7
+        logits = logits.cpu().numpy()
         best = outputs.masks.best()
+        best_logits = best.float().cpu().numpy()  # [sum T, h, w]
         results, start = [], 0
         for clip in clips:
             t, h, w, _ = clip.shape
             frames = slice(start, start + t)
             start += t
-            results.append(ClipDetection(scores=scores[frames].astype(np.float32), masks=masks_at_frame_size(best[frames], h, w)))
+            results.append(
+                ClipDetection(
+                    scores=scores[frames].astype(np.float32),
+                    masks=masks_at_frame_size(best[frames], h, w),
+                    score_logits=logits[frames],
+                    mask_logits=best_logits[frames],
+                )
+            )
         return results
 
     def prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:

@@ -9,12 +9,13 @@ Protocol (the reference's `VideoResultSummary`, see /work/shared/design.md, Eval
 2. Frame level, micro-averaged: the frame scores and 0/1 labels of ALL test videos are concatenated,
    a 0 and a 1 are appended to both (the "end points": the curve always has both classes), and
    sklearn's `roc_auc_score` (AUC) or `average_precision_score` (AP, XD-Violence) is taken once.
-3. Per video: the same score (with end points) per video, then the mean. Videos whose own labels
-   have a single class (all normal, or all anomalous) are skipped — with the end points appended
-   their AUC would be a statement about the two appended frames — and how many were skipped is
-   reported (`VideoMean.n_skipped`).
+3. Per video: the same score (with end points) per video, then the mean: over all videos as the
+   reference does, or (`skip_single_class`) without the videos whose own labels have a single
+   class — with the end points appended their AUC is a statement about the two appended frames —
+   counted in `VideoMean.n_skipped`.
 4. Pixel level: every predicted map is resized (nearest) to its ground-truth mask's size and all
-   pixels of all frames are pooled into one ROC AUC, without end points (`PixelAuc`). Pooling is
+   pixels of all frames are pooled into one ROC AUC, without end points (`PixelAuc`). The
+   reference's own maps and grid: `reference_pixel_logits`, `reference_pixel_truth` (158 x 238). Pooling is
    exact and streaming: the maps are reduced to (value -> positive, negative counts) histograms, so
    millions of pixels never sit in one array; the AUC from counts equals sklearn's on the pooled
    pixels (ties count one half).

@@ -1,6 +1,7 @@
 """Tiny generated datasets laid out EXACTLY as the VAD benchmarks publish them. Shared test helper.
 
     write_ucsd_ped2(root, videos)       root/UCSDped2/Test/Test001/001.tif …, Test001_gt/001.bmp …
+                                        (folder="UCSDped1": the same for Ped1)
     write_shanghaitech(root, videos)    root/testing/frames/01_0014/000.jpg …, test_frame_mask/, test_pixel_mask/
     write_ubnormal(root, videos)        root/Scene1/abnormal_scene_1_scenario_1.mp4, …_annotations/…, name lists
     write_ucf_crime(root, videos)       Anomaly-Videos-Part-1/<Class>/*.mp4, Testing_Normal_Videos_Anomaly/,
@@ -71,22 +72,26 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
     return path
 
 
-def write_ucsd_ped2(root: Path, videos: list[Spec]) -> list[str]:
-    """UCSD_Anomaly_Dataset.v1p2 layout: grayscale .tif frames, .bmp masks (0/255), both from 001."""
-    test = root / "UCSDped2" / "Test"
+def write_ucsd_ped2(root: Path, videos: list[Spec], *, folder: str = "UCSDped2", without_gt: tuple[int, ...] = ()) -> list[str]:
+    """UCSD_Anomaly_Dataset.v1p2 layout: grayscale .tif frames, .bmp masks (0/255), both from 001.
+    folder: UCSDped2 or UCSDped1; without_gt: numbers of test videos with no Test0NN_gt folder (Ped1
+    ships masks for 10 of its 36 test videos)."""
+    test = root / folder / "Test"
     for number, spec in enumerate(videos, 1):
         frames, masks = make_frames(spec)
-        folder, gt = test / f"Test{number:03d}", test / f"Test{number:03d}_gt"
-        folder.mkdir(parents=True)
-        gt.mkdir()
+        video, gt = test / f"Test{number:03d}", test / f"Test{number:03d}_gt"
+        video.mkdir(parents=True)
         for t in range(spec.n_frames):
-            Image.fromarray(frames[t, :, :, 0]).save(folder / f"{t + 1:03d}.tif")
-            Image.fromarray(masks[t].astype(np.uint8) * 255).save(gt / f"{t + 1:03d}.bmp")
-        (folder / "._001.tif").write_bytes(b"macOS resource fork")  # hidden: not a frame
-    train = root / "UCSDped2" / "Train" / "Train001"
+            Image.fromarray(frames[t, :, :, 0]).save(video / f"{t + 1:03d}.tif")
+        if number not in without_gt:
+            gt.mkdir()
+            for t in range(spec.n_frames):
+                Image.fromarray(masks[t].astype(np.uint8) * 255).save(gt / f"{t + 1:03d}.bmp")
+        (video / "._001.tif").write_bytes(b"macOS resource fork")  # hidden: not a frame
+    train = root / folder / "Train" / "Train001"
     train.mkdir(parents=True)
     Image.fromarray(np.zeros((HEIGHT, WIDTH), dtype=np.uint8)).save(train / "001.tif")
-    (root / "UCSDped2" / "UCSDped2.m").write_text("% the dataset's MATLAB ground truth file\n")
+    (root / folder / f"{folder}.m").write_text("% the dataset's MATLAB ground truth file\n")
     return [f"Test{number:03d}" for number in range(1, len(videos) + 1)]
 
 

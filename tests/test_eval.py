@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 TESTS = Path(__file__).resolve().parent
 FAKE = "fake_detector:BrightDetector"  # FAKE detector: known scores and masks
+LOGIT_FAKE = "logit_detector:LogitBrightDetector"  # FAKE detector with logits too
 FAST = ["--sample-interval", "2", "--frames-per-clip", "3", "--batch-size", "4"]
 
 # dataset -> (layout writer, test videos). Anomalous ranges start on a sampled frame (even) and end
@@ -101,6 +102,23 @@ def test_eval_each_benchmark_layout_end_to_end(local_ray, tmp_path, capsys, data
     from jobs.vad_datasets import BENCHMARKS
 
     assert result["anomaly_types"] == list(BENCHMARKS[dataset].anomaly_types)  # the dataset's defaults
+
+
+def test_eval_reference_protocol_pixel_auc_from_logits_over_whole_windows(local_ray, tmp_path, capsys):
+    """--protocol reference (the default) on Ped2 with --pixel: the videos are scored again in process
+    for their mask logits (OUT keeps binary masks), whole windows only (interval 2 x 3 frames = 6:
+    x keeps 6 of its 10 frames, y 6 of 7), frame scores as logits against the 0/1 end points."""
+    root, specs = layout(tmp_path, "ucsd_ped2")
+    status, out, err = lavida_eval(
+        capsys, "--dataset", "ucsd_ped2", "--root", root, "--out", tmp_path / "out", "--detector-class", LOGIT_FAKE,
+        *FAST, "--pixel", "--format", "json",
+    )  # fmt: skip
+    assert status == 0, err
+    result = json_of(out)
+    assert result["protocol"] == "reference" and result["n_scored"] == 2 and result["n_frames"] == 6 + 6
+    assert result["frame_auc"] == 1.0 and result["n_videos_skipped"] == 0  # y (all normal) counts in the mean
+    assert result["video_mean"] == 1.0
+    assert result["pixel_auc"] > 0.99  # the square's edges blur a little through bilinear 1024 x 1024 and 158 x 238
 
 
 def test_report_over_eval_of_a_frame_folder_benchmark_shows_the_peak_frames(local_ray, tmp_path, capsys):

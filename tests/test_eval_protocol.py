@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from benchmark_layouts import Spec, write_shanghaitech, write_ubnormal
+from benchmark_layouts import Spec, write_shanghaitech, write_ubnormal, write_ucsd_ped2
 
 from jobs.eval import EvalResult, ScoredVideo, format_result, metrics_of
 from jobs.vad_datasets import BENCHMARKS, Benchmark, BenchmarkVideo, ExplicitLabels
@@ -126,6 +126,24 @@ def test_ubnormal_reference_evaluates_the_abnormal_test_videos_only(tmp_path):
     assert ours == [*reference, "normal_scene_2_scenario_3"]  # + normal_test_video_names.txt
 
 
+# --- 14: the reference's UCSD root: Ped1 and Ped2 ----------------------------------------------
+
+
+def test_ucsd_reference_walks_ped1_and_ped2_and_takes_unannotated_videos_as_normal(tmp_path):
+    write_ucsd_ped2(tmp_path, [Spec("a", 4, ((1, 2),)), Spec("b", 3, ((0, 0),))], folder="UCSDped1", without_gt=(2,))
+    write_ucsd_ped2(tmp_path, [Spec("c", 5, ((3, 4),))])
+    ucsd = BENCHMARKS["ucsd"]
+    reference = {v.name: v for v in ucsd.read(str(tmp_path), "reference")}
+    assert list(reference) == ["UCSDped1/Test001", "UCSDped1/Test002", "UCSDped2/Test001"]
+    assert reference["UCSDped1/Test001"].labels.for_frames(4).tolist() == [0, 1, 1, 0]  # from its masks
+    assert reference["UCSDped1/Test002"].labels.for_frames(3).tolist() == [0, 0, 0]  # no _gt folder: all normal
+    assert not reference["UCSDped1/Test002"].pixel_masks.masks([0, 2]).any()
+    assert reference["UCSDped2/Test001"].labels.for_frames(5).tolist() == [0, 0, 0, 1, 1]
+    assert [v.name for v in ucsd.read(str(tmp_path), "lavida")] == ["UCSDped1/Test001", "UCSDped2/Test001"]
+    assert [v.name for v in BENCHMARKS["ucsd_ped1"].read(str(tmp_path))] == ["Test001", "Test002"]
+    assert [v.name for v in BENCHMARKS["ucsd_ped2"].read(str(tmp_path))] == ["Test001"]
+
+
 # --- 14: pixel AUC ----------------------------------------------------------------------------
 
 
@@ -189,3 +207,15 @@ def _result(metrics, protocol):
         video_metric=metrics.video_metric, n_videos_skipped=0, pixel_auc=None, paper_metric="frame AP", paper_value=90.62,
         ours_for_paper=100 * metrics.frame_ap,
     )  # fmt: skip
+
+
+def test_the_detector_gives_the_logits_its_scores_and_masks_come_from():
+    from lavida_core.detector import LavidaDetector
+
+    detector = LavidaDetector.load("tiny")
+    frames = np.random.default_rng(0).integers(0, 255, size=(2, 40, 56, 3), dtype=np.uint8)
+    [found] = detector.detect_batch([frames], ["a car"])
+    assert found.score_logits.shape == (2,) and found.mask_logits.ndim == 3 and len(found.mask_logits) == 2
+    np.testing.assert_allclose(found.scores, 1 / (1 + np.exp(-found.score_logits)), rtol=1e-6)
+    maps = reference_pixel_logits(found.mask_logits)
+    assert maps.shape == (2, 158, 238) and maps.dtype == np.float32
