@@ -10,6 +10,7 @@ from lavida_core.errors import InputError
 from lavida_core.vad_metrics import (
     PixelAuc,
     extended_score,
+    logits_from_scores,
     micro_score,
     nearest_resize,
     per_video_mean,
@@ -71,6 +72,32 @@ def test_per_video_mean_skips_single_class_videos_and_says_how_many():
     assert (result.n_used, result.n_skipped) == (2, 2)
     assert result.mean == pytest.approx((extended_score(*a) + extended_score(*c)) / 2)
     assert per_video_mean([normal]).mean is None
+
+
+def test_per_video_mean_over_all_videos_as_the_reference():
+    normal = (np.array([0, 0, 0]), np.array([0.9, 0.2, 0.3]))
+    a = (np.array([0, 1, 1, 0]), np.array([0.1, 0.7, 0.6, 0.65]))
+    result = per_video_mean([a, normal], skip_single_class=False)
+    # normal with end points: the appended 1 (label 1, score 1) above all four negatives: AUC 1
+    assert (result.n_used, result.n_skipped) == (2, 0) and result.mean == pytest.approx((extended_score(*a) + 1.0) / 2)
+
+
+def test_logits_from_scores_inverts_the_float32_sigmoid_and_saturates_finitely():
+    logits = np.array([-12.0, -1.5, 0.0, 0.75, 9.0])
+    scores = (1 / (1 + np.exp(-logits))).astype(np.float32)
+    np.testing.assert_allclose(logits_from_scores(scores), logits, atol=1e-3)  # float32 steps near 1 are ~6e-8
+    assert np.all(np.diff(logits_from_scores(scores)) > 0)  # the ranking is kept
+    assert logits_from_scores(np.array([0.0, 1.0])).tolist() == [-1e4, 1e4]
+
+
+def test_pixel_auc_of_continuous_maps_merged_in_many_chunks(monkeypatch):
+    from lavida_core import vad_metrics
+
+    monkeypatch.setattr(vad_metrics, "PENDING_VALUES", 50)  # force many pending merges
+    rng = np.random.default_rng(2)
+    chunks = [(rng.normal(size=(2, 5, 5)), rng.random((2, 5, 5)) > 0.6) for _ in range(30)]  # nearly all values distinct
+    expected = roc_auc_score(np.concatenate([t.reshape(-1) for _, t in chunks]), np.concatenate([p.reshape(-1) for p, _ in chunks]))
+    assert pixel_auc(chunks) == pytest.approx(expected, abs=1e-12)
 
 
 def test_nearest_resize_matches_torch_nearest():
