@@ -291,3 +291,14 @@ betas = [0.9, 0.99]
     optimizer, scheduler = T.make_optimizer(loaded.model, job.train)
     stats = T.train_step(loaded.model, [batch], optimizer, scheduler, config=job.train, step=0)
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.terms.values())
+
+
+def test_model_config_changes_preset_fields_and_refuses_unknown_ones(tmp_path):
+    job = job_config({**_raw(steps=1), "model_config": {"prompt_templates": "fixed", "compression": {"lof_centres_own_cluster": True}}},
+                     overrides={"out": str(tmp_path / "a")})  # fmt: skip
+    config = build_model(job).model.config
+    assert config.prompt_templates == "fixed" and config.compression.lof_centres_own_cluster is True
+    assert config.compression.temporal_pruning_in_training is False  # the other fields keep the preset's
+    bad = job_config({**_raw(steps=1), "model_config": {"prompt_template": "fixed"}}, overrides={"out": str(tmp_path / "b")})
+    with pytest.raises(UserError, match="unknown LAVIDA config field.*prompt_template"):
+        build_model(bad)

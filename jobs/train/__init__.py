@@ -6,6 +6,7 @@ datasets and their sampling ratios, and the TrainConfig / SamplerConfig / LossCo
     {
       "model": "tiny",                         # a preset (random weights) or a model folder
       "checkpoint": {"sam2_path": "sam2.1_hiera_small.pt"},   # optional, with a preset: local weights
+      "model_config": {"prompt_templates": "fixed"},          # optional, with a preset: LavidaConfig fields changed
       "datasets": [
         {"layout": "coco", "name": "coco", "images": "coco/train2017",
          "annotations": "coco/annotations/instances_train2017.json", "ratio": 0.5},
@@ -17,6 +18,8 @@ datasets and their sampling ratios, and the TrainConfig / SamplerConfig / LossCo
       "train": {"steps": 200, "batch_size": 2, "grad_accum": 1, "lr": 1e-3, "checkpoint_every": 50},
       "loss": {},
       "grounding": {"steps": 600, "batch_size": 32},   # optional: pre-train the encoders first
+      "validation": {"every": 250, "sets": [{"name": "ped2", "dataset": "ucsd_ped2", "root": "UCSD"}]},
+                                               # optional: probe held-out sets, keep the best (validation.py)
       "out": "runs/tiny-shapes"
     }
 
@@ -25,11 +28,14 @@ OUT holds `checkpoints/step_NNNNNN/` (resumable train states, see jobs/train/sta
 (a `save_lavida` folder that `lavida scan --model OUT/model` reads). With a "grounding" section the
 image and text encoders are first pre-trained to ground the datasets' names (lavida_core.training.grounding, not
 part of the paper: for models that start from random weights); the result is kept in `grounding/` and
-reused by a re-run or `--resume`. `--resume` continues from the
+reused by a re-run or `--resume`. With a "validation" section, rank 0 scores the sets every
+`every` steps as `lavida eval` would (validation.csv, a loss.csv column) and the model folder holds
+the best probe's weights (jobs/train/validation.py). `--resume` continues from the
 newest checkpoint; several workers (`--workers N`) run through Ray Train's TorchTrainer, gloo on CPU
 and nccl on GPU, each drawing its own samples; rank 0 writes OUT (a folder every worker's node can
 reach when they are on several nodes).
 
 Modules: `config` (the file -> JobConfig, datasets -> sampler), `loop` (one process's training),
-`state` (the OUT folder: train states, loss.csv, grounding/), `ray_train` (--workers N), `cli`.
+`state` (the OUT folder: train states, loss.csv, grounding/), `validation` (probes, best/),
+`ray_train` (--workers N), `cli`.
 """

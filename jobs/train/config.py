@@ -48,6 +48,8 @@ class JobConfig:
     loss: LossConfig
     out: str
     checkpoint: dict[str, str] = field(default_factory=dict)  # Checkpoint fields, with a preset
+    # LavidaConfig fields changed from the preset's, e.g. {"prompt_templates": "fixed"} (LavidaConfig.updated)
+    model_config: dict[str, Any] = field(default_factory=dict)
     tensorboard: bool = False
     grounding: GroundingConfig | None = None  # pre-train the encoders first; None: no grounding stage
     validation: ValidationConfig | None = None  # probe validation sets, keep the best (jobs/train/validation.py)
@@ -59,6 +61,7 @@ class JobConfig:
 TOP_LEVEL_KEYS = {
     "model",
     "checkpoint",
+    "model_config",
     "datasets",
     "synthetic_shapes",
     "sampler",
@@ -103,6 +106,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
         loss=_typed(LossConfig, raw.get("loss", {}), "loss"),
         out=str(out),
         checkpoint={k: str(v) for k, v in raw.get("checkpoint", {}).items()},
+        model_config=dict(raw.get("model_config", {})),
         tensorboard=bool(raw.get("tensorboard", False)),
         grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
         validation=validation_config(raw["validation"]) if "validation" in raw else None,

@@ -29,7 +29,7 @@ from jobs.train.state import (
 from jobs.train.validation import PreparedSet, Validator, prepare_sets
 from lavida_core.checkpoint import BASE_PARTS, Checkpoint, LoadedLavida, build_lavida, load_lavida, save_lavida
 from lavida_core.config import PRESETS, preset
-from lavida_core.errors import CheckpointError
+from lavida_core.errors import CheckpointError, InputError
 from lavida_core.model_folders import ModelCard, model_folder
 from lavida_core.tokenizer import encode_anomaly_types
 from lavida_core.training import grounding as G
@@ -47,14 +47,14 @@ def build_model(job: JobConfig) -> LoadedLavida:
     try:
         if job.model in PRESETS:
             checkpoint = Checkpoint(**{k: Path(v) for k, v in job.checkpoint.items()})
-            return build_lavida(preset(job.model), checkpoint)
-        if job.checkpoint:
-            raise UserError('"checkpoint" goes with a preset model; a model folder already holds its weights')
+            return build_lavida(preset(job.model).updated(job.model_config), checkpoint)
+        if job.checkpoint or job.model_config:
+            raise UserError('"checkpoint" and "model_config" go with a preset model; a model folder holds its own')
         folder = model_folder(job.model)
         if folder is None:
             raise UserError(f"model {job.model!r} is neither a preset ({sorted(PRESETS)}), a shipped model nor a folder")
         return load_lavida(folder)
-    except (CheckpointError, TypeError) as error:
+    except (CheckpointError, InputError, TypeError) as error:
         raise UserError(f"cannot build the model: {error}") from error
 
 
@@ -174,6 +174,7 @@ def _micro_batch(
         model_config=loaded.model.config,
         qwen_tokenizer=loaded.qwen_tokenizer,
         clip_tokenizer=loaded.clip_tokenizer,
+        loss_config=job.loss,
     )
 
 
@@ -191,8 +192,11 @@ def _restore(job: JobConfig, model: torch.nn.Module, optimizer: torch.optim.Opti
 def _check_same_start(job: JobConfig, saved: dict[str, Any], folder: Path) -> None:
     """A checkpoint holds only the trained parts; the frozen rest is rebuilt from the model, its
     checkpoint files and the seed, so these must be what the checkpoint was made with."""
-    now = {"model": job.model, "checkpoint": job.checkpoint, "seed": job.train.seed}
-    then = {"model": saved.get("model"), "checkpoint": saved.get("checkpoint"), "seed": saved.get("train", {}).get("seed")}
+    now = {"model": job.model, "checkpoint": job.checkpoint, "model_config": job.model_config, "seed": job.train.seed}
+    then = {
+        "model": saved.get("model"), "checkpoint": saved.get("checkpoint"), "model_config": saved.get("model_config"),
+        "seed": saved.get("train", {}).get("seed"),
+    }  # fmt: skip
     changed = sorted(k for k in now if then[k] is not None and now[k] != then[k])
     if changed:
         raise UserError(f"cannot resume from {folder}: {changed} differ from the run that wrote it ({then})")
