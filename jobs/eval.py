@@ -376,10 +376,12 @@ def score_in_process(
             clips = [
                 c for c in plan_clips(n_frames, frames_per_clip, sample_interval) if len(c) == frames_per_clip or not whole_windows_only
             ]
-            height, width = opened.read([0])[0].shape[1:3]
+            height = width = 0  # stays 0 for a video without a clip to score (left out of the metrics)
             for start in range(0, len(clips), CLIPS_PER_BATCH):
                 batch = clips[start : start + CLIPS_PER_BATCH]
-                for clip, found in zip(batch, detector.detect_batch([opened.read(c)[0] for c in batch], anomaly_types)):
+                frames = [opened.read(c)[0] for c in batch]  # [T, H, W, 3] each
+                height, width = frames[0].shape[1:3]
+                for clip, found in zip(batch, detector.detect_batch(frames, anomaly_types)):
                     if found.score_logits is None or found.mask_logits is None:
                         raise UserError(f"the detector {type(detector).__name__} gives no logits; the reference's pixel AUC needs them")
                     indices.extend(clip.tolist())

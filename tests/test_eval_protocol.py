@@ -209,6 +209,24 @@ def _result(metrics, protocol):
     )  # fmt: skip
 
 
+def test_score_in_process_keeps_the_logits_of_whole_windows(tmp_path):
+    from logit_detector import LogitBrightDetector
+
+    from jobs.eval import score_in_process
+
+    write_ucsd_ped2(tmp_path, [Spec("x", 10, ((2, 5),))])
+    [x] = BENCHMARKS["ucsd_ped2"].read(str(tmp_path))
+    detector = LogitBrightDetector("fake")
+    # interval 2, 3 frames per clip: clips [0, 2, 4] and the short [6, 8], which the reference never scores
+    whole = score_in_process(detector, x.uri, anomaly_types=["x"], frames_per_clip=3, sample_interval=2)
+    assert whole.frame_indices.tolist() == [0, 2, 4] and whole.n_frames == 10 and (whole.height, whole.width) == (48, 64)
+    assert whole.pixel_logits.shape == (3, 158, 238) and whole.score_logits.shape == (3,)
+    assert (whole.score_logits[1:] > 0).all() and whole.score_logits[0] < 0  # the square is in frames 2..5
+    assert (whole.pixel_logits[0] == NO_OBJECT_LOGIT).all()  # no object: -1024 everywhere
+    every = score_in_process(detector, x.uri, anomaly_types=["x"], frames_per_clip=3, sample_interval=2, whole_windows_only=False)
+    assert every.frame_indices.tolist() == [0, 2, 4, 6, 8]
+
+
 def test_the_detector_gives_the_logits_its_scores_and_masks_come_from():
     from lavida_core.detector import LavidaDetector
 
