@@ -16,10 +16,11 @@ Seeds, and what each was used for (a figure is only honest on seeds nothing was 
 Each set is `--videos` videos of 16 frames drawn like the training videos (jobs/shapes_testset.py,
 the same generator and ShanghaiTech layout that `bench/make_shapes_testset.py` writes for
 `lavida eval`), with 4 anomaly types named in every prompt, sample interval 1, 8-frame clips. The
-sets are scored in process by the training validation's probe (jobs/train/validation.py), which
-gives the numbers `lavida eval` gives on the same set and model (tests/test_train_validation.py
-checks that): frame AUC as `--protocol` defines it, video mean AUC, and pixel AUC (mask x score,
-the `lavida` protocol's pixel maps: the reference's needs mask logits, see README, Evaluation).
+sets are scored in process by the training validation's code (jobs/train/validation.py over
+jobs/eval.score_in_process and metrics_of), which gives the numbers `lavida eval` gives on the same
+set and model (tests/test_train_validation.py checks that): frame AUC, video mean AUC and pixel AUC
+as `--protocol` defines them (default: the reference's, README "Evaluation protocols"), and pixel AUC
+as the `lavida` protocol defines it too (binary mask x score, the maps OUT stores).
 """
 
 from __future__ import annotations
@@ -66,27 +67,29 @@ def score_seeds(loaded, seeds: list[int], *, videos: int, protocol: str, work: P
     )
     prepared = prepare_sets(ValidationConfig(every=1, sets=sets), work, demo_shapes(n_frames=16, seed=0))
     begun = time.monotonic()
-    scored = score_sets(loaded, prepared, device=torch.device("cpu"))
+    scored = score_sets(loaded, prepared, protocol=protocol, device=torch.device("cpu"))
     print(f"scored {len(prepared)} sets in {time.monotonic() - begun:.0f} s")
     rows = []
     for entry in prepared:
         kind, seed = entry.name.split("_")
-        metrics = set_metrics(entry, scored[entry.name], protocol=protocol, pixel=False)
-        # pixel maps from masks x scores (the `lavida` protocol's): the reference's need mask logits
-        pixel = set_metrics(entry, scored[entry.name], protocol="lavida")["pixel_auc"]
-        rows.append((kind, int(seed), {**metrics, "pixel_auc": pixel}))
+        metrics = set_metrics(entry, scored[entry.name], protocol=protocol)
+        # also the pixel maps `lavida` defines (binary mask x score, what OUT stores)
+        ours = set_metrics(entry, scored[entry.name], protocol="lavida")["pixel_auc"]
+        rows.append((kind, int(seed), {**metrics, "pixel_auc_lavida": ours}))
     return rows
 
 
 def print_table(args: argparse.Namespace, rows: list[tuple[str, int, dict]]) -> None:
     print(f"\nmodel {args.model}; {args.videos} videos of 16 frames per set; frame metrics: --protocol {args.protocol}\n")
-    print("| set | seed | frame AUC | video mean AUC | pixel AUC |\n| --- | ---: | ---: | ---: | ---: |")
+    print("| set | seed | frame AUC | video mean AUC | pixel AUC | pixel AUC (lavida: mask x score) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for kind, seed, m in rows:
         video = "-" if m["video_mean_auc"] is None else f"{100 * m['video_mean_auc']:.2f}"
-        print(f"| {kind} | {seed} | {100 * m['frame_auc']:.2f} | {video} | {100 * m['pixel_auc']:.2f} |")
+        pixel = f"{100 * m['pixel_auc']:.2f} | {100 * m['pixel_auc_lavida']:.2f}"
+        print(f"| {kind} | {seed} | {100 * m['frame_auc']:.2f} | {video} | {pixel} |")
     print("\n| set | metric | mean | min | max | std |\n| --- | --- | ---: | ---: | ---: | ---: |")
     for kind in KINDS:
-        for metric in ("frame_auc", "pixel_auc"):
+        for metric in ("frame_auc", "video_mean_auc", "pixel_auc", "pixel_auc_lavida"):
             values = 100 * np.array([m[metric] for k, _, m in rows if k == kind])
             print(f"| {kind} | {metric} | {values.mean():.2f} | {values.min():.2f} | {values.max():.2f} | {values.std():.2f} |")
 

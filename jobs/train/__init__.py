@@ -23,6 +23,12 @@ datasets and their sampling ratios, and the TrainConfig / SamplerConfig / LossCo
       "out": "runs/tiny-shapes"
     }
 
+Dataset layouts (`DATASET_LAYOUTS` in config.py; each reader's published layout is in its module under
+lavida_core/training/seg_datasets/): coco, video_folders, youtube_vos, ref_youtube_vos, ref_davis,
+mevis, refer (RefCOCO/+/g, RefCLEF, gRefCOCO), ade20k, cityscapes, mapillary, cocostuff,
+synthetic_shapes. `models/paper_train.json` is the reference's mixture (its datasets, ratios and
+recipe) for the paper preset: replace each `<PATH>` with a local checkpoint or dataset folder.
+
 OUT holds `checkpoints/step_NNNNNN/` (resumable train states, see jobs/train/state.py),
 `loss.csv` (one row per step), `train_config.json` (the config as run) and, at the end, `model/`
 (a `save_lavida` folder that `lavida scan --model OUT/model` reads). With a "grounding" section the

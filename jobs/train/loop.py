@@ -70,9 +70,9 @@ def train_process(
     where = T.Distributed.current()
     device = torch.device(device_name or ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(job.out)
+    sampler = build_sampler(job)  # before the model: a bad dataset path fails in seconds, not after loading 7B weights
     loaded = build_model(job)
     model = loaded.model.to(device)
-    sampler = build_sampler(job)
     sets = _validation_sets(job) if where.rank == 0 and job.validation is not None else None  # a bad set fails before any step
     if job.grounding is not None:
         ground_encoders(job, loaded, sampler, device, where)

@@ -42,19 +42,15 @@ from safetensors.torch import load_file, save_file
 
 from jobs.errors import UserError
 from jobs.shapes_testset import read_testset_types, write_shapes_testset
-from jobs.vad_datasets import BENCHMARKS
-from jobs.video_reader import open_video
+from jobs.vad_datasets import BENCHMARKS, protocol_of
 from lavida_core.checkpoint import LoadedLavida
-from lavida_core.clips import plan_clips
 from lavida_core.detector import LavidaDetector
-from lavida_core.rle import encode_rles
 from lavida_core.training.loop import trainable_state
 
 log = logging.getLogger(__name__)
 
 SELECT_METRICS = ("frame_auc", "video_mean_auc", "pixel_auc")
 SHAPES_KEYS = {"seed", "videos", "frames", "novel", "types"}
-CLIPS_PER_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,8 @@ class PreparedSet:
 
 
 def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> list[PreparedSet]:
-    """Read (or first generate) every set. `shapes`: the ShapesConfig synthetic sets are drawn like."""
+    """Read (or first generate) every set, its test split as `config.protocol` reads it. `shapes`:
+    the ShapesConfig synthetic sets are drawn like."""
 
     prepared = []
     for entry in config.sets:
@@ -135,7 +132,7 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
         if entry.dataset not in BENCHMARKS:
             raise UserError(f"validation set {entry.name!r}: dataset {entry.dataset!r} unknown; choose one of {sorted(BENCHMARKS)}")
         benchmark = BENCHMARKS[entry.dataset]
-        videos = benchmark.read(root)
+        videos = benchmark.read(root, config.protocol)
         if not videos:
             raise UserError(f"validation set {entry.name!r}: no test videos in {root}")
         prepared.append(
@@ -185,7 +182,7 @@ class Probe:
 def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: str, protocol: str, device: torch.device) -> Probe:
     """Score every set with the model as it is now (in eval mode, no gradients). The caller puts the
     model back in training mode afterwards (lavida_core.training.loop.set_trainable)."""
-    scored = score_sets(loaded, sets, device=device)
+    scored = score_sets(loaded, sets, protocol=protocol, device=device)
     by_set = {prepared.name: set_metrics(prepared, scored[prepared.name], protocol=protocol) for prepared in sets}
     values = [m[select] for m in by_set.values()]
     if any(v is None for v in values):
@@ -193,10 +190,27 @@ def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: s
     return Probe(step=step, by_set=by_set, value=float(np.mean(values)))
 
 
-def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, device: torch.device) -> dict[str, dict[str, Any]]:
-    """set name -> uri -> ScoredVideo: the model's output on every video, as a scan would store it."""
+def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, protocol: str, device: torch.device) -> dict[str, dict[str, Any]]:
+    """set name -> uri -> ScoredVideo: the model's output on every video (jobs/eval.score_in_process:
+    the clips `lavida scan` plans, without a short last one where `protocol` scores whole windows only)."""
+    from jobs.eval import score_in_process
+
     detector = _detector(loaded, device)
-    return {prepared.name: {video.uri: _score_video(detector, video.uri, prepared) for video in prepared.videos} for prepared in sets}
+    whole = protocol_of(protocol).full_windows_only
+    return {
+        prepared.name: {
+            video.uri: score_in_process(
+                detector,
+                video.uri,
+                anomaly_types=prepared.anomaly_types,
+                frames_per_clip=prepared.frames_per_clip,
+                sample_interval=prepared.sample_interval,
+                whole_windows_only=whole,
+            )  # fmt: skip
+            for video in prepared.videos
+        }
+        for prepared in sets
+    }
 
 
 def set_metrics(prepared: PreparedSet, scored: dict[str, Any], *, protocol: str, pixel: bool | None = None) -> dict[str, float | None]:
@@ -216,26 +230,6 @@ def _detector(loaded: LoadedLavida, device: torch.device):
 
     # trained=True: the model being trained is no preset with random weights (that warning is for scans).
     return LavidaDetector(dataclasses.replace(loaded, trained=True), model_name="validation", device=str(device), dtype="float32")
-
-
-def _score_video(detector, uri: str, prepared: PreparedSet):
-    """The video's scores and masks as `lavida scan` stores them (its clip plan, RLE masks)."""
-    from jobs.eval import ScoredVideo
-
-    indices, scores, masks = [], [], []
-    with open_video(uri) as opened:
-        n_frames = opened.info.n_frames
-        clips = plan_clips(n_frames, prepared.frames_per_clip, prepared.sample_interval)
-        height = width = 0
-        for start in range(0, len(clips), CLIPS_PER_BATCH):
-            batch = clips[start : start + CLIPS_PER_BATCH]
-            frames = [opened.read(clip)[0] for clip in batch]
-            height, width = frames[0].shape[1:3]
-            for clip, detection in zip(batch, detector.detect_batch(frames, prepared.anomaly_types)):
-                indices.extend(clip.tolist())
-                scores.extend(detection.scores.tolist())
-                masks.extend(encode_rles(detection.masks))
-    return ScoredVideo(n_frames, np.array(indices, dtype=np.int64), np.array(scores, dtype=np.float64), masks, int(height), int(width))
 
 
 # ---- probes during a run: validation.csv and the best probe's weights ---------------------------
