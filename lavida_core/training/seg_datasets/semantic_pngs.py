@@ -174,14 +174,19 @@ def mapillary(root: str | Path, *, name: str = "mapillary") -> SemanticPngs:
     classes = {v: str(x["readable"]).lower() for v, x in enumerate(labels_list) if v != 255}
     labels = root / "training" / "v2.0" / "labels"
     require(labels.is_dir(), labels, "label folder not found")
-    images = root / "training" / "images"
+    pairs = _jpegs_of_labels(labels, root / "training" / "images", "labels")
+    return SemanticPngs(pairs, classes, [x["readable"].lower() for x in labels_list], name=name)
+
+
+def _jpegs_of_labels(labels: Path, images: Path, what: str) -> list[_Pair]:
+    """Each label PNG of `labels` with the JPEG of its name in `images` (InputError naming the first missing one)."""
     pairs = []
     for label in sorted(labels.glob("*.png")):
         image = images / f"{label.stem}.jpg"
-        require(image.is_file(), image, f"image of label {label} not found")
+        require(image.is_file(), image, f"image of {label} not found")
         pairs.append(_Pair(image, label))
-    require(bool(pairs), labels, "no *.png labels")
-    return SemanticPngs(pairs, classes, [x["readable"].lower() for x in labels_list], name=name)
+    require(bool(pairs), labels, f"no *.png {what}")
+    return pairs
 
 
 def read_cocostuff_labels(path: Path) -> list[str]:
@@ -205,11 +210,4 @@ def cocostuff(root: str | Path, *, labels_file: str | Path | None = None, name: 
     classes = {v: c for v, c in enumerate(names) if "-" not in c and v != 255}
     maps = root / "annotations" / "stuffthingmaps_trainval2017" / "train2017"
     require(maps.is_dir(), maps, "label map folder not found")
-    images = root / "images" / "train2017"
-    pairs = []
-    for label in sorted(maps.glob("*.png")):
-        image = images / f"{label.stem}.jpg"
-        require(image.is_file(), image, f"image of label map {label} not found")
-        pairs.append(_Pair(image, label))
-    require(bool(pairs), maps, "no *.png label maps")
-    return SemanticPngs(pairs, classes, names, name=name)
+    return SemanticPngs(_jpegs_of_labels(maps, root / "images" / "train2017", "label maps"), classes, names, name=name)
