@@ -53,6 +53,7 @@ TRAINED_PART_PATTERNS = (
     "language_model.embed_tokens.",
     "qwen.lm_head.",
 )
+MLLM_PART_PATTERNS = (".lora_", "language_model.embed_tokens.", "qwen.lm_head.")  # the MLLM's among them
 WEIGHTS_FILE = "model.safetensors"
 
 

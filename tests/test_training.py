@@ -124,6 +124,21 @@ def test_only_the_trained_parts_change(tmp_path):
     assert not any(".base_layer." in k for k in changed), "LoRA's frozen base weights changed"
 
 
+def test_train_mllm_false_leaves_the_mllm_as_built(tmp_path):
+    job = _job(tmp_path, lr=1e-2, max_grad_norm=None, warmup_steps=0, train_mllm=False)
+    loaded = build_model(job)
+    model = loaded.model
+    trainable = set(T.set_trainable(model, job.train))
+    assert not any(p in n for n in trainable for p in (".lora_", "language_model.embed_tokens.", "qwen.lm_head."))
+    assert not model.mllm.training  # no dropout inside the frozen MLLM
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer, scheduler = T.make_optimizer(model, job.train)
+    T.train_step(model, [_fixed_batch(job, loaded)], optimizer, scheduler, config=job.train, step=0)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and changed <= trainable and not any(k.startswith("mllm.") for k in changed)
+    assert any("projector." in k for k in changed) and any("segmenter.sam_mask_decoder." in k for k in changed)
+
+
 def test_resume_from_a_checkpoint_takes_the_same_next_steps(tmp_path):
     job = _job(tmp_path, steps=4, checkpoint_every=2, keep_checkpoints=5)
     train_process(job, resume=False)

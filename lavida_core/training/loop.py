@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
-from lavida_core.checkpoint import trained_part_keys
+from lavida_core.checkpoint import MLLM_PART_PATTERNS, trained_part_keys
 from lavida_core.config import LavidaConfig
 from lavida_core.errors import InputError
 from lavida_core.inputs import build_inputs, move_inputs
@@ -81,6 +81,12 @@ class TrainConfig:
     gradient_checkpointing: bool | None = None  # None: on for CUDA, off for CPU
     train_image_encoder: bool = False
     train_text_encoder: bool = False
+    # False freezes the MLLM's trained parts (LoRA, token embeddings, LM head: MLLM_PART_PATTERNS), so its
+    # <SEG> state stays what the initial weights make of the prompt. Not the reference's (it trains them):
+    # for models from random weights (the demo recipe), where a trained <SEG> learns the training
+    # name-frame pairs by heart and names never trained together go unseen; frozen, the prompt to the
+    # mask decoder comes from the projector's reading of the grounded encoders (bench/RESULTS.md, demo model).
+    train_mllm: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -136,7 +142,7 @@ def set_trainable(model: LavidaModel, config: TrainConfig) -> list[str]:
     """requires_grad on exactly the trained parts (+ the encoders when told); returns their names.
 
     Frozen encoders are also put in eval mode, so that nothing random happens inside them."""
-    keys = set(trained_part_keys(model))
+    keys = {k for k in trained_part_keys(model) if config.train_mllm or not any(p in k for p in MLLM_PART_PATTERNS)}
     prefixes = tuple(
         prefix
         for prefix, wanted in (
@@ -155,6 +161,8 @@ def set_trainable(model: LavidaModel, config: TrainConfig) -> list[str]:
         model.segmenter.image_encoder.eval()
     if not config.train_text_encoder:
         model.text_encoder.eval()
+    if not config.train_mllm:
+        model.mllm.eval()
     return names
 
 
