@@ -348,3 +348,36 @@ def test_reference_one_rule_picks_among_all_objects_shown_or_not():
             assert d.positives == (("a",) if d.frame_indices[0] == 0 else ("b",))
         else:
             assert not {"a", "b"} & set(d.anomaly_types)
+
+
+def _one_object_images(names: list[str]) -> ArraySegDataset:
+    """One image per name, the object covering its top-left quarter."""
+    masks = np.zeros((1, 8, 8), dtype=bool)
+    masks[0, :4, :4] = True
+    frames = np.zeros((1, 8, 8, 3), dtype=np.uint8)
+    return ArraySegDataset([SegSample(n, (0,), frames, (SegObject(n, masks),)) for n in names], name="words")
+
+
+def test_confusable_negatives_share_a_word_with_the_sample_at_the_asked_rate():
+    """Words: red/blue/green x circle/square/cross (9 names). A normal "red circle" image, 1 negative in
+    "max" mode: its confusers are the 4 names with "red" or "circle" of the other 8. With p = 0.5 a
+    negative is a confuser with 0.5 + 0.5 x 4/8 = 0.75; with p = 0 (the reference) 4/8 = 0.5."""
+    names = [f"{c} {s}" for c in ("red", "blue", "green") for s in ("circle", "square", "cross")]
+    dataset = _one_object_images(names)
+    shares = {}
+    for p in (0.0, 0.5, 1.0):
+        config = SamplerConfig(ratios={"words": 1.0}, n_anomalies=1, names_per_sample="max", anomaly_ratio=0.0, confusable_negatives=p)
+        sampler = ExposureSampler([dataset], config)
+        hits = []
+        for i in range(3000):
+            sample = sampler.sample(i)
+            own = set(sample.sample_id.split())
+            [negative] = sample.anomaly_types
+            hits.append(bool(own & set(negative.split())))
+        shares[p] = np.mean(hits)
+    assert shares[0.0] == pytest.approx(0.5, abs=0.03) and shares[0.5] == pytest.approx(0.75, abs=0.03) and shares[1.0] == 1.0
+
+
+def test_confusable_negatives_is_a_probability():
+    with pytest.raises(InputError, match="confusable_negatives"):
+        SamplerConfig(confusable_negatives=1.5)

@@ -72,6 +72,12 @@ class SamplerConfig:
     # the data). True draws again until the clip shows them: exactly `anomaly_ratio` anomalous.
     # (With names_per_sample "max" draws are always made again.)
     redraw_hidden_targets: bool = False
+    # Probability that each name of other samples is drawn among those sharing a word with one of the
+    # sample's own names ("red square" beside a red circle and a blue square), when there are such
+    # names. The reference draws them uniformly (0). The demo recipe raises it: composed names
+    # ("colour shape") are told apart only by how their words go together, and uniform draws rarely
+    # ask for a name whose words are all in the frame but on different objects.
+    confusable_negatives: float = 0.0
     ratios: dict[str, float] = field(default_factory=lambda: dict(REFERENCE_RATIOS))  # by dataset name
     seed: int = 0
     max_attempts: int = 100  # samples tried for an anomalous draw before giving up
@@ -83,6 +89,8 @@ class SamplerConfig:
             raise InputError("frames_per_clip and n_anomalies must be at least 1")
         if any(r < 0 for r in self.ratios.values()):
             raise InputError(f"sampling ratios must not be negative: {self.ratios}")
+        if not 0.0 <= self.confusable_negatives <= 1.0:
+            raise InputError(f"confusable_negatives must be within 0..1, got {self.confusable_negatives}")
         if self.names_per_sample not in NAME_COUNTS:
             raise InputError(f"names_per_sample must be one of {list(NAME_COUNTS)}, got {self.names_per_sample!r}")
 
@@ -173,8 +181,16 @@ def _names_in_random_frames(rng: np.random.Generator, info: SampleInfo, clip: Se
     return list(dict.fromkeys(name for t in picked for name in names_at(t)))
 
 
-def _draw_names(rng: np.random.Generator, vocabulary: Sequence[str], exclude: set[str], k: int) -> list[str]:
-    """Up to ``k`` distinct names from ``vocabulary`` that are not in ``exclude``."""
+def _draw_names(rng: np.random.Generator, vocabulary: Sequence[str], exclude: set[str], k: int, confusable: float = 0.0) -> list[str]:
+    """Up to ``k`` distinct names from ``vocabulary`` that are not in ``exclude``; each, with probability
+    ``confusable``, among those sharing a word with a name of ``exclude`` (SamplerConfig.confusable_negatives)."""
+    if confusable > 0.0:
+        words = {word for name in exclude for word in name.split()}
+        confusers = [name for name in vocabulary if name not in exclude and words & set(name.split())]
+        n_confusers = min(len(confusers), int(rng.binomial(k, confusable)))
+        first = [confusers[i] for i in rng.choice(len(confusers), size=n_confusers, replace=False)]
+        names = first + _draw_names(rng, vocabulary, exclude | set(first), k - n_confusers)
+        return [names[i] for i in rng.permutation(len(names))]
     if k + len(exclude) <= len(vocabulary):  # oversample, then drop the excluded ones
         picks = rng.choice(len(vocabulary), size=k + len(exclude), replace=False)
         return [vocabulary[i] for i in picks if vocabulary[i] not in exclude][:k]
@@ -265,9 +281,9 @@ class ExposureSampler:
 
     def _other_names(self, rng: np.random.Generator, dataset: str, own: set[str], k: int) -> list[str]:
         """k names from other samples; from every dataset's names when this dataset has too few."""
-        names = _draw_names(rng, self._vocabularies[dataset], own, k)
+        names = _draw_names(rng, self._vocabularies[dataset], own, k, self.config.confusable_negatives)
         if not names:
-            names = _draw_names(rng, self._all_names, own, k)
+            names = _draw_names(rng, self._all_names, own, k, self.config.confusable_negatives)
         return names
 
     def _negatives(self, rng: np.random.Generator, dataset: str, own: set[str], n_true: int, *, anomalous: bool) -> list[str]:
@@ -282,7 +298,7 @@ class ExposureSampler:
         most = min(room, n_left)
         if most < 1:
             return []
-        return _draw_names(rng, vocabulary, own, int(rng.integers(1, most + 1)))
+        return _draw_names(rng, vocabulary, own, int(rng.integers(1, most + 1)), self.config.confusable_negatives)
 
     def _reference_clip(self, rng: np.random.Generator, dataset: str) -> tuple[int, SampleInfo, list[int]]:
         """A sample and its clip's frames, the clip drawn uniformly among the dataset's clips."""
