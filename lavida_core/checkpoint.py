@@ -204,10 +204,7 @@ def _load_assigned(model: torch.nn.Module, path: Path, *, device: torch.device, 
 
 
 def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A tensor of its own (copy=True): safetensors can hand out views into the file's buffer at an
-    address off the 64-byte alignment a fresh tensor has, and CPU kernels then round differently
-    (scores 6e-8 apart from the same weights loaded another way)."""
-    return tensor.to(dtype, copy=True) if tensor.is_floating_point() else tensor.clone()
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
 def parameter_count(config: LavidaConfig) -> int:

