@@ -105,6 +105,8 @@ def test_the_synthetic_sets_are_written_once_in_shanghaitechs_layout(validated):
         ({"every": 2, "sets": VALIDATION["sets"], "select": "loss"}, '"select" must be one of'),
         ({"every": 2, "sets": [VALIDATION["sets"][0], VALIDATION["sets"][0]]}, "distinct"),
         ({"every": 2, "sets": [{"name": "x", "synthetic_shapes": {"size": 3}}]}, "synthetic_shapes takes"),
+        ({"every": 2, "sets": VALIDATION["sets"], "select": "pixel_auc"}, '"pixel": true on every set'),
+        ({"every": 2, "sets": VALIDATION["sets"], "protocol": "paper"}, '"protocol" must be one of'),
     ],
 )
 def test_bad_validation_sections_are_one_line_errors(tmp_path, validation, message):

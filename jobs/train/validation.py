@@ -42,7 +42,7 @@ from safetensors.torch import load_file, save_file
 
 from jobs.errors import UserError
 from jobs.shapes_testset import read_testset_types, write_shapes_testset
-from jobs.vad_datasets import BENCHMARKS, protocol_of
+from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, protocol_of
 from lavida_core.checkpoint import LoadedLavida
 from lavida_core.detector import LavidaDetector
 from lavida_core.training.loop import trainable_state
@@ -77,6 +77,10 @@ class ValidationConfig:
             raise UserError('"validation" needs "every" >= 1 and at least one set in "sets"')
         if self.select not in SELECT_METRICS:
             raise UserError(f'"validation": "select" must be one of {SELECT_METRICS}, got {self.select!r}')
+        if self.select == "pixel_auc" and not all(s.pixel for s in self.sets):
+            raise UserError('"validation": "select": "pixel_auc" needs "pixel": true on every set')
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f'"validation": "protocol" must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}')
         names = [s.name for s in self.sets]
         if len(set(names)) != len(names):
             raise UserError(f'"validation": set names must be distinct, got {names}')
@@ -122,7 +126,6 @@ class PreparedSet:
 def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> list[PreparedSet]:
     """Read (or first generate) every set, its test split as `config.protocol` reads it. `shapes`:
     the ShapesConfig synthetic sets are drawn like."""
-
     prepared = []
     for entry in config.sets:
         root, types, interval, pixel = entry.root, list(entry.anomaly_types), entry.sample_interval, entry.pixel
@@ -147,7 +150,6 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
 
 def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple[str, list[str]]:
     """The set's folder under OUT/validation/, generated on first use (a pure function of its fields)."""
-
     if shapes is None:
         raise UserError(f"validation set {entry.name!r}: synthetic_shapes needs a synthetic_shapes training dataset to draw like")
     spec = {"seed": 0, "videos": 20, "frames": 16, "novel": False, "types": 4, **(entry.synthetic_shapes or {})}
@@ -155,7 +157,6 @@ def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple
     stamp = root / "set.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == spec:
         return str(root), read_testset_types(root)
-
     shutil.rmtree(root, ignore_errors=True)
     config = dataclasses.replace(shapes, n_frames=int(spec["frames"]), seed=int(spec["seed"]))
     types = write_shapes_testset(root, config, n_videos=int(spec["videos"]), novel=bool(spec["novel"]), max_types=int(spec["types"]))
@@ -184,10 +185,7 @@ def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: s
     model back in training mode afterwards (lavida_core.training.loop.set_trainable)."""
     scored = score_sets(loaded, sets, protocol=protocol, device=device)
     by_set = {prepared.name: set_metrics(prepared, scored[prepared.name], protocol=protocol) for prepared in sets}
-    values = [m[select] for m in by_set.values()]
-    if any(v is None for v in values):
-        raise UserError(f'validation: "select": {select!r} is not measured on every set (pixel_auc needs "pixel": true)')
-    return Probe(step=step, by_set=by_set, value=float(np.mean(values)))
+    return Probe(step=step, by_set=by_set, value=float(np.mean([m[select] for m in by_set.values()])))
 
 
 def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, protocol: str, device: torch.device) -> dict[str, dict[str, Any]]:
