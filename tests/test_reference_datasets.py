@@ -328,3 +328,11 @@ def test_a_missing_dataset_root_names_it(tmp_path):
     (spec,) = dataset_specs({"datasets": [{"layout": "mapillary", "root": str(tmp_path / "nowhere")}]})
     with pytest.raises(InputError, match=re.escape(str(tmp_path / "nowhere" / "config_v2.0.json")) + ": file not found"):
         DATASET_LAYOUTS[spec.layout](spec)
+
+
+def test_the_paper_mixture_as_shipped_asks_for_its_placeholders_to_be_replaced():
+    from jobs.errors import UserError
+    from jobs.train.config import job_config
+
+    with pytest.raises(UserError, match=r"placeholder \(<PATH>/LLM_ckpt/Qwen2-VL-7B-Instruct\): replace each <PATH>"):
+        job_config(json.loads(PAPER_CONFIG.read_text()), overrides={"out": "unused"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,9 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
     unknown = set(raw) - TOP_LEVEL_KEYS
     if unknown:
         raise UserError(f"unknown config key(s) {sorted(unknown)}; known: {sorted(TOP_LEVEL_KEYS)}")
+    placeholder = next(_placeholders(raw), None)
+    if placeholder is not None:
+        raise UserError(f"the config still holds a placeholder ({placeholder}): replace each <PATH> with a local folder or file")
     overrides = overrides or {}
     datasets = dataset_specs(raw)
     train_fields = {**raw.get("train", {}), **({"steps": overrides["steps"]} if overrides.get("steps") else {})}
@@ -111,6 +114,18 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
         grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
         validation=validation_config(raw["validation"]) if "validation" in raw else None,
     )
+
+
+def _placeholders(value: Any) -> Iterator[str]:
+    """Strings holding "<PATH>" anywhere in a parsed config (models/paper_train.json ships with them)."""
+    if isinstance(value, str) and "<PATH>" in value:
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _placeholders(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _placeholders(item)
 
 
 def _typed(cls: type, values: dict[str, Any], section: str) -> Any:
