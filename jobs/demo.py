@@ -131,12 +131,12 @@ def demo_shapes(*, n_frames: int, seed: int):
     """A ShapesConfig that draws what the demo model was trained on (the first synthetic shapes of
     models/demo_train.json: colour and shape words, sizes, speeds), with its own frame count and seed."""
     from jobs.errors import UserError
-    from jobs.train.config import dataset_specs, read_config_file, shapes_config
+    from jobs.train.config import dataset_specs, first_shapes_config, read_config_file
 
-    specs = [s for s in dataset_specs(read_config_file(DEMO_TRAIN_CONFIG)) if s.layout == "synthetic_shapes"]
-    if not specs:
+    shapes = first_shapes_config(dataset_specs(read_config_file(DEMO_TRAIN_CONFIG)), n_frames=n_frames, seed=seed)
+    if shapes is None:
         raise UserError(f"{DEMO_TRAIN_CONFIG} trains on no synthetic shapes; the demo draws its videos like those")
-    return shapes_config(specs[0], n_frames=n_frames, seed=seed)
+    return shapes
 
 
 def encode_mp4(frames, path: Path) -> None:

@@ -316,13 +316,13 @@ def _pixel_chunks(video: BenchmarkVideo, result: ScoredVideo, length: int, rules
 
 def _mask_x_score(result: ScoredVideo, chunk: slice) -> np.ndarray:
     """[N, H, W] float32: the binary mask times the frame's score (0 where no mask)."""
-    from pycocotools import mask as mask_utils
+    from lavida_core.rle import decode_rle
 
     rles, values = result.masks[chunk], result.scores[chunk]
     maps = np.zeros((len(values), result.height, result.width), dtype=np.float32)  # [N, H, W]
     for i, (rle, value) in enumerate(zip(rles, values)):
         if rle is not None:
-            maps[i] = mask_utils.decode({"size": list(rle["size"]), "counts": rle["counts"]}) * value
+            maps[i] = decode_rle(rle) * value
     return maps
 
 

@@ -45,15 +45,8 @@ log = logging.getLogger(__name__)
 CLIP_UNUSED_KEY_PREFIXES = ("vision_model.", "visual_projection.", "text_projection.", "logit_scale")
 # What LAVIDA trains (reference): LoRA on the LLM, the projector, SAM2's decoder and prompt encoder,
 # and the token embeddings + LM head (which hold the added <SEG> token).
-TRAINED_PART_PATTERNS = (
-    ".lora_",
-    "projector.",
-    "segmenter.sam_mask_decoder.",
-    "segmenter.sam_prompt_encoder.",
-    "language_model.embed_tokens.",
-    "qwen.lm_head.",
-)
-MLLM_PART_PATTERNS = (".lora_", "language_model.embed_tokens.", "qwen.lm_head.")  # the MLLM's among them
+MLLM_PART_PATTERNS = (".lora_", "language_model.embed_tokens.", "qwen.lm_head.")  # the MLLM's trained parts
+TRAINED_PART_PATTERNS = (*MLLM_PART_PATTERNS, "projector.", "segmenter.sam_mask_decoder.", "segmenter.sam_prompt_encoder.")
 WEIGHTS_FILE = "model.safetensors"
 
 

@@ -212,6 +212,12 @@ def _synthetic_shapes(spec: DatasetSpec) -> SegDataset:
     return shapes_seg_dataset(shapes_config(spec), name=spec.name)
 
 
+def first_shapes_config(specs: tuple[DatasetSpec, ...], **overrides: Any) -> ShapesConfig | None:
+    """The ShapesConfig of the first synthetic_shapes dataset among `specs` (None when there is none):
+    what held-out shapes videos are drawn like (the demo archive, synthetic validation sets)."""
+    return next((shapes_config(s, **overrides) for s in specs if s.layout == "synthetic_shapes"), None)
+
+
 def shapes_config(spec: DatasetSpec, **overrides: Any) -> ShapesConfig:
     """The ShapesConfig of a synthetic_shapes dataset entry (fields given by `overrides` replaced)."""
     return _typed(ShapesConfig, {**spec.options, **overrides}, f"dataset {spec.name}")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from jobs.errors import UserError
-from jobs.train.config import JobConfig, build_sampler, shapes_config
+from jobs.train.config import JobConfig, build_sampler, first_shapes_config
 from jobs.train.state import (
     CHECKPOINTS_DIR,
     MODEL_DIR,
@@ -116,8 +116,7 @@ def train_process(
 
 def _validation_sets(job: JobConfig) -> list[PreparedSet]:
     """The run's validation sets; synthetic ones are drawn like its first synthetic_shapes dataset."""
-    shapes = next((shapes_config(d) for d in job.datasets if d.layout == "synthetic_shapes"), None)
-    return prepare_sets(job.validation, Path(job.out), shapes)
+    return prepare_sets(job.validation, Path(job.out), first_shapes_config(job.datasets))
 
 
 def ground_encoders(job: JobConfig, loaded: LoadedLavida, sampler: ExposureSampler, device: torch.device, where: T.Distributed) -> None:

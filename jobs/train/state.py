@@ -163,7 +163,7 @@ class LossLog:
     def __init__(self, out: Path, *, start: int, tensorboard: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / LOSS_CSV
-        kept = _rows_up_to(path, start)
+        kept = rows_up_to(path, start)
         self._file = open(path, "w", newline="")
         self._writer = csv.DictWriter(self._file, fieldnames=LOSS_COLUMNS)
         self._writer.writeheader()
@@ -188,7 +188,8 @@ class LossLog:
             self._tensorboard.close()
 
 
-def _rows_up_to(path: Path, step: int) -> list[dict[str, str]]:
+def rows_up_to(path: Path, step: int) -> list[dict[str, str]]:
+    """The rows of a per-step CSV (loss.csv, validation.csv) up to `step`: what a run resumed there keeps."""
     if not path.is_file() or step == 0:
         return []
     with open(path, newline="") as handle:

@@ -42,7 +42,8 @@ from safetensors.torch import load_file, save_file
 
 from jobs.errors import UserError
 from jobs.shapes_testset import read_testset_types, write_shapes_testset
-from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, protocol_of
+from jobs.train.state import rows_up_to
+from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, protocol_of
 from lavida_core.checkpoint import LoadedLavida
 from lavida_core.detector import LavidaDetector
 from lavida_core.training.loop import trainable_state
@@ -115,8 +116,8 @@ def validation_config(raw: dict[str, Any]) -> ValidationConfig:
 @dataclass(frozen=True)
 class PreparedSet:
     name: str
-    benchmark: Any  # jobs.vad_datasets.Benchmark
-    videos: list  # BenchmarkVideo
+    benchmark: Benchmark
+    videos: list[BenchmarkVideo]
     anomaly_types: list[str]
     sample_interval: int
     frames_per_clip: int
@@ -249,7 +250,7 @@ class Validator:
     ):
         self.config, self.loaded, self.sets, self.out, self.device = config, loaded, sets, Path(out), device
         self.best = self._kept_best(start)
-        self._rows = _kept_rows(self.out / VALIDATION_CSV, start)
+        self._rows = rows_up_to(self.out / VALIDATION_CSV, start)
         self._write_rows()
 
     def due(self, done: int, total: int) -> bool:
@@ -303,11 +304,3 @@ class Validator:
             writer = csv.DictWriter(handle, fieldnames=VALIDATION_COLUMNS)
             writer.writeheader()
             writer.writerows(self._rows)
-
-
-def _kept_rows(path: Path, start: int) -> list[dict[str, Any]]:
-
-    if start == 0 or not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if int(row["step"]) <= start]
