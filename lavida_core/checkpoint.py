@@ -127,13 +127,15 @@ def _assemble(
     vocab_size = max(config.mllm.vocab_size, len(qwen_tokenizer))
     qwen = _build_qwen(config, ids, checkpoint.qwen_dir, vocab_size=vocab_size, dtype=dtype)
     if config.lora.r > 0:
-        lora = PeftLoraConfig(
-            r=config.lora.r,
-            lora_alpha=config.lora.alpha,
-            lora_dropout=config.lora.dropout,
-            target_modules=list(config.lora.target_modules),
-        )
-        inject_adapter_in_model(lora, qwen.model.language_model)
+        for targets, part in (
+            (config.lora.target_modules, qwen.model.language_model),
+            (config.lora.vision_target_modules, qwen.model.visual),
+        ):
+            if targets:
+                lora = PeftLoraConfig(
+                    r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout, target_modules=list(targets)
+                )
+                inject_adapter_in_model(lora, part)
     text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir, dtype=dtype))
     # a part that a file fills is built empty (meta), never with random weights first
     with _empty_if(checkpoint.sam2_path is not None):

@@ -122,7 +122,12 @@ class LoraConfig:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")  # in the language model
+    # LoRA in the MLLM's vision tower too, on these modules (suffixes of its module names, e.g. "qkv",
+    # "attn.proj", "fc1", "fc2", "merger.mlp.0"). The reference keeps the pretrained tower frozen (none).
+    # For a model from random weights (the demo recipe) a frozen tower is a random feature map in which
+    # the LLM cannot tell which colour goes with which shape (bench/RESULTS.md, demo model).
+    vision_target_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

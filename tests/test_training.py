@@ -124,6 +124,36 @@ def test_only_the_trained_parts_change(tmp_path):
     assert not any(".base_layer." in k for k in changed), "LoRA's frozen base weights changed"
 
 
+def test_vision_lora_trains_the_vision_tower_through_adapters_only(tmp_path):
+    """lora.vision_target_modules (the demo recipe's, not the reference's): LoRA in the MLLM's vision
+    tower, trained, saved with the trained parts and loaded back; the tower's own weights stay as built."""
+    vision = ["qkv", "attn.proj", "fc1", "fc2", "merger.mlp.0"]
+    raw = {**_raw(lr=1e-2, max_grad_norm=None, warmup_steps=0), "model_config": {"lora": {"r": 4, "vision_target_modules": vision}}}
+    job = job_config(raw, overrides={"out": str(tmp_path / "out")})
+    loaded = build_model(job)
+    model = loaded.model
+    adapters = [k for k in trained_part_keys(model) if k.startswith("mllm.qwen.model.visual.")]
+    assert {k.split(".lora_")[0].removeprefix("mllm.qwen.model.visual.") for k in adapters} == {
+        "blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.0.mlp.fc1", "blocks.0.mlp.fc2",
+        "blocks.1.attn.qkv", "blocks.1.attn.proj", "blocks.1.mlp.fc1", "blocks.1.mlp.fc2", "merger.mlp.0",
+    }  # fmt: skip
+    assert not any("patch_embed" in k or "merger.mlp.2" in k for k in adapters)  # "attn.proj" is no suffix of those
+    trainable = set(T.set_trainable(model, job.train))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer, scheduler = T.make_optimizer(model, job.train)
+    T.train_step(model, [_fixed_batch(job, loaded)], optimizer, scheduler, config=job.train, step=0)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed <= trainable
+    assert any(".lora_B." in k for k in changed & set(adapters)), "no vision adapter was trained"
+    assert not any(k.startswith("mllm.qwen.model.visual.") and ".lora_" not in k for k in changed)
+
+    from lavida_core.checkpoint import save_lavida
+
+    save_lavida(loaded, tmp_path / "model")
+    again = load_lavida(tmp_path / "model").model.state_dict()
+    assert all(torch.equal(again[k], v) for k, v in model.state_dict().items() if k in adapters)
+
+
 def test_train_mllm_false_leaves_the_mllm_as_built(tmp_path):
     job = _job(tmp_path, lr=1e-2, max_grad_norm=None, warmup_steps=0, train_mllm=False)
     loaded = build_model(job)

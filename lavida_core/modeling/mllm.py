@@ -181,13 +181,15 @@ class LavidaMLLM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if not self.compression.token_sampling or len(visual_pos) == 0:
             return ids, embeds, labels
-        with torch.no_grad():
-            merged, centres = reverse_attention_sampling(
-                embeds[visual_pos],
-                ratio=self.compression.reduction_ratio,
-                k=self.compression.lof_k,
-                centres_own_cluster=self.compression.lof_centres_own_cluster,
-            )
+        # With gradients: the merged features are weighted means of the visual tokens, so a vision tower
+        # being trained (lora.vision_target_modules) learns through them; the choice of centres and
+        # clusters is not differentiable. A frozen tower's tokens need no gradient, so nothing changes then.
+        merged, centres = reverse_attention_sampling(
+            embeds[visual_pos],
+            ratio=self.compression.reduction_ratio,
+            k=self.compression.lof_k,
+            centres_own_cluster=self.compression.lof_centres_own_cluster,
+        )
         keep = torch.ones(len(ids), dtype=torch.bool, device=ids.device)
         keep[visual_pos] = False
         keep[visual_pos[centres]] = True

@@ -9,7 +9,8 @@
    left with an empty cluster, whose feature is then the mean of all tokens (`centres_own_cluster`
    keeps each centre in its own cluster instead).
 
-Both are pure tensor functions, run under no_grad by the model.
+Both are pure tensor functions. The model runs the first under no_grad (it only picks tokens) and the
+second with gradients, which reach a vision tower being trained through the merged means.
 """
 
 from __future__ import annotations
