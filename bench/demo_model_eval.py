@@ -1,16 +1,19 @@
 """The demo model's held-out figures: fresh test seeds, seen and novel colour-shape combinations,
 mean / min / spread. One command:
 
-    OMP_NUM_THREADS=1 python bench/demo_model_eval.py                   # models/demo, test seeds 5001..5005
+    OMP_NUM_THREADS=1 python bench/demo_model_eval.py                   # models/demo, test seeds 5201..5205
     OMP_NUM_THREADS=1 python bench/demo_model_eval.py --model runs/demo/model --seeds 6001 6002
 
 Seeds, and what each was used for (a figure is only honest on seeds nothing was chosen on):
 - 0: the training videos (models/demo_train.json);
-- 101 (seen) and 102 (novel): the validation sets `lavida train` probes every 250 steps to keep the
-  best checkpoint (models/demo_train.json, "validation"); every recipe choice was made on them;
+- 101, 103 (seen) and 102, 104 (novel): the validation sets `lavida train` probes every 250 steps to
+  keep the best checkpoint (models/demo_train.json, "validation"); every recipe choice was made on
+  them (101 / 102 alone for recipe D);
+- 301, 302: diagnostic sets, looked at video by video to find why recipe D failed (bench/RESULTS.md);
 - 7: the test sets an earlier recipe was tuned on; 1234, 99, 2026: tried on that earlier model
   (issue 16); 31: tests/test_demo_model.py before this protocol. None of these is a test seed now;
-- 5001..5005: the test seeds, scored once on the final model (bench/RESULTS.md, ## demo model);
+- 5001..5005: the test seeds of recipe D, scored once on it and published; not test seeds any more;
+- 5201..5205: the test seeds, scored once on the final model (bench/RESULTS.md, ## demo model);
 - 5101..5102: tests/test_demo_model.py.
 
 Each set is `--videos` videos of 16 frames drawn like the training videos (jobs/shapes_testset.py,
@@ -38,7 +41,7 @@ from jobs.train.validation import ValidationConfig, ValidationSet, prepare_sets,
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder
 
-TEST_SEEDS = (5001, 5002, 5003, 5004, 5005)
+TEST_SEEDS = (5201, 5202, 5203, 5204, 5205)
 KINDS = ("seen", "novel")
 
 

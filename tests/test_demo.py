@@ -32,8 +32,8 @@ def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path,
         return
     # The shipped demo model finds the planted anomalies: most videos get an event, and every event
     # spans frames that show the planted shape (the demo archive is H.264, the model never saw it).
-    # Measured: 5 of 6 cameras; 4 events peak on a planted frame, camera4's peaks on a false spike at
-    # frame 4 before its planted frames (bench/RESULTS.md, demo model).
+    # Measured: events on 4 of 6 cameras (1, 2, 3, 6), each peaking on a planted frame; camera4 (a blue
+    # square) and camera5 (a red cross in frames 2..16) are missed (bench/RESULTS.md, demo model).
     assert "(model: demo)" in printed
     pattern = r"camera(\d+)\.mp4: ([\d.]+)-([\d.]+) s, peak [\d.]+ at frame (\d+)"
     events = [(int(m[1]), float(m[2]), float(m[3]), int(m[4])) for m in re.finditer(pattern, printed)]
@@ -41,7 +41,7 @@ def test_lavida_demo_scans_the_generated_archive_and_writes_the_report(tmp_path,
     for camera, start, end, _ in events:
         planted = videos[camera - 1].frame_labels[round(start * FPS) : round(end * FPS) + 1]
         assert planted.any(), (camera, start, end, printed)
-    assert sum(videos[camera - 1].frame_labels[peak] for camera, *_, peak in events) >= len(events) - 1, printed
+    assert all(videos[camera - 1].frame_labels[peak] for camera, *_, peak in events), printed
 
 
 @pytest.mark.parametrize("layout", ["synthetic_shapes section", "datasets list"])

@@ -1,11 +1,12 @@
 """The shipped demo model (models/demo, trained by `lavida train --config models/demo_train.json`)
 detects the anomaly in generated videos it never saw, on seeds no choice was made on.
 
-Seeds: 0 trains; 101 / 102 are the validation sets that picked the checkpoint (models/demo_train.json);
-5001..5005 are the test seeds of bench/demo_model_eval.py (the figures in bench/RESULTS.md); 7, 31,
-1234, 99 and 2026 were looked at for earlier models. This test draws 5101 (seen combinations) and
-5102 (novel ones), used nowhere else, and scores them as `lavida eval` does (the probe's code,
-jobs/train/validation.py)."""
+Seeds: 0 trains; 101..104 are the validation sets that picked the checkpoint (models/demo_train.json)
+and 105..112 the further validation sets that picked the recipe; 301 / 302 were looked at video by
+video; 5201..5205 are the test seeds of bench/demo_model_eval.py (the figures in bench/RESULTS.md),
+5001..5005 those of the previous model; 7, 31, 1234, 99 and 2026 were looked at for earlier models.
+This test draws 5101 (seen combinations) and 5102 (novel ones), on which nothing was chosen, and scores
+them as `lavida eval` does (the probe's code, jobs/train/validation.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ DEMO_MODEL = SHIPPED_MODELS["demo"]
 TEST_SEEDS = {"seen": 5101, "novel": 5102}
 # Measured on the shipped weights (16 videos per set, --protocol reference); the bounds leave room for
 # float rounding across machines, not for a worse model.
-MEASURED = {"seen": 0.871, "novel": 0.743}  # frame AUC; pixel AUC 0.70 / 0.81
+MEASURED = {"seen": 0.935, "novel": 0.828}  # frame AUC; pixel AUC 0.85 / 0.78
 
 
 def test_shipped_weights_are_a_trained_model_folder():
@@ -60,4 +61,4 @@ def scored(tmp_path_factory):
 def test_shipped_weights_score_anomalous_frames_above_normal_ones(scored, kind):
     frame_auc, measured = scored[kind]["frame_auc"], MEASURED[kind]
     assert frame_auc == pytest.approx(measured, abs=0.01), scored[kind]
-    assert scored[kind]["pixel_auc"] > 0.65, scored[kind]  # the masks cover the anomaly, from the mask logits
+    assert scored[kind]["pixel_auc"] > 0.75, scored[kind]  # the masks cover the anomaly, from the mask logits
