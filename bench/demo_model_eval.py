@@ -3,6 +3,8 @@ mean / min / spread. One command:
 
     OMP_NUM_THREADS=1 python bench/demo_model_eval.py                   # models/demo, test seeds 5201..5205
     OMP_NUM_THREADS=1 python bench/demo_model_eval.py --model runs/demo/model --seeds 6001 6002
+    # a candidate trained by another recipe, on sets drawn like its training videos, seen ones only:
+    OMP_NUM_THREADS=1 python bench/demo_model_eval.py --model runs/e4/model --recipe e4.json --kind seen --seeds 105 107
 
 Seeds, and what each was used for (a figure is only honest on seeds nothing was chosen on):
 - 0: the training videos (models/demo_train.json);
@@ -36,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jobs.demo import demo_shapes
+from jobs.demo import DEMO_TRAIN_CONFIG
+from jobs.train.config import dataset_specs, first_shapes_config, read_config_file
 from jobs.train.validation import ValidationConfig, ValidationSet, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder
@@ -52,23 +55,29 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=20, help="videos per set (default 20)")
     parser.add_argument("--protocol", default="reference", help="frame metrics as `lavida eval --protocol` (default reference)")
     parser.add_argument("--work", type=Path, help="where the sets are written (default: a temporary folder)")
+    parser.add_argument(
+        "--recipe", type=Path, default=DEMO_TRAIN_CONFIG, help="draw the sets like this train config's videos (default: the demo's)"
+    )
+    parser.add_argument("--kind", choices=[*KINDS, "both"], default="both", help="seen or novel combinations, or both (default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_lavida(model_folder(args.model))
+    shapes = first_shapes_config(dataset_specs(read_config_file(args.recipe)), n_frames=16, seed=0)
+    kinds = KINDS if args.kind == "both" else (args.kind,)
     with tempfile.TemporaryDirectory(prefix="demo-eval-") as scratch:
         work = args.work or Path(scratch)
-        rows = score_seeds(loaded, args.seeds, videos=args.videos, protocol=args.protocol, work=work)
-    print_table(args, rows)
+        rows = score_seeds(loaded, args.seeds, videos=args.videos, protocol=args.protocol, work=work, shapes=shapes, kinds=kinds)
+    print_table(args, rows, kinds)
 
 
-def score_seeds(loaded, seeds: list[int], *, videos: int, protocol: str, work: Path) -> list[tuple[str, int, dict]]:
+def score_seeds(loaded, seeds: list[int], *, videos: int, protocol: str, work: Path, shapes, kinds=KINDS) -> list[tuple[str, int, dict]]:
     """(kind, seed, metrics) per test set: the set written under `work`, then probed once."""
     sets = tuple(
         ValidationSet(name=f"{kind}_{seed}", pixel=True, synthetic_shapes={"seed": seed, "videos": videos, "novel": kind == "novel"})
-        for kind in KINDS
+        for kind in kinds
         for seed in seeds
     )
-    prepared = prepare_sets(ValidationConfig(every=1, sets=sets), work, demo_shapes(n_frames=16, seed=0))
+    prepared = prepare_sets(ValidationConfig(every=1, sets=sets), work, shapes)
     begun = time.monotonic()
     scored = score_sets(loaded, prepared, protocol=protocol, device=torch.device("cpu"))
     print(f"scored {len(prepared)} sets in {time.monotonic() - begun:.0f} s")
@@ -82,7 +91,7 @@ def score_seeds(loaded, seeds: list[int], *, videos: int, protocol: str, work: P
     return rows
 
 
-def print_table(args: argparse.Namespace, rows: list[tuple[str, int, dict]]) -> None:
+def print_table(args: argparse.Namespace, rows: list[tuple[str, int, dict]], kinds=KINDS) -> None:
     print(f"\nmodel {args.model}; {args.videos} videos of 16 frames per set; frame metrics: --protocol {args.protocol}\n")
     print("| set | seed | frame AUC | video mean AUC | pixel AUC | pixel AUC (lavida: mask x score) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -91,7 +100,7 @@ def print_table(args: argparse.Namespace, rows: list[tuple[str, int, dict]]) -> 
         pixel = f"{100 * m['pixel_auc']:.2f} | {100 * m['pixel_auc_lavida']:.2f}"
         print(f"| {kind} | {seed} | {100 * m['frame_auc']:.2f} | {video} | {pixel} |")
     print("\n| set | metric | mean | min | max | std |\n| --- | --- | ---: | ---: | ---: | ---: |")
-    for kind in KINDS:
+    for kind in kinds:
         for metric in ("frame_auc", "video_mean_auc", "pixel_auc", "pixel_auc_lavida"):
             values = 100 * np.array([m[metric] for k, _, m in rows if k == kind])
             print(f"| {kind} | {metric} | {values.mean():.2f} | {values.min():.2f} | {values.max():.2f} | {values.std():.2f} |")
