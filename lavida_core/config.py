@@ -125,8 +125,8 @@ class LoraConfig:
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")  # in the language model
     # LoRA in the MLLM's vision tower too, on these modules (suffixes of its module names, e.g. "qkv",
     # "attn.proj", "fc1", "fc2", "merger.mlp.0"). The reference keeps the pretrained tower frozen (none).
-    # For a model from random weights (the demo recipe) a frozen tower is a random feature map in which
-    # the LLM cannot tell which colour goes with which shape (bench/RESULTS.md, demo model).
+    # For a model from random weights (the demo recipe) a frozen tower only gives the LLM a random
+    # projection of each patch, and the demo model told colour-shape pairs apart worse (bench/RESULTS.md).
     vision_target_modules: tuple[str, ...] = ()
 
 
