@@ -68,6 +68,12 @@ class GpuShareDetector(BrightDetector):
         import ray
 
         record = f"gpu_ids={ray.get_gpu_ids()} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}"
-        with open(os.path.join(os.environ["LAVIDA_FAKE_GPU_LOG"], f"{os.getpid()}.txt"), "w") as file:
+        folder = os.environ["LAVIDA_FAKE_GPU_LOG"]
+        with open(os.path.join(folder, f"{os.getpid()}.txt"), "w") as file:
             file.write(record)
+        # Wait (up to 60 s) until a second actor has loaded too: the fake scores 4 small videos so fast
+        # that one actor could finish them all before the other's constructor runs.
+        deadline = time.monotonic() + 60
+        while len([f for f in os.listdir(folder) if f.endswith(".txt")]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         return cls(model)
