@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jobs.demo import DEMO_TRAIN_CONFIG
-from jobs.train.config import dataset_specs, first_shapes_config, read_config_file
+from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
 from jobs.train.validation import ValidationConfig, ValidationSet, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder
@@ -62,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_lavida(model_folder(args.model))
-    shapes = first_shapes_config(dataset_specs(read_config_file(args.recipe)), n_frames=16, seed=0)
+    shapes = demo_shapes(n_frames=16, seed=0, recipe=args.recipe)
     kinds = KINDS if args.kind == "both" else (args.kind,)
     with tempfile.TemporaryDirectory(prefix="demo-eval-") as scratch:
         work = args.work or Path(scratch)

@@ -127,15 +127,17 @@ def demo_videos():
     return disjoint_anomaly_videos(shapes, N_VIDEOS, max_types=MAX_TYPES)
 
 
-def demo_shapes(*, n_frames: int, seed: int):
+def demo_shapes(*, n_frames: int, seed: int, recipe: Path | None = None):
     """A ShapesConfig that draws what the demo model was trained on (the first synthetic shapes of
-    models/demo_train.json: colour and shape words, sizes, speeds), with its own frame count and seed."""
+    models/demo_train.json, or of another train config `recipe`: colour and shape words, sizes,
+    speeds), with its own frame count and seed."""
     from jobs.errors import UserError
     from jobs.train.config import dataset_specs, first_shapes_config, read_config_file
 
-    shapes = first_shapes_config(dataset_specs(read_config_file(DEMO_TRAIN_CONFIG)), n_frames=n_frames, seed=seed)
+    recipe = recipe or DEMO_TRAIN_CONFIG
+    shapes = first_shapes_config(dataset_specs(read_config_file(recipe)), n_frames=n_frames, seed=seed)
     if shapes is None:
-        raise UserError(f"{DEMO_TRAIN_CONFIG} trains on no synthetic shapes; the demo draws its videos like those")
+        raise UserError(f"{recipe} trains on no synthetic shapes; the demo draws its videos like those")
     return shapes
 
 
