@@ -137,7 +137,7 @@ def demo_shapes(*, n_frames: int, seed: int, recipe: Path | None = None):
     recipe = recipe or DEMO_TRAIN_CONFIG
     shapes = first_shapes_config(dataset_specs(read_config_file(recipe)), n_frames=n_frames, seed=seed)
     if shapes is None:
-        raise UserError(f"{recipe} trains on no synthetic shapes; the demo draws its videos like those")
+        raise UserError(f"{recipe} trains on no synthetic shapes to draw videos like; give a train config with a synthetic_shapes dataset")
     return shapes
 
 
