@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lavida_core.errors import InputError
-from lavida_core.training.losses import LossConfig, dice_loss, iou_prediction_loss, lavida_loss, sigmoid_focal_loss
+from lavida_core.training.losses import LossConfig, dice_loss, iou_prediction_loss, lavida_loss, ranking_loss, sigmoid_focal_loss
 
 LN2 = math.log(2.0)
 
@@ -330,3 +330,32 @@ def test_absent_frames_count_every_candidate_so_one_empty_candidate_cannot_hedge
     full = torch.ones(1, 4, 4)
     present = dict(common, target_masks=full, target_labels=torch.ones(1))
     assert lavida_loss(mask_logits=hedging, **present).dice < 0.05  # best candidate (1 or 2) is right
+
+
+def test_ranking_loss_hand_values_and_its_empty_sides():
+    logits = torch.tensor([3.0, 2.0, -1.0, 0.0])
+    labels = torch.tensor([1, 1, 0, 0])
+    pairs = [(3.0, -1.0), (3.0, 0.0), (2.0, -1.0), (2.0, 0.0)]  # (positive, negative)
+    expected = sum(math.log1p(math.exp(neg - pos)) for pos, neg in pairs) / 4
+    assert ranking_loss(logits, labels).item() == pytest.approx(expected)
+    assert ranking_loss(-logits, labels).item() > 1.0  # negatives above positives cost more
+    assert ranking_loss(logits, torch.zeros(4)).item() == 0.0  # no positive frame: no pair
+
+
+def test_rank_weight_adds_the_ranking_term_across_every_frame_of_the_batch():
+    # two frames of one clip and two of another: the ranking term compares frames across clips too
+    target_masks = torch.zeros(4, 2, 2, dtype=torch.bool)
+    target_masks[0, 0, 0] = target_masks[2, 0, 0] = True
+    labels = torch.tensor([1, 0, 1, 0])
+    object_logits = torch.tensor([[1.0], [-2.0], [0.5], [2.0]], requires_grad=True)
+    kwargs = dict(mask_logits=torch.zeros(4, 1, 2, 2), pred_ious=torch.zeros(4, 1), target_masks=target_masks, target_labels=labels)
+    off = lavida_loss(**kwargs, object_score_logits=object_logits)
+    on = lavida_loss(**kwargs, object_score_logits=object_logits, config=LossConfig(rank_weight=2.0))
+    assert off.rank.item() == 0.0
+    assert on.rank.item() == pytest.approx(ranking_loss(object_logits.squeeze(1), labels).item())
+    assert on.total.item() == pytest.approx(off.total.item() + 2.0 * on.rank.item())
+    assert on.as_floats()["rank"] == pytest.approx(on.rank.item())
+    (grad,) = torch.autograd.grad(on.rank, object_logits)
+    assert grad[3].item() > 0 and grad[2].item() < 0  # the negative scored 2.0 goes down, the positive at 0.5 up
+    with pytest.raises(InputError, match="rank_weight"):
+        LossConfig(rank_weight=-1.0)

@@ -37,7 +37,7 @@ GROUNDING_DIR = "grounding"
 G_WEIGHTS = "encoders.safetensors"
 G_META = "grounding.json"
 # "validation": the selection value of a validation probe at that step (jobs/train/validation.py), else empty
-LOSS_COLUMNS = ("step", "lr", "total", "mask", "dice", "iou", "object_score", "lm", "seconds", "validation")
+LOSS_COLUMNS = ("step", "lr", "total", "mask", "dice", "iou", "object_score", "lm", "rank", "seconds", "validation")
 TRAINED_FILE = "trained.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "state.json"

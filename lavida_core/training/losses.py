@@ -61,10 +61,18 @@ class LossConfig:
     # to the SAM2 input size (1024), as the reference; "logits", bilinear-resized (> 0.5) to the mask
     # logits' size (image size / 4): 16x fewer pixels, our earlier choice (the demo recipe).
     mask_resolution: str = "image"
+    # Not in the reference (0: off). > 0 adds a pairwise ranking term on the object-score logits across
+    # the whole batch: every frame that shows a named thing should score above every frame, of any of
+    # the batch's clips, that shows none (softplus(negative - positive), averaged over the pairs). The
+    # per-frame cross-entropy calibrates each frame alone; frame AUC pools the frames of many videos, and
+    # the demo model loses it mostly to the score's level moving from video to video (bench/RESULTS.md).
+    rank_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mask_resolution not in MASK_RESOLUTIONS:
             raise InputError(f"mask_resolution must be one of {MASK_RESOLUTIONS}, got {self.mask_resolution!r}")
+        if self.rank_weight < 0:
+            raise InputError(f"rank_weight must be >= 0, got {self.rank_weight}")
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,10 @@ class LossTerms:
     iou: torch.Tensor
     object_score: torch.Tensor
     lm: torch.Tensor
+    rank: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        names = ("total", "mask", "dice", "iou", "object_score", "lm")
+        names = ("total", "mask", "dice", "iou", "object_score", "lm", "rank")
         return {name: float(getattr(self, name).detach()) for name in names}
 
 
@@ -112,6 +121,15 @@ def iou_prediction_loss(logits: torch.Tensor, targets: torch.Tensor, pred_ious: 
         union = (predicted | truth).sum(-1).float()
         actual = intersection / union.clamp(min=1.0)  # [N, M]
     return (pred_ious - actual).abs()
+
+
+def ranking_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """[N] logits and 0/1 labels -> mean over (positive i, negative j) of softplus(logit_j - logit_i): a
+    smooth 1 - AUC of the N frames pooled. 0 when either side is empty."""
+    positive, negative = logits[labels > 0], logits[labels <= 0]
+    if positive.numel() == 0 or negative.numel() == 0:
+        return logits.sum() * 0.0  # keeps the graph: every rank's backward sees the same parameters
+    return F.softplus(negative[None, :] - positive[:, None]).mean()
 
 
 def _check_shapes(
@@ -188,6 +206,7 @@ def lavida_loss(
     )  # [N], every frame counts
     object_term = object_loss.sum() / normalizer
     lm_term = lm_loss.float() if lm_loss is not None else mask_term.new_zeros(())
+    rank_term = ranking_loss(object_logits, present) if config.rank_weight > 0 else mask_term.new_zeros(())
 
     total = (
         config.mask_weight * mask_term
@@ -195,5 +214,6 @@ def lavida_loss(
         + config.iou_weight * iou_term
         + config.object_score_weight * object_term
         + config.lm_weight * lm_term
+        + config.rank_weight * rank_term
     )
-    return LossTerms(total=total, mask=mask_term, dice=dice_term, iou=iou_term, object_score=object_term, lm=lm_term)
+    return LossTerms(total=total, mask=mask_term, dice=dice_term, iou=iou_term, object_score=object_term, lm=lm_term, rank=rank_term)
