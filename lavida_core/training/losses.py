@@ -128,7 +128,7 @@ def ranking_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     smooth 1 - AUC of the N frames pooled. 0 when either side is empty."""
     positive, negative = logits[labels > 0], logits[labels <= 0]
     if positive.numel() == 0 or negative.numel() == 0:
-        return logits.sum() * 0.0  # keeps the graph: every rank's backward sees the same parameters
+        return logits.sum() * 0.0  # keeps the graph: every training process's backward sees the same parameters
     return F.softplus(negative[None, :] - positive[:, None]).mean()
 
 
