@@ -44,6 +44,26 @@ def test_labels_mark_the_tokens_under_each_named_mask():
     assert batch.frame_labels[0].tolist() == [1.0, 0.0, 1.0]
 
 
+def test_words_option_grounds_each_word_of_a_name_as_a_name_of_its_own():
+    frames = np.zeros((1, 64, 64, 3), dtype=np.uint8)
+    square, circle = np.zeros((1, 64, 64), dtype=bool), np.zeros((1, 64, 64), dtype=bool)
+    square[0, 0:16, 48:64] = True  # tokens (0..1, 6..7) of an 8 x 8 grid
+    circle[0, 48:64, 0:16] = True  # tokens (6..7, 0..1)
+    sample = SegSample("s", (0,), frames, (SegObject("red square", square), SegObject("blue circle", circle)))
+    config = G.GroundingConfig(batch_size=1, words=True)
+    names = G.grounding_names(["red square", "blue circle", "red circle", "dot"], config)
+    assert names == ["red square", "blue circle", "red circle", "dot", "red", "square", "blue", "circle"]
+    assert G.grounding_names(["red square", "dot"], G.GroundingConfig()) == ["red square", "dot"]  # off by default
+    batch = G.frames_batch([ArraySegDataset([sample])], names, config, 0, image_size=128, grid=8)
+    labels = batch.token_labels[0].reshape(8, 8, len(names))
+    marked = {name: sorted(map(tuple, labels[..., k].nonzero().tolist())) for k, name in enumerate(names)}
+    top_right, bottom_left = [(0, 6), (0, 7), (1, 6), (1, 7)], [(6, 0), (6, 1), (7, 0), (7, 1)]
+    assert marked["red square"] == marked["red"] == marked["square"] == top_right
+    assert marked["blue circle"] == marked["blue"] == marked["circle"] == bottom_left
+    assert marked["red circle"] == [] and marked["dot"] == []  # a combination not shown stays unmarked
+    assert batch.frame_labels[0].tolist() == [1, 1, 0, 0, 1, 1, 1, 1]
+
+
 def test_batches_are_a_pure_function_of_seed_and_step():
     shapes = ShapesConfig(n_videos=4, n_frames=4, **EASY)
     dataset, names = shapes_seg_dataset(shapes), sorted(training_categories(shapes))

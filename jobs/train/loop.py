@@ -145,7 +145,7 @@ def _run_grounding(config: GroundingConfig, loaded: LoadedLavida, sampler: Expos
     """On the sampler's datasets and names. Every rank runs the same steps on the same frames;
     ground_encoders then broadcasts rank 0's."""
     model = loaded.model
-    datasets, names = list(sampler.datasets.values()), sampler.names
+    datasets, names = list(sampler.datasets.values()), G.grounding_names(sampler.names, config)
     name_ids = {k: v.to(device) for k, v in encode_anomaly_types(loaded.clip_tokenizer, names).items()}
     head, optimizer = G.make_head_and_optimizer(model, config)
     grid, size = model.segmenter.embedding_size, model.segmenter.image_size

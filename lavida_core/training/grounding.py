@@ -52,6 +52,11 @@ class GroundingConfig:
     token_pos_weight: float = 5.0  # positives are rare among tokens x names
     max_grad_norm: float = 1.0
     seed: int = 0
+    # Also ground every word of a multi-word name as a name of its own ("red" and "circle" from "red
+    # circle": all red things, all circles), so the encoders learn what each word covers, not only the
+    # combinations trained on; meant for names composed of attribute words (the demo's colour-shape
+    # names), where a test asks for combinations never seen together. Default off.
+    words: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -140,6 +145,18 @@ def make_head_and_optimizer(model: LavidaModel, config: GroundingConfig) -> tupl
     return head, torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
 
 
+def grounding_names(names: Sequence[str], config: GroundingConfig) -> list[str]:
+    """The names grounding learns: `names`, then (with `config.words`) every word of a multi-word name
+    that is not a name already, in order of first appearance."""
+    extra = [w for name in names if len(name.split()) > 1 for w in name.split()] if config.words else []
+    return list(dict.fromkeys([*names, *extra]))
+
+
+def _names_covered(name: str, index: dict[str, int], *, words: bool) -> list[int]:
+    """Which of the grounded names an object called `name` shows: its own, and (`words`) its words."""
+    return [index[name], *(index[w] for w in dict.fromkeys(name.split()) if w != name)] if words else [index[name]]
+
+
 def frames_batch(
     datasets: Sequence[SegDataset],
     names: Sequence[str],
@@ -150,7 +167,8 @@ def frames_batch(
     grid: int,
 ) -> GroundingBatch:
     """`config.batch_size` frames drawn from `datasets` (uniformly over all their samples) with the
-    names of `names` that cover each token and frame; a pure function of (config.seed, step)."""
+    names of `names` (`grounding_names`) that cover each token and frame; a pure function of
+    (config.seed, step)."""
     index = {name: k for k, name in enumerate(names)}
     ends = np.cumsum([len(ds) for ds in datasets])  # sample k of all is in the first dataset ending past k
     rng = np.random.default_rng([config.seed, step])
@@ -166,10 +184,10 @@ def frames_batch(
         for obj in sample.objects:
             mask = torch.from_numpy(np.ascontiguousarray(obj.masks[0])).float()[None, None]  # [1, 1, H, W]
             cover = F.adaptive_avg_pool2d(mask, grid).flatten()  # [s*s] fraction of each token covered
-            k = index[obj.name]
-            labels[:, k] = torch.maximum(labels[:, k], (cover >= config.token_cover).float())
-            if mask.any() and not labels[:, k].any():  # a small object still marks its densest token
-                labels[int(cover.argmax()), k] = 1.0
+            for k in _names_covered(obj.name, index, words=config.words):
+                labels[:, k] = torch.maximum(labels[:, k], (cover >= config.token_cover).float())
+                if mask.any() and not labels[:, k].any():  # a small object still marks its densest token
+                    labels[int(cover.argmax()), k] = 1.0
         images.append(sam_images(sample.frames, image_size=image_size))
         token_labels.append(labels)
     token = torch.stack(token_labels)
