@@ -154,6 +154,26 @@ def test_training_videos_as_a_seg_dataset():
     assert np.array_equal(sample.objects[0].masks, video.objects[0].masks[2:4])
 
 
+def test_word_objects_add_one_object_per_word_covering_every_object_that_holds_it():
+    words = dict(colours=("red", "blue", "green"), shapes=("circle", "square"), min_objects=2, max_objects=2)
+    plain = shapes_seg_dataset(ShapesConfig(n_videos=6, n_frames=4, height=32, width=32, **words))
+    worded = shapes_seg_dataset(ShapesConfig(n_videos=6, n_frames=4, height=32, width=32, word_objects=True, **words))
+    shared = 0
+    for i in range(6):
+        names = plain.info(i).names
+        expected = tuple(dict.fromkeys(w for name in names for w in name.split()))
+        assert worded.info(i).names == names + expected
+        sample = worded.load(i, [0, 1, 2, 3])
+        by_name = {obj.name: obj.masks for obj in sample.objects}
+        for word in expected:
+            union = np.logical_or.reduce([by_name[n] for n in names if word in n.split()])
+            assert np.array_equal(by_name[word], union)
+            shared += sum(word in n.split() for n in names) > 1
+    assert shared > 0  # some video holds two objects with a word in common: its word mask joins both
+    video = render_anomaly_video(ShapesConfig(word_objects=True, **words), 0, novel=True)
+    assert video.anomaly_type == render_anomaly_video(ShapesConfig(**words), 0, novel=True).anomaly_type
+
+
 def test_disjoint_anomaly_videos_never_show_one_video_s_anomaly_as_another_s_normal():
     from lavida_core.training.synthetic_shapes import ShapesConfig, disjoint_anomaly_videos
 

@@ -101,6 +101,12 @@ class ShapesConfig:
     # a codec, e.g. chroma subsampling and block edges); None keeps them pristine. A model trained on
     # pristine frames only scores JPEG or H.264 frames much worse (bench/RESULTS.md, demo model).
     jpeg_quality: tuple[int, int] | None = None
+    # The training samples (shapes_seg_dataset) also hold one object per word of their names: "red"
+    # (every red thing) and "circle" (every circle) beside "red circle", so a prompt can name a single
+    # word. For recipes that teach each word on its own before combinations never seen together are
+    # asked for; every sample of such a dataset holds its words, so a word is never named as absent
+    # while it shows. Anomaly test videos are unchanged.
+    word_objects: bool = False
     colours: tuple[str, ...] = tuple(COLOURS)
     shapes: tuple[str, ...] = tuple(SHAPES)
     seed: int = 0
@@ -286,11 +292,22 @@ def shapes_seg_dataset(config: ShapesConfig, *, name: str = "shapes") -> ArraySe
             sample_id=video.video_id,
             frame_indices=tuple(range(len(video.frames))),
             frames=video.frames,
-            objects=tuple(SegObject(name=obj.name, masks=obj.masks) for obj in video.objects),
+            objects=tuple(SegObject(name=obj.name, masks=obj.masks) for obj in video.objects)
+            + (_word_objects(video) if config.word_objects else ()),
         )
         for video in generate_training_videos(config)
     ]
     return ArraySegDataset(samples, name=name)
+
+
+def _word_objects(video: SyntheticVideo) -> tuple[SegObject, ...]:
+    """One object per colour or shape word of the video's objects, its mask every pixel of the objects
+    whose name holds that word (ShapesConfig.word_objects)."""
+    masks: dict[str, np.ndarray] = {}
+    for obj in video.objects:
+        for word in obj.name.split():
+            masks[word] = masks[word] | obj.masks if word in masks else obj.masks
+    return tuple(SegObject(name=word, masks=m) for word, m in masks.items())
 
 
 def _anomaly_window(rng: np.random.Generator, n_frames: int) -> np.ndarray:
