@@ -105,7 +105,8 @@ class ShapesConfig:
     # (every red thing) and "circle" (every circle) beside "red circle", so a prompt can name a single
     # word. For recipes that teach each word on its own before combinations never seen together are
     # asked for; every sample of such a dataset holds its words, so a word is never named as absent
-    # while it shows. Anomaly test videos are unchanged.
+    # while it shows. Beside datasets without word objects, set `grounding.words` too, or grounding
+    # learns "red" as absent from their red things. Anomaly test videos are unchanged.
     word_objects: bool = False
     colours: tuple[str, ...] = tuple(COLOURS)
     shapes: tuple[str, ...] = tuple(SHAPES)
