@@ -145,16 +145,22 @@ def make_head_and_optimizer(model: LavidaModel, config: GroundingConfig) -> tupl
     return head, torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
 
 
+def _words(name: str) -> list[str]:
+    """The words of a multi-word name ("red circle" -> red, circle); none for a one-word name."""
+    parts = name.split()
+    return parts if len(parts) > 1 else []
+
+
 def grounding_names(names: Sequence[str], config: GroundingConfig) -> list[str]:
     """The names grounding learns: `names`, then (with `config.words`) every word of a multi-word name
     that is not a name already, in order of first appearance."""
-    extra = [w for name in names if len(name.split()) > 1 for w in name.split()] if config.words else []
+    extra = [w for name in names for w in _words(name)] if config.words else []
     return list(dict.fromkeys([*names, *extra]))
 
 
 def _names_covered(name: str, index: dict[str, int], *, words: bool) -> list[int]:
     """Which of the grounded names an object called `name` shows: its own, and (`words`) its words."""
-    return [index[name], *(index[w] for w in dict.fromkeys(name.split()) if w != name)] if words else [index[name]]
+    return [index[n] for n in dict.fromkeys([name, *(_words(name) if words else [])])]
 
 
 def frames_batch(
@@ -184,8 +190,9 @@ def frames_batch(
         for obj in sample.objects:
             mask = torch.from_numpy(np.ascontiguousarray(obj.masks[0])).float()[None, None]  # [1, 1, H, W]
             cover = F.adaptive_avg_pool2d(mask, grid).flatten()  # [s*s] fraction of each token covered
+            covered = (cover >= config.token_cover).float()
             for k in _names_covered(obj.name, index, words=config.words):
-                labels[:, k] = torch.maximum(labels[:, k], (cover >= config.token_cover).float())
+                labels[:, k] = torch.maximum(labels[:, k], covered)
                 if mask.any() and not labels[:, k].any():  # a small object still marks its densest token
                     labels[int(cover.argmax()), k] = 1.0
         images.append(sam_images(sample.frames, image_size=image_size))
