@@ -16,7 +16,7 @@ from jobs.errors import UserError
 from jobs.train.config import job_config
 from jobs.train.loop import train_process
 from jobs.train.state import LOSS_CSV, MODEL_DIR
-from jobs.train.validation import BEST_DIR, BEST_META, BEST_WEIGHTS, VALIDATION_CSV
+from jobs.train.validation import BEST_DIR, BEST_META, BEST_WEIGHTS, VALIDATION_CSV, early_best_warning
 from lavida_core.checkpoint import load_lavida, trained_part_keys
 
 SHAPES = {"n_videos": 6, "n_frames": 4, "colours": ["red", "green", "blue"], "shapes": ["circle", "square", "cross"], "max_objects": 2}
@@ -81,6 +81,25 @@ def test_the_model_folder_holds_the_best_probes_weights(validated):
     assert f"step {best_step}" in model.card.selected and "frame_auc" in model.card.selected
 
 
+def test_probes_before_keep_from_are_written_and_never_kept(tmp_path):
+    train_process(job_config(_raw(validation={**VALIDATION, "keep_from": 4}), overrides={"out": str(tmp_path)}), resume=False)
+    rows = _rows(tmp_path / VALIDATION_CSV)
+    by_step = {int(r["step"]): float(r["selection"]) for r in rows}
+    assert sorted(by_step) == [2, 4, 5]  # step 2 is probed and written all the same
+    meta = json.loads((tmp_path / BEST_DIR / BEST_META).read_text())
+    assert meta["step"] == max((4, 5), key=lambda s: (by_step[s], -s))
+    assert f"step {meta['step']}" in load_lavida(tmp_path / MODEL_DIR).card.selected
+
+
+def test_a_run_whose_first_kept_probe_stays_best_is_warned_about():
+    warning = early_best_warning([250, 500, 750, 1000], 250, keep_from=0)
+    assert "step 250" in warning and "3 later probes" in warning and "keep_from" in warning
+    assert early_best_warning([250, 500, 750, 1000], 500, keep_from=0) is None  # a later probe was kept
+    assert early_best_warning([250, 500], 250, keep_from=0) is None  # one later probe says little
+    assert early_best_warning([250, 500, 750, 1000], 500, keep_from=500) is not None  # the first probe kept is step 500
+    assert early_best_warning([250, 500, 750], None, keep_from=0) is None
+
+
 def test_probing_does_not_change_the_training_steps(validated, tmp_path):
     train_process(job_config(_raw(validation=None), overrides={"out": str(tmp_path)}), resume=False)
     plain = {int(r["step"]): float(r["total"]) for r in _rows(tmp_path / LOSS_CSV)}
@@ -107,6 +126,8 @@ def test_the_synthetic_sets_are_written_once_in_shanghaitechs_layout(validated):
         ({"every": 2, "sets": [{"name": "x", "synthetic_shapes": {"size": 3}}]}, "synthetic_shapes takes"),
         ({"every": 2, "sets": VALIDATION["sets"], "select": "pixel_auc"}, '"pixel": true on every set'),
         ({"every": 2, "sets": VALIDATION["sets"], "protocol": "paper"}, '"protocol" must be one of'),
+        ({"every": 2, "sets": VALIDATION["sets"], "keep_from": -1}, '"keep_from" is a step >= 0'),
+        ({"every": 2, "sets": VALIDATION["sets"], "keep_from": 6}, "past the last step (5)"),
     ],
 )
 def test_bad_validation_sections_are_one_line_errors(tmp_path, validation, message):

@@ -101,10 +101,14 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
     out = overrides.get("out") or raw.get("out")
     if not out:
         raise UserError('no output folder: give "out" in the config or --out')
+    validation = validation_config(raw["validation"]) if "validation" in raw else None
+    train = _typed(TrainConfig, train_fields, "train")
+    if validation is not None and validation.keep_from > train.steps:
+        raise UserError(f'"validation": "keep_from" {validation.keep_from} is past the last step ({train.steps}): no probe could be kept')
     return JobConfig(
         model=str(raw.get("model", "tiny")),
         datasets=datasets,
-        train=_typed(TrainConfig, train_fields, "train"),
+        train=train,
         sampler=_typed(SamplerConfig, sampler_fields, "sampler"),
         loss=_typed(LossConfig, raw.get("loss", {}), "loss"),
         out=str(out),
@@ -112,7 +116,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
         model_config=dict(raw.get("model_config", {})),
         tensorboard=bool(raw.get("tensorboard", False)),
         grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
-        validation=validation_config(raw["validation"]) if "validation" in raw else None,
+        validation=validation,
     )
 
 

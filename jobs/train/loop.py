@@ -108,6 +108,8 @@ def train_process(
         if validator is not None and validator.best is not None:
             model.load_state_dict(validator.best_weights(), strict=False)  # the model folder holds the best probe's weights
             selected = validator.card_note()
+            if warning := validator.early_best_warning():
+                log.warning(warning)
         _save_model(loaded, out / MODEL_DIR, job, selected=selected)
         if logger is not None:
             logger.close()

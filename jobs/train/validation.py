@@ -9,7 +9,8 @@ model being trained, and the probe with the best score is what the run's model f
         {"name": "ped2", "dataset": "ucsd_ped2", "root": "/data/UCSD_Anomaly_Dataset.v1p2",
          "anomaly_types": ["a bicycle", "a car"], "sample_interval": 1}
       ],
-      "select": "frame_auc"
+      "select": "frame_auc",
+      "keep_from": 1000
     }
 
 A set is a benchmark in its published layout (`dataset` + `root`, read by jobs/vad_datasets.py), or
@@ -21,7 +22,10 @@ Scoring is the evaluation's: the clips `lavida scan` would plan (lavida_core/cli
 detector's forward pass, and jobs/eval.metrics_of for the numbers, so a validation figure is what
 `lavida eval` prints for the same model and set. The selection value is the mean of `select` over
 the sets. The best probe's trained parts are kept in OUT/best/ (jobs/train/state.py) and replace
-the last step's in the final model folder; the card says which step that was.
+the last step's in the final model folder; the card says which step that was. Probes before
+`keep_from` (default 0: any probe, as the reference's `validate`) are written but never kept: early in
+a run the held-out sets can score well for reasons that are not the skill asked for (bench/RESULTS.md,
+W1_S1, whose best probe was step 250's, before it had learned a mask), and such weights would ship.
 """
 
 from __future__ import annotations
@@ -72,10 +76,13 @@ class ValidationConfig:
     sets: tuple[ValidationSet, ...]
     select: str = "frame_auc"  # the mean of this over the sets picks the best probe
     protocol: str = "reference"  # how the numbers are defined: jobs/eval.py PROTOCOLS, as `lavida eval --protocol`
+    keep_from: int = 0  # probes before this step are written, never kept (a floor for the best probe)
 
     def __post_init__(self) -> None:
         if self.every < 1 or not self.sets:
             raise UserError('"validation" needs "every" >= 1 and at least one set in "sets"')
+        if self.keep_from < 0:
+            raise UserError(f'"validation": "keep_from" is a step >= 0, got {self.keep_from}')
         if self.select not in SELECT_METRICS:
             raise UserError(f'"validation": "select" must be one of {SELECT_METRICS}, got {self.select!r}')
         if self.select == "pixel_auc" and not all(s.pixel for s in self.sets):
@@ -89,9 +96,10 @@ class ValidationConfig:
 
 def validation_config(raw: dict[str, Any]) -> ValidationConfig:
     """The "validation" section of a train config -> ValidationConfig (UserError on unknown fields)."""
-    unknown = set(raw) - {"every", "sets", "select", "protocol"}
+    fields = ("every", "sets", "select", "protocol", "keep_from")
+    unknown = set(raw) - set(fields)
     if unknown:
-        raise UserError(f'unknown field(s) {sorted(unknown)} in "validation"; known: every, sets, select, protocol')
+        raise UserError(f'unknown field(s) {sorted(unknown)} in "validation"; known: {", ".join(fields)}')
     known = {f.name for f in dataclasses.fields(ValidationSet)}
     sets = []
     for entry in raw.get("sets", []):
@@ -106,7 +114,7 @@ def validation_config(raw: dict[str, Any]) -> ValidationConfig:
         sets.append(ValidationSet(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}))
     return ValidationConfig(
         every=int(raw.get("every", 0)), sets=tuple(sets), select=str(raw.get("select", "frame_auc")),
-        protocol=str(raw.get("protocol", "reference")),
+        protocol=str(raw.get("protocol", "reference")), keep_from=int(raw.get("keep_from", 0)),
     )  # fmt: skip
 
 
@@ -240,6 +248,19 @@ BEST_WEIGHTS = "trained.safetensors"
 BEST_META = "best.json"
 
 
+def early_best_warning(probe_steps: list[int], best_step: int | None, *, keep_from: int) -> str | None:
+    """A warning when the kept weights are the first keepable probe's and at least two later probes
+    scored lower: the run may have kept weights from before it learned anything."""
+    steps = sorted({step for step in probe_steps if step >= keep_from})
+    if best_step is None or len(steps) < 3 or best_step != steps[0]:
+        return None
+    return (
+        f"the kept weights are those of step {steps[0]}, the first probe that may be kept; the {len(steps) - 1} later "
+        f"probes all scored lower, so the run may not have learned what the sets test: look at {VALIDATION_CSV}, and "
+        f'set "validation": "keep_from" to the step from which a probe may be kept'
+    )
+
+
 class Validator:
     """Rank 0's probes: due every `every` steps and after the last; writes OUT/validation.csv and keeps
     the best probe's trained parts in OUT/best/. A resumed run keeps the rows and the best probe of
@@ -257,15 +278,23 @@ class Validator:
         return done % self.config.every == 0 or done == total
 
     def run(self, done: int) -> Probe:
-        """Probe now; keep the weights when this is the best probe so far (ties: the earlier stays)."""
+        """Probe now; keep the weights when this is the best probe so far from `keep_from` on (ties:
+        the earlier stays)."""
         result = probe(self.loaded, self.sets, step=done, select=self.config.select, protocol=self.config.protocol, device=self.device)
         for name, metrics in result.by_set.items():
             self._rows.append({"step": done, "set": name, **metrics, "selection": result.value})
         self._write_rows()
+        if done < self.config.keep_from:
+            log.info("%s (before keep_from %d: not kept)", result.summary(), self.config.keep_from)
+            return result
         if self.best is None or result.value > self.best["value"]:
             self._save_best(result)
         log.info("%s (best: step %d, %.4f)", result.summary(), self.best["step"], self.best["value"])
         return result
+
+    def early_best_warning(self) -> str | None:
+        steps = [int(row["step"]) for row in self._rows]
+        return early_best_warning(steps, None if self.best is None else self.best["step"], keep_from=self.config.keep_from)
 
     def best_weights(self) -> dict[str, torch.Tensor] | None:
 
