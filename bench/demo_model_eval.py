@@ -5,6 +5,8 @@ mean / min / spread. One command:
     OMP_NUM_THREADS=1 python bench/demo_model_eval.py --model runs/demo/model --seeds 6001 6002
     # a candidate trained by another recipe, on sets drawn like its training videos, seen ones only:
     OMP_NUM_THREADS=1 python bench/demo_model_eval.py --model runs/e4/model --recipe e4.json --kind seen --seeds 105 107
+    # the prompt check of the novel combinations (below):
+    OMP_NUM_THREADS=1 python bench/demo_model_eval.py --kind decoy --seeds 106 108
 
 Seeds, and what each was used for (a figure is only honest on seeds nothing was chosen on):
 - 0: the training videos (models/demo_train.json);
@@ -26,6 +28,14 @@ jobs/eval.score_in_process and metrics_of), which gives the numbers `lavida eval
 set and model (tests/test_train_validation.py checks that): frame AUC, video mean AUC and pixel AUC
 as `--protocol` defines them (default: the reference's, README "Evaluation protocols"), and pixel AUC
 as the `lavida` protocol defines it too (binary mask x score, the maps OUT stores).
+
+`--kind decoy` checks what a novel figure measures. In a novel set the anomaly is the one object of a
+colour-shape combination never trained on, so a score that rises on anything unfamiliar ranks its
+frames well without reading the prompt (bench/RESULTS.md, W1_S1). A decoy set is a novel set whose
+anomalies use half the held-out combinations; it is scored twice, with a prompt naming the anomaly
+types it shows ("named") and with one naming the other held-out combinations, which no frame shows
+("decoy"). A model that binds the named colour to the named shape scores the decoy prompt near
+chance (50); one that answers to unfamiliarity scores both alike.
 """
 
 from __future__ import annotations
@@ -39,12 +49,14 @@ import numpy as np
 import torch
 
 from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
-from jobs.train.validation import ValidationConfig, ValidationSet, prepare_sets, score_sets, set_metrics
+from jobs.train.validation import ValidationConfig, ValidationSet, decoy_set, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder
+from lavida_core.training.synthetic_shapes import held_out_categories
 
 TEST_SEEDS = (5201, 5202, 5203, 5204, 5205)
 KINDS = ("seen", "novel")
+DECOY = "decoy"
 
 
 def main() -> None:
@@ -57,14 +69,20 @@ def main() -> None:
     parser.add_argument(
         "--recipe", type=Path, default=DEMO_TRAIN_CONFIG, help="draw the sets like this train config's videos (default: the demo's)"
     )
-    parser.add_argument("--kind", choices=[*KINDS, "both"], default="both", help="seen or novel combinations, or both (default)")
+    parser.add_argument(
+        "--kind", choices=[*KINDS, "both", DECOY], default="both",
+        help="seen or novel combinations, or both (default); decoy: the prompt check of novel ones (above)",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_lavida(model_folder(args.model))
     shapes = demo_shapes(n_frames=16, seed=0, recipe=args.recipe)
-    kinds = KINDS if args.kind == "both" else (args.kind,)
     with tempfile.TemporaryDirectory(prefix="demo-eval-") as scratch:
         work = args.work or Path(scratch)
+        if args.kind == DECOY:
+            print_decoy_table(args, score_decoys(loaded, args.seeds, videos=args.videos, protocol=args.protocol, work=work, shapes=shapes))
+            return
+        kinds = KINDS if args.kind == "both" else (args.kind,)
         rows = score_seeds(loaded, args.seeds, videos=args.videos, protocol=args.protocol, work=work, shapes=shapes, kinds=kinds)
     print_table(args, rows, kinds)
 
@@ -88,6 +106,47 @@ def score_seeds(loaded, seeds: list[int], *, videos: int, protocol: str, work: P
         ours = set_metrics(entry, scored[entry.name], protocol="lavida")["pixel_auc"]
         rows.append((kind, int(seed), {**metrics, "pixel_auc_lavida": ours}))
     return rows
+
+
+DecoyRow = tuple[int, list[str], list[str], float, float]  # seed, named types, decoy types, their frame AUCs
+
+
+def score_decoys(loaded, seeds: list[int], *, videos: int, protocol: str, work: Path, shapes) -> list[DecoyRow]:
+    """(seed, named types, decoy types, named frame AUC, decoy frame AUC) per decoy set."""
+    held_out = held_out_categories(shapes)
+    if len(held_out) < 2:
+        raise SystemExit(f"the recipe holds out {len(held_out)} combination(s); a decoy set needs at least 2")
+    shown = len(held_out) // 2
+    sets = tuple(
+        ValidationSet(name=f"{DECOY}_{seed}", synthetic_shapes={"seed": seed, "videos": videos, "novel": True, "types": shown})
+        for seed in seeds
+    )
+    named = prepare_sets(ValidationConfig(every=1, sets=sets), work, shapes)
+    decoys = [decoy_set(entry, held_out) for entry in named]
+    begun = time.monotonic()
+    scored = score_sets(loaded, [*named, *decoys], protocol=protocol, device=torch.device("cpu"))
+    print(f"scored {len(named)} decoy sets twice in {time.monotonic() - begun:.0f} s")
+    return [
+        (
+            int(entry.name.split("_")[1]),
+            entry.anomaly_types,
+            decoy.anomaly_types,
+            set_metrics(entry, scored[entry.name], protocol=protocol, pixel=False)["frame_auc"],
+            set_metrics(decoy, scored[decoy.name], protocol=protocol, pixel=False)["frame_auc"],
+        )  # fmt: skip
+        for entry, decoy in zip(named, decoys)
+    ]
+
+
+def print_decoy_table(args: argparse.Namespace, rows: list[DecoyRow]) -> None:
+    print(f"\nmodel {args.model}; {args.videos} novel videos of 16 frames per set; frame metrics: --protocol {args.protocol}\n")
+    print("| seed | shown (named) | decoy prompt | frame AUC, named | frame AUC, decoy | named - decoy |")
+    print("| ---: | --- | --- | ---: | ---: | ---: |")
+    for seed, shown, decoys, named, decoy in rows:
+        aucs = f"{100 * named:.2f} | {100 * decoy:.2f} | {100 * (named - decoy):.2f}"
+        print(f"| {seed} | {', '.join(shown)} | {', '.join(decoys)} | {aucs} |")
+    named, decoy = (100 * np.array([row[i] for row in rows]) for i in (3, 4))
+    print(f"| mean | | | {named.mean():.2f} | {decoy.mean():.2f} | {(named - decoy).mean():.2f} |")
 
 
 def print_table(args: argparse.Namespace, rows: list[tuple[str, int, dict]], kinds=KINDS) -> None:

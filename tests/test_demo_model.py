@@ -17,16 +17,20 @@ import torch
 
 from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
 from jobs.train.config import job_config, read_config_file
-from jobs.train.validation import ValidationConfig, ValidationSet, prepare_sets, score_sets, set_metrics
+from jobs.train.validation import ValidationConfig, ValidationSet, decoy_set, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.config import LavidaConfig, preset
 from lavida_core.model_folders import SHIPPED_MODELS
+from lavida_core.training.synthetic_shapes import held_out_categories
 
 DEMO_MODEL = SHIPPED_MODELS["demo"]
 TEST_SEEDS = {"seen": 5101, "novel": 5102}
 # Measured on the shipped weights (16 videos per set, --protocol reference); the bounds leave room for
 # float rounding across machines, not for a worse model.
 MEASURED = {"seen": 0.935, "novel": 0.828}  # frame AUC; pixel AUC 0.85 / 0.78
+# The prompt check (bench/demo_model_eval.py --kind decoy) on novel videos of seed 5102 showing 2 of the
+# 4 held-out combinations: frame AUC with a prompt naming those two, and with one naming the other two.
+MEASURED_DECOY = {"named": 0.784, "decoy": 0.482}
 
 
 def test_shipped_weights_are_a_trained_model_folder():
@@ -62,3 +66,18 @@ def test_shipped_weights_score_anomalous_frames_above_normal_ones(scored, kind):
     frame_auc, measured = scored[kind]["frame_auc"], MEASURED[kind]
     assert frame_auc == pytest.approx(measured, abs=0.01), scored[kind]
     assert scored[kind]["pixel_auc"] > 0.75, scored[kind]  # the masks cover the anomaly, from the mask logits
+
+
+def test_shipped_weights_read_the_prompt_on_novel_combinations(tmp_path):
+    """A novel anomaly is the one never-trained combination in its video, so a score that answers to
+    anything unfamiliar would pass the test above without reading the prompt. Named with a prompt for
+    held-out combinations that no frame shows (a decoy), the same frames must score near chance."""
+    shapes = demo_shapes(n_frames=16, seed=0)
+    spec = {"seed": TEST_SEEDS["novel"], "videos": 16, "novel": True, "types": 2}
+    [named] = prepare_sets(ValidationConfig(every=1, sets=(ValidationSet(name="novel", synthetic_shapes=spec),)), tmp_path, shapes)
+    decoy = decoy_set(named, held_out_categories(shapes))
+    assert set(decoy.anomaly_types).isdisjoint(named.anomaly_types) and len(decoy.anomaly_types) == 2
+    results = score_sets(load_lavida(DEMO_MODEL), [named, decoy], protocol="reference", device=torch.device("cpu"))
+    aucs = {kind: set_metrics(p, results[p.name], protocol="reference")["frame_auc"] for kind, p in (("named", named), ("decoy", decoy))}
+    assert aucs == pytest.approx(MEASURED_DECOY, abs=0.01)
+    assert aucs["named"] - aucs["decoy"] > 0.2  # the named shape, not any unfamiliar one, raises the score

@@ -157,6 +157,16 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
     return prepared
 
 
+def decoy_set(entry: PreparedSet, held_out: list[str]) -> PreparedSet:
+    """`entry` (a novel synthetic set) with a prompt naming the held-out combinations it does not show:
+    no frame shows what it names, so a model that binds colour to shape scores it near chance, and one
+    that answers to any unfamiliar combination scores it as the set's own prompt (bench/demo_model_eval.py)."""
+    decoys = [name for name in held_out if name not in entry.anomaly_types]
+    if not decoys:
+        raise UserError(f"validation set {entry.name!r} shows every held-out combination; a decoy prompt needs one it does not show")
+    return dataclasses.replace(entry, name=f"{entry.name}_decoy", anomaly_types=decoys)
+
+
 def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple[str, list[str]]:
     """The set's folder under OUT/validation/, generated on first use (a pure function of its fields)."""
     if shapes is None:
