@@ -93,7 +93,7 @@ def test_probes_before_keep_from_are_written_and_never_kept(tmp_path):
 
 def test_a_run_whose_first_kept_probe_stays_best_is_warned_about():
     warning = early_best_warning([250, 500, 750, 1000], 250, keep_from=0)
-    assert "step 250" in warning and "3 later probes" in warning and "keep_from" in warning
+    assert "step 250" in warning and "none of the 3 later probes" in warning and "keep_from" in warning
     assert early_best_warning([250, 500, 750, 1000], 500, keep_from=0) is None  # a later probe was kept
     assert early_best_warning([250, 500], 250, keep_from=0) is None  # one later probe says little
     assert early_best_warning([250, 500, 750, 1000], 500, keep_from=500) is not None  # the first probe kept is step 500

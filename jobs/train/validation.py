@@ -260,13 +260,13 @@ BEST_META = "best.json"
 
 def early_best_warning(probe_steps: list[int], best_step: int | None, *, keep_from: int) -> str | None:
     """A warning when the kept weights are the first keepable probe's and at least two later probes
-    scored lower: the run may have kept weights from before it learned anything."""
+    did not beat it: the run may have kept weights from before it learned anything."""
     steps = sorted({step for step in probe_steps if step >= keep_from})
     if best_step is None or len(steps) < 3 or best_step != steps[0]:
         return None
     return (
-        f"the kept weights are those of step {steps[0]}, the first probe that may be kept; the {len(steps) - 1} later "
-        f"probes all scored lower, so the run may not have learned what the sets test: look at {VALIDATION_CSV}, and "
+        f"the kept weights are those of step {steps[0]}, the first probe that may be kept; none of the {len(steps) - 1} "
+        f"later probes scored higher, so the run may not have learned what the sets test: look at {VALIDATION_CSV}, and "
         f'set "validation": "keep_from" to the step from which a probe may be kept'
     )
 
