@@ -49,10 +49,9 @@ import numpy as np
 import torch
 
 from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
-from jobs.train.validation import ValidationConfig, ValidationSet, decoy_set, prepare_sets, score_sets, set_metrics
+from jobs.train.validation import ValidationConfig, ValidationSet, decoy_sets, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder
-from lavida_core.training.synthetic_shapes import held_out_categories
 
 TEST_SEEDS = (5201, 5202, 5203, 5204, 5205)
 KINDS = ("seen", "novel")
@@ -113,28 +112,16 @@ DecoyRow = tuple[int, list[str], list[str], float, float]  # seed, named types, 
 
 def score_decoys(loaded, seeds: list[int], *, videos: int, protocol: str, work: Path, shapes) -> list[DecoyRow]:
     """(seed, named types, decoy types, named frame AUC, decoy frame AUC) per decoy set."""
-    held_out = held_out_categories(shapes)
-    if len(held_out) < 2:
-        raise SystemExit(f"the recipe holds out {len(held_out)} combination(s); a decoy set needs at least 2")
-    shown = len(held_out) // 2
-    sets = tuple(
-        ValidationSet(name=f"{DECOY}_{seed}", synthetic_shapes={"seed": seed, "videos": videos, "novel": True, "types": shown})
-        for seed in seeds
-    )
-    named = prepare_sets(ValidationConfig(every=1, sets=sets), work, shapes)
-    decoys = [decoy_set(entry, held_out) for entry in named]
+    pairs = decoy_sets(seeds, videos=videos, out=work, shapes=shapes)
     begun = time.monotonic()
-    scored = score_sets(loaded, [*named, *decoys], protocol=protocol, device=torch.device("cpu"))
-    print(f"scored {len(named)} decoy sets twice in {time.monotonic() - begun:.0f} s")
+    scored = score_sets(loaded, [prepared for pair in pairs for prepared in pair], protocol=protocol, device=torch.device("cpu"))
+    print(f"scored {len(pairs)} decoy sets twice in {time.monotonic() - begun:.0f} s")
+
+    def frame_auc(prepared) -> float:
+        return set_metrics(prepared, scored[prepared.name], protocol=protocol)["frame_auc"]
+
     return [
-        (
-            int(entry.name.split("_")[1]),
-            entry.anomaly_types,
-            decoy.anomaly_types,
-            set_metrics(entry, scored[entry.name], protocol=protocol, pixel=False)["frame_auc"],
-            set_metrics(decoy, scored[decoy.name], protocol=protocol, pixel=False)["frame_auc"],
-        )  # fmt: skip
-        for entry, decoy in zip(named, decoys)
+        (seed, named.anomaly_types, decoy.anomaly_types, frame_auc(named), frame_auc(decoy)) for seed, (named, decoy) in zip(seeds, pairs)
     ]
 
 

@@ -17,11 +17,10 @@ import torch
 
 from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
 from jobs.train.config import job_config, read_config_file
-from jobs.train.validation import ValidationConfig, ValidationSet, decoy_set, prepare_sets, score_sets, set_metrics
+from jobs.train.validation import ValidationConfig, ValidationSet, decoy_sets, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.config import LavidaConfig, preset
 from lavida_core.model_folders import SHIPPED_MODELS
-from lavida_core.training.synthetic_shapes import held_out_categories
 
 DEMO_MODEL = SHIPPED_MODELS["demo"]
 TEST_SEEDS = {"seen": 5101, "novel": 5102}
@@ -72,10 +71,7 @@ def test_shipped_weights_read_the_prompt_on_novel_combinations(tmp_path):
     """A novel anomaly is the one never-trained combination in its video, so a score that answers to
     anything unfamiliar would pass the test above without reading the prompt. Named with a prompt for
     held-out combinations that no frame shows (a decoy), the same frames must score near chance."""
-    shapes = demo_shapes(n_frames=16, seed=0)
-    spec = {"seed": TEST_SEEDS["novel"], "videos": 16, "novel": True, "types": 2}
-    [named] = prepare_sets(ValidationConfig(every=1, sets=(ValidationSet(name="novel", synthetic_shapes=spec),)), tmp_path, shapes)
-    decoy = decoy_set(named, held_out_categories(shapes))
+    [(named, decoy)] = decoy_sets([TEST_SEEDS["novel"]], videos=16, out=tmp_path, shapes=demo_shapes(n_frames=16, seed=0))
     assert set(decoy.anomaly_types).isdisjoint(named.anomaly_types) and len(decoy.anomaly_types) == 2
     results = score_sets(load_lavida(DEMO_MODEL), [named, decoy], protocol="reference", device=torch.device("cpu"))
     aucs = {kind: set_metrics(p, results[p.name], protocol="reference")["frame_auc"] for kind, p in (("named", named), ("decoy", decoy))}

@@ -51,6 +51,7 @@ from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, 
 from lavida_core.checkpoint import LoadedLavida
 from lavida_core.detector import LavidaDetector
 from lavida_core.training.loop import trainable_state
+from lavida_core.training.synthetic_shapes import held_out_categories
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +158,24 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
     return prepared
 
 
-def decoy_set(entry: PreparedSet, held_out: list[str]) -> PreparedSet:
-    """`entry` (a novel synthetic set) with a prompt naming the held-out combinations it does not show:
-    no frame shows what it names, so a model that binds colour to shape scores it near chance, and one
-    that answers to any unfamiliar combination scores it as the set's own prompt (bench/demo_model_eval.py)."""
-    decoys = [name for name in held_out if name not in entry.anomaly_types]
-    if not decoys:
-        raise UserError(f"validation set {entry.name!r} shows every held-out combination; a decoy prompt needs one it does not show")
-    return dataclasses.replace(entry, name=f"{entry.name}_decoy", anomaly_types=decoys)
+def decoy_sets(seeds: list[int], *, videos: int, out: Path, shapes: Any) -> list[tuple[PreparedSet, PreparedSet]]:
+    """(named, decoy) per seed: a novel synthetic set whose anomalies use half the held-out combinations
+    of `shapes`, and the same videos with a prompt naming the other held-out combinations, which no frame
+    shows. A model that binds colour to shape scores the decoy near chance; one that answers to any
+    unfamiliar combination scores it as the named set (bench/demo_model_eval.py --kind decoy)."""
+    held_out = held_out_categories(shapes)
+    if len(held_out) < 2:
+        raise UserError(f"the recipe holds out {len(held_out)} combination(s); a decoy set needs at least 2")
+    spec = {"videos": videos, "novel": True, "types": len(held_out) // 2}
+    sets = tuple(ValidationSet(name=f"novel_{seed}", synthetic_shapes={"seed": seed, **spec}) for seed in seeds)
+    named = prepare_sets(ValidationConfig(every=1, sets=sets), out, shapes)
+    return [
+        (
+            entry,
+            dataclasses.replace(entry, name=f"{entry.name}_decoy", anomaly_types=[t for t in held_out if t not in entry.anomaly_types]),
+        )
+        for entry in named
+    ]
 
 
 def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple[str, list[str]]:
