@@ -148,9 +148,29 @@ def test_train_job_grounds_once_keeps_it_and_refuses_another_grounding_config(tm
         train_process(job_config(_raw(steps=4), overrides={"out": str(out)}), resume=True)
 
 
+def test_grounding_on_its_own_datasets_learns_names_the_training_never_gives(tmp_path, caplog):
+    """ "grounding": {"datasets": [...]}: frames and names come from those (here every colour-shape
+    combination, the held-out ones too, as the reference's pretrained encoders know them), while the
+    LAVIDA loop draws from the training datasets alone; changing them is another grounding."""
+    every = {"layout": "synthetic_shapes", "name": "every", "n_videos": 100, "n_frames": 4, "seed": 2, "hold_out": False,
+             **{k: list(v) if isinstance(v, tuple) else v for k, v in EASY.items()}}  # fmt: skip
+    job = job_config(_raw(datasets=[every]), overrides={"out": str(tmp_path)})
+    assert job.grounding.steps == 3 and [d.name for d in job.grounding_datasets] == ["every"]
+    with caplog.at_level("INFO"):
+        train_process(job, resume=False)
+    assert "grounding on its own datasets ['every']: 16 names" in caplog.text  # 4 x 4, none held out
+    assert "dataset shapes: 6 samples, " in caplog.text  # the LAVIDA loop's own data is unchanged
+    with pytest.raises(UserError, match="another model, datasets or grounding config"):
+        train_process(job_config(_raw(datasets=[{**every, "seed": 3}]), overrides={"out": str(tmp_path)}), resume=True)
+
+
 def test_grounding_config_errors_are_one_line_cli_errors(tmp_path):
     with pytest.raises(UserError, match="unknown field"):
         job_config(_raw(epochs=3), overrides={"out": str(tmp_path)})
     with pytest.raises(CLI_ERRORS, match="at least 1"):
         job_config(_raw(steps=0), overrides={"out": str(tmp_path)})
+    with pytest.raises(UserError, match='"datasets" is a list of dataset entries'):
+        job_config(_raw(datasets=[]), overrides={"out": str(tmp_path)})
+    with pytest.raises(UserError, match="dataset layout 'nope' unknown"):
+        job_config(_raw(datasets=[{"layout": "nope"}]), overrides={"out": str(tmp_path)})
     assert json.loads(json.dumps(job_config(_raw(), overrides={"out": str(tmp_path)}).to_dict()))["grounding"]["steps"] == 3

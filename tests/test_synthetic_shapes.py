@@ -1,5 +1,6 @@
 """The synthetic shapes dataset: determinism, vocabulary split, masks that match the pixels."""
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -39,6 +40,15 @@ def test_held_out_combinations_use_only_words_seen_in_training():
     words_in_training = {w for name in train for w in name.split(" ")}
     assert all(set(name.split(" ")) <= words_in_training for name in held_out)
     assert len({name.split(" ")[1] for name in held_out}) > 1  # not one shape held out for every colour
+
+
+def test_a_dataset_that_holds_nothing_out_draws_the_held_out_combinations_too():
+    """hold_out=False is for a grounding stage's own data (the stand-in for pretrained encoders)."""
+    every = dataclasses.replace(CONFIG, hold_out=False, n_videos=40)
+    assert set(training_categories(every)) == {f"{c} {s}" for c in COLOURS for s in SHAPES}
+    assert held_out_categories(every) == held_out_categories(CONFIG)  # the same combinations are still named novel
+    drawn = {o.name for i in range(every.n_videos) for o in render_training_video(every, i).objects}
+    assert drawn & set(held_out_categories(CONFIG))
 
 
 def test_training_videos_hold_distinct_training_categories_with_matching_pixels():

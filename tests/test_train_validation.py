@@ -13,11 +13,13 @@ import torch
 from safetensors.torch import load_file
 
 from jobs.errors import UserError
+from jobs.shapes_testset import read_testset_types
 from jobs.train.config import job_config
 from jobs.train.loop import train_process
 from jobs.train.state import LOSS_CSV, MODEL_DIR
 from jobs.train.validation import BEST_DIR, BEST_META, BEST_WEIGHTS, VALIDATION_CSV, early_best_warning
 from lavida_core.checkpoint import load_lavida, trained_part_keys
+from lavida_core.training.synthetic_shapes import ShapesConfig, held_out_categories
 
 SHAPES = {"n_videos": 6, "n_frames": 4, "colours": ["red", "green", "blue"], "shapes": ["circle", "square", "cross"], "max_objects": 2}
 VALIDATION = {
@@ -128,12 +130,49 @@ def test_the_synthetic_sets_are_written_once_in_shanghaitechs_layout(validated):
         ({"every": 2, "sets": VALIDATION["sets"], "protocol": "paper"}, '"protocol" must be one of'),
         ({"every": 2, "sets": VALIDATION["sets"], "keep_from": -1}, '"keep_from" is a step >= 0'),
         ({"every": 2, "sets": VALIDATION["sets"], "keep_from": 6}, "past the last step (5)"),
+        ({"every": 2, "sets": [{**VALIDATION["sets"][1], "report_only": True}]}, "at least one set must choose"),
     ],
 )
 def test_bad_validation_sections_are_one_line_errors(tmp_path, validation, message):
     with pytest.raises(UserError, match=None) as caught:
         job_config(_raw(validation=validation), overrides={"out": str(tmp_path)})
     assert message in str(caught.value)
+
+
+def test_a_decoy_set_names_the_held_out_combinations_it_does_not_show_and_stays_out_of_the_selection(tmp_path):
+    """Held out of SHAPES (3 x 3 words): one combination per colour. The decoy set shows one of them and
+    names the other two; as report_only it is written to validation.csv but not in the selection."""
+    decoy = {"name": "decoy", "synthetic_shapes": {"seed": 102, "videos": 3, "frames": 8, "decoy": True}, "report_only": True}
+    sets = [VALIDATION["sets"][1], decoy]
+    train_process(job_config(_raw(steps=2, validation={"every": 2, "sets": sets}), overrides={"out": str(tmp_path)}), resume=False)
+    shapes = ShapesConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in SHAPES.items()})
+    shown = read_testset_types(tmp_path / "validation" / "decoy")
+    assert len(shown) == 1 and shown[0] in held_out_categories(shapes)
+    assert json.loads((tmp_path / "validation" / "decoy" / "set.json").read_text())["novel"] is True
+    rows = {r["set"]: r for r in _rows(tmp_path / VALIDATION_CSV)}
+    assert set(rows) == {"novel", "decoy"}
+    assert float(rows["decoy"]["selection"]) == pytest.approx(float(rows["novel"]["frame_auc"]))  # the novel set's alone
+    assert float(rows["decoy"]["frame_auc"]) != pytest.approx(float(rows["novel"]["frame_auc"]))
+
+
+@pytest.mark.parametrize(
+    "synthetic, message",
+    [
+        ({"seed": 1, "decoy": True, "types": 2}, "leave out types and novel"),
+        ({"seed": 1, "decoy": True, "novel": False}, "leave out types and novel"),
+    ],
+)
+def test_bad_decoy_sets_are_refused_before_training(tmp_path, synthetic, message):
+    sets = [VALIDATION["sets"][0], {"name": "decoy", "synthetic_shapes": synthetic, "report_only": True}]
+    with pytest.raises(UserError) as caught:
+        train_process(job_config(_raw(validation={"every": 2, "sets": sets}), overrides={"out": str(tmp_path)}), resume=False)
+    assert message in str(caught.value) and not (tmp_path / LOSS_CSV).exists()
+
+
+def test_a_novel_set_is_refused_when_the_training_data_holds_nothing_out(tmp_path):
+    raw = {**_raw(), "synthetic_shapes": {**SHAPES, "hold_out": False}}
+    with pytest.raises(UserError, match='"hold_out": false'):
+        train_process(job_config(raw, overrides={"out": str(tmp_path)}), resume=False)
 
 
 def test_a_benchmark_set_that_does_not_exist_is_refused_before_training(tmp_path):

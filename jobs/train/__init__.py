@@ -33,8 +33,10 @@ OUT holds `checkpoints/step_NNNNNN/` (resumable train states, see jobs/train/sta
 `loss.csv` (one row per step), `train_config.json` (the config as run) and, at the end, `model/`
 (a `save_lavida` folder that `lavida scan --model OUT/model` reads). With a "grounding" section the
 image and text encoders are first pre-trained to ground the datasets' names (lavida_core.training.grounding, not
-part of the paper: for models that start from random weights); the result is kept in `grounding/` and
-reused by a re-run or `--resume`. With a "validation" section, rank 0 scores the sets every
+part of the paper: for models that start from random weights), or those of its own "datasets" when it gives
+any (entries as above; e.g. a synthetic_shapes dataset with "hold_out": false, every colour-shape
+combination, as pretrained encoders know them); the result is kept in `grounding/` and reused by a
+re-run or `--resume`. With a "validation" section, rank 0 scores the sets every
 `every` steps as `lavida eval` would (validation.csv, a loss.csv column) and the model folder holds
 the best probe's weights (jobs/train/validation.py). `--resume` continues from the
 newest checkpoint; several workers (`--workers N`) run through Ray Train's TorchTrainer, gloo on CPU

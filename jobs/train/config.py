@@ -52,6 +52,8 @@ class JobConfig:
     model_config: dict[str, Any] = field(default_factory=dict)
     tensorboard: bool = False
     grounding: GroundingConfig | None = None  # pre-train the encoders first; None: no grounding stage
+    # the grounding stage's own data ("grounding": {"datasets": [...]}); empty: the training datasets
+    grounding_datasets: tuple[DatasetSpec, ...] = ()
     validation: ValidationConfig | None = None  # probe validation sets, keep the best (jobs/train/validation.py)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +104,7 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
     if not out:
         raise UserError('no output folder: give "out" in the config or --out')
     validation = validation_config(raw["validation"]) if "validation" in raw else None
+    grounding, grounding_datasets = _grounding(raw["grounding"]) if "grounding" in raw else (None, ())
     train = _typed(TrainConfig, train_fields, "train")
     if validation is not None and validation.keep_from > train.steps:
         raise UserError(f'"validation": "keep_from" {validation.keep_from} is past the last step ({train.steps}): no probe could be kept')
@@ -115,9 +118,22 @@ def job_config(raw: dict[str, Any], *, overrides: dict[str, Any] | None = None) 
         checkpoint={k: str(v) for k, v in raw.get("checkpoint", {}).items()},
         model_config=dict(raw.get("model_config", {})),
         tensorboard=bool(raw.get("tensorboard", False)),
-        grounding=_typed(GroundingConfig, raw["grounding"], "grounding") if "grounding" in raw else None,
+        grounding=grounding,
+        grounding_datasets=grounding_datasets,
         validation=validation,
     )
+
+
+def _grounding(raw: dict[str, Any]) -> tuple[GroundingConfig, tuple[DatasetSpec, ...]]:
+    """The "grounding" section: its GroundingConfig, and its own "datasets" (entries as the top-level
+    ones) when it names any."""
+    fields = dict(raw)
+    if "datasets" not in fields:
+        return _typed(GroundingConfig, fields, "grounding"), ()
+    entries = fields.pop("datasets")
+    if not isinstance(entries, list) or not entries:
+        raise UserError('"grounding": "datasets" is a list of dataset entries as the top-level "datasets"; leave it out to ground on those')
+    return _typed(GroundingConfig, fields, "grounding"), dataset_specs({"datasets": entries})
 
 
 def _placeholders(value: Any) -> Iterator[str]:
@@ -255,4 +271,8 @@ DATASET_LAYOUTS: dict[str, Callable[[DatasetSpec], SegDataset]] = {
 
 
 def build_sampler(job: JobConfig) -> ExposureSampler:
-    return ExposureSampler([DATASET_LAYOUTS[d.layout](d) for d in job.datasets], job.sampler)
+    return ExposureSampler(build_datasets(job.datasets), job.sampler)
+
+
+def build_datasets(specs: tuple[DatasetSpec, ...]) -> list[SegDataset]:
+    return [DATASET_LAYOUTS[d.layout](d) for d in specs]

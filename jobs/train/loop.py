@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from jobs.errors import UserError
-from jobs.train.config import JobConfig, build_sampler, first_shapes_config
+from jobs.train.config import JobConfig, build_datasets, build_sampler, first_shapes_config
 from jobs.train.state import (
     CHECKPOINTS_DIR,
     MODEL_DIR,
@@ -34,7 +34,7 @@ from lavida_core.model_folders import ModelCard, model_folder
 from lavida_core.tokenizer import encode_anomaly_types
 from lavida_core.training import grounding as G
 from lavida_core.training import loop as T
-from lavida_core.training.exposure_sampler import ExposureSampler
+from lavida_core.training.exposure_sampler import ExposureSampler, scan_dataset
 from lavida_core.training.grounding import GroundingConfig
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def ground_encoders(job: JobConfig, loaded: LoadedLavida, sampler: ExposureSampl
     meta = {
         "model": job.model, "checkpoint": job.checkpoint, "seed": job.train.seed,
         "datasets": [dataclasses.asdict(d) for d in job.datasets], "grounding": dataclasses.asdict(job.grounding),
+        **({"grounding_datasets": [dataclasses.asdict(d) for d in job.grounding_datasets]} if job.grounding_datasets else {}),
     }  # fmt: skip
     model = loaded.model
     grounded = load_grounding(Path(job.out), meta)
@@ -135,7 +136,7 @@ def ground_encoders(job: JobConfig, loaded: LoadedLavida, sampler: ExposureSampl
         model.load_state_dict({k: v.to(device) for k, v in grounded.items()}, strict=False)
         log.info("grounded encoders loaded from %s", Path(job.out))
     else:
-        _run_grounding(job.grounding, loaded, sampler, device, rank=where.rank)
+        _run_grounding(job.grounding, loaded, *_grounding_data(job, sampler), device, rank=where.rank)
         if where.rank == 0:
             save_grounding(Path(job.out), G.encoder_state(model), meta)
     if where.world_size > 1:  # every rank starts the loop from rank 0's encoders
@@ -143,11 +144,24 @@ def ground_encoders(job: JobConfig, loaded: LoadedLavida, sampler: ExposureSampl
             torch.distributed.broadcast(param.data, src=0)
 
 
-def _run_grounding(config: GroundingConfig, loaded: LoadedLavida, sampler: ExposureSampler, device: torch.device, *, rank: int) -> None:
-    """On the sampler's datasets and names. Every rank runs the same steps on the same frames;
-    ground_encoders then broadcasts rank 0's."""
+def _grounding_data(job: JobConfig, sampler: ExposureSampler) -> tuple[list[Any], list[str]]:
+    """The datasets grounding draws frames from and their names: the grounding section's own datasets
+    when it gives any, else the training datasets."""
+    if not job.grounding_datasets:
+        return list(sampler.datasets.values()), sampler.names
+    datasets = build_datasets(job.grounding_datasets)
+    names = sorted({name for dataset in datasets for name in scan_dataset(dataset)[0]})
+    log.info("grounding on its own datasets %s: %d names", [d.name for d in datasets], len(names))
+    return datasets, names
+
+
+def _run_grounding(
+    config: GroundingConfig, loaded: LoadedLavida, datasets: list[Any], names: list[str], device: torch.device, *, rank: int
+) -> None:
+    """On `datasets` and `names` (with their words when `config.words`). Every rank runs the same steps on
+    the same frames; ground_encoders then broadcasts rank 0's."""
     model = loaded.model
-    datasets, names = list(sampler.datasets.values()), G.grounding_names(sampler.names, config)
+    names = G.grounding_names(names, config)
     name_ids = {k: v.to(device) for k, v in encode_anomaly_types(loaded.clip_tokenizer, names).items()}
     head, optimizer = G.make_head_and_optimizer(model, config)
     grid, size = model.segmenter.embedding_size, model.segmenter.image_size

@@ -6,6 +6,7 @@ model being trained, and the probe with the best score is what the run's model f
       "sets": [
         {"name": "seen", "synthetic_shapes": {"seed": 101, "videos": 24}},
         {"name": "novel", "synthetic_shapes": {"seed": 102, "videos": 24, "novel": true}},
+        {"name": "decoy", "synthetic_shapes": {"seed": 102, "videos": 24, "decoy": true}, "report_only": true},
         {"name": "ped2", "dataset": "ucsd_ped2", "root": "/data/UCSD_Anomaly_Dataset.v1p2",
          "anomaly_types": ["a bicycle", "a car"], "sample_interval": 1}
       ],
@@ -15,7 +16,10 @@ model being trained, and the probe with the best score is what the run's model f
 
 A set is a benchmark in its published layout (`dataset` + `root`, read by jobs/vad_datasets.py), or
 `synthetic_shapes`: held-out shapes videos drawn like the job's first synthetic_shapes dataset with
-the set's own seed, written once into OUT/validation/<name>/ (jobs/shapes_testset.py). Validation
+the set's own seed, written once into OUT/validation/<name>/ (jobs/shapes_testset.py); a `decoy` set
+shows half the held-out combinations and names the other half (`_synthetic_set`), so its figure says
+whether the novel sets' one is the prompt read or an unfamiliar object noticed. A `report_only` set is
+scored and written to validation.csv but left out of the selection. Validation
 seeds must differ from the seeds any reported test figure is measured on (bench/demo_model_eval.py).
 
 Scoring is the evaluation's: the clips `lavida scan` would plan (lavida_core/clips.py), the
@@ -56,7 +60,7 @@ from lavida_core.training.synthetic_shapes import held_out_categories
 log = logging.getLogger(__name__)
 
 SELECT_METRICS = ("frame_auc", "video_mean_auc", "pixel_auc")
-SHAPES_KEYS = {"seed", "videos", "frames", "novel", "types"}
+SHAPES_KEYS = {"seed", "videos", "frames", "novel", "types", "decoy"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class ValidationSet:
     sample_interval: int | None = None  # None: the benchmark's (1 for a synthetic set)
     frames_per_clip: int = 8
     pixel: bool = False  # also pixel AUC (the benchmark's pixel masks; a synthetic set has them)
-    synthetic_shapes: dict[str, Any] | None = None  # seed, videos (20), frames (16), novel (false), types (4)
+    synthetic_shapes: dict[str, Any] | None = None  # seed, videos (20), frames (16), novel (false), types (4), decoy (false)
+    report_only: bool = False  # scored and written to validation.csv, left out of the selection (e.g. a decoy set)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ class ValidationConfig:
             raise UserError('"validation": "select": "pixel_auc" needs "pixel": true on every set')
         if self.protocol not in PROTOCOLS:
             raise UserError(f'"validation": "protocol" must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}')
+        if all(s.report_only for s in self.sets):
+            raise UserError('"validation": every set is "report_only"; at least one set must choose the best probe')
         names = [s.name for s in self.sets]
         if len(set(names)) != len(names):
             raise UserError(f'"validation": set names must be distinct, got {names}')
@@ -131,6 +138,7 @@ class PreparedSet:
     sample_interval: int
     frames_per_clip: int
     pixel: bool
+    report_only: bool = False
 
 
 def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> list[PreparedSet]:
@@ -152,6 +160,7 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
             PreparedSet(
                 name=entry.name, benchmark=benchmark, videos=videos, anomaly_types=types or list(benchmark.anomaly_types),
                 sample_interval=interval or benchmark.sample_interval, frames_per_clip=entry.frames_per_clip, pixel=pixel,
+                report_only=entry.report_only,
             )
         )  # fmt: skip
         log.info("validation set %s: %d videos of %s, types %s", entry.name, len(videos), benchmark.title, prepared[-1].anomaly_types)
@@ -159,39 +168,53 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
 
 
 def decoy_sets(seeds: list[int], *, videos: int, out: Path, shapes: Any) -> list[tuple[PreparedSet, PreparedSet]]:
-    """(named, decoy) per seed: a novel synthetic set whose anomalies use half the held-out combinations
-    of `shapes`, and the same videos with a prompt naming the other held-out combinations, which no frame
-    shows. A model that binds colour to shape scores the decoy near chance; one that answers to any
-    unfamiliar combination scores it as the named set (bench/demo_model_eval.py --kind decoy)."""
-    held_out = held_out_categories(shapes)
-    if len(held_out) < 2:
-        raise UserError(f"the recipe holds out {len(held_out)} combination(s); a decoy set needs at least 2")
-    spec = {"videos": videos, "novel": True, "types": len(held_out) // 2}
-    sets = tuple(ValidationSet(name=f"novel_{seed}", synthetic_shapes={"seed": seed, **spec}) for seed in seeds)
-    named = prepare_sets(ValidationConfig(every=1, sets=sets), out, shapes)
-    return [
-        (
-            entry,
-            dataclasses.replace(entry, name=f"{entry.name}_decoy", anomaly_types=[t for t in held_out if t not in entry.anomaly_types]),
-        )
-        for entry in named
+    """(named, decoy) per seed: a decoy set (`"decoy": true`, below) and the same videos with a prompt
+    naming the combinations they show (bench/demo_model_eval.py --kind decoy)."""
+    half = len(held_out_categories(shapes)) // 2
+    sets = [
+        ValidationSet(name=f"novel_{seed}{suffix}", synthetic_shapes={"seed": seed, "videos": videos, **spec})
+        for seed in seeds
+        for suffix, spec in (("", {"novel": True, "types": half}), ("_decoy", {"decoy": True}))
     ]
+    prepared = prepare_sets(ValidationConfig(every=1, sets=tuple(sets)), out, shapes)
+    return list(zip(prepared[0::2], prepared[1::2], strict=True))
 
 
 def _synthetic_set(entry: ValidationSet, out: Path, shapes: Any | None) -> tuple[str, list[str]]:
-    """The set's folder under OUT/validation/, generated on first use (a pure function of its fields)."""
+    """The set's folder under OUT/validation/, generated on first use (a pure function of its fields), and
+    the names its prompt asks for.
+
+    A decoy set (`"decoy": true`) is a novel set whose anomalies use half the held-out combinations, its
+    prompt naming the other half, which no frame shows. A model that binds colour to shape scores it near
+    chance; one that answers to any unfamiliar combination scores it as if the shown ones were named
+    (bench/RESULTS.md, the decoy check). Best kept `report_only`: a higher figure is worse."""
     if shapes is None:
         raise UserError(f"validation set {entry.name!r}: synthetic_shapes needs a synthetic_shapes training dataset to draw like")
-    spec = {"seed": 0, "videos": 20, "frames": 16, "novel": False, "types": 4, **(entry.synthetic_shapes or {})}
+    given = entry.synthetic_shapes or {}
+    spec = {"seed": 0, "videos": 20, "frames": 16, "novel": False, "types": 4, **given}
+    held_out = held_out_categories(shapes)
+    if spec.get("decoy"):
+        if "types" in given or given.get("novel") is False or len(held_out) < 2:
+            raise UserError(
+                f"validation set {entry.name!r}: a decoy set shows half the held-out combinations and names the other half "
+                f"(leave out types and novel); the recipe holds out {len(held_out)}, it needs at least 2"
+            )
+        spec.update(novel=True, types=len(held_out) // 2)
+    if spec["novel"] and not shapes.hold_out:
+        raise UserError(
+            f"validation set {entry.name!r}: a novel set needs combinations held out of training, but the first "
+            'synthetic_shapes dataset draws every one ("hold_out": false); give held-out combinations to the training data'
+        )
     root = Path(out) / "validation" / entry.name
     stamp = root / "set.json"
     if stamp.is_file() and json.loads(stamp.read_text()) == spec:
-        return str(root), read_testset_types(root)
-    shutil.rmtree(root, ignore_errors=True)
-    config = dataclasses.replace(shapes, n_frames=int(spec["frames"]), seed=int(spec["seed"]))
-    types = write_shapes_testset(root, config, n_videos=int(spec["videos"]), novel=bool(spec["novel"]), max_types=int(spec["types"]))
-    stamp.write_text(json.dumps(spec))
-    return str(root), types
+        types = read_testset_types(root)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        config = dataclasses.replace(shapes, n_frames=int(spec["frames"]), seed=int(spec["seed"]))
+        types = write_shapes_testset(root, config, n_videos=int(spec["videos"]), novel=bool(spec["novel"]), max_types=int(spec["types"]))
+        stamp.write_text(json.dumps(spec))
+    return str(root), [t for t in held_out if t not in types] if spec.get("decoy") else types
 
 
 # ---- one probe ---------------------------------------------------------------------------------
@@ -215,7 +238,8 @@ def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: s
     model back in training mode afterwards (lavida_core.training.loop.set_trainable)."""
     scored = score_sets(loaded, sets, protocol=protocol, device=device)
     by_set = {prepared.name: set_metrics(prepared, scored[prepared.name], protocol=protocol) for prepared in sets}
-    return Probe(step=step, by_set=by_set, value=float(np.mean([m[select] for m in by_set.values()])))
+    chosen = [by_set[prepared.name][select] for prepared in sets if not prepared.report_only]
+    return Probe(step=step, by_set=by_set, value=float(np.mean(chosen)))
 
 
 def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, protocol: str, device: torch.device) -> dict[str, dict[str, Any]]:

@@ -199,6 +199,15 @@ def _draw_names(rng: np.random.Generator, vocabulary: Sequence[str], exclude: se
     return [pool[i] for i in picks]
 
 
+def scan_dataset(dataset: SegDataset) -> tuple[list[str], list[int] | None]:
+    """A dataset's names, sorted (what negatives are drawn from), and every sample's frame count (None:
+    not read)."""
+    if dataset.categories is not None:  # a fixed list (semantic datasets): no pass over the samples
+        return sorted(set(dataset.categories)), None
+    infos = [dataset.info(i) for i in range(len(dataset))]
+    return sorted({name for info in infos for name in info.names}), [info.n_frames for info in infos]
+
+
 class ExposureSampler:
     """Draws TrainingSamples from several SegDatasets (each with a distinct ``name``)."""
 
@@ -238,11 +247,7 @@ class ExposureSampler:
 
     @staticmethod
     def _scan(dataset: SegDataset) -> tuple[list[str], list[int] | None]:
-        """The names negatives are drawn from, and every sample's frame count (None: not read)."""
-        if dataset.categories is not None:  # a fixed list (semantic datasets): no pass over the samples
-            return sorted(set(dataset.categories)), None
-        infos = [dataset.info(i) for i in range(len(dataset))]
-        return sorted({name for info in infos for name in info.names}), [info.n_frames for info in infos]
+        return scan_dataset(dataset)
 
     def _cumulative_clips(self, dataset: str, n_frames: list[int] | None) -> np.ndarray | None:
         """Running total of the reference's clips per sample: it draws a clip uniformly among all the

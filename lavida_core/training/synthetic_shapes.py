@@ -108,6 +108,11 @@ class ShapesConfig:
     # while it shows. Beside datasets without word objects, set `grounding.words` too, or grounding
     # learns "red" as absent from their red things. Anomaly test videos are unchanged.
     word_objects: bool = False
+    # False: the training videos draw every colour-shape combination, the held-out ones too. Only for a
+    # grounding stage's own data ("grounding": {"datasets": ...}), which stands in for the pretraining
+    # of the reference's CLIP and SAM2 (they have seen every combination; the LAVIDA stage never names
+    # the held-out ones). `held_out_categories` still names the same combinations.
+    hold_out: bool = True
     colours: tuple[str, ...] = tuple(COLOURS)
     shapes: tuple[str, ...] = tuple(SHAPES)
     seed: int = 0
@@ -171,7 +176,7 @@ def held_out_categories(config: ShapesConfig) -> list[str]:
 
 
 def training_categories(config: ShapesConfig) -> list[str]:
-    held_out = set(held_out_categories(config))
+    held_out = set(held_out_categories(config)) if config.hold_out else set()
     every = [category_name(c, s) for c in config.colours for s in config.shapes]
     return [name for name in every if name not in held_out]
 
