@@ -170,7 +170,10 @@ def prepare_sets(config: ValidationConfig, out: Path, shapes: Any | None) -> lis
 def decoy_sets(seeds: list[int], *, videos: int, out: Path, shapes: Any) -> list[tuple[PreparedSet, PreparedSet]]:
     """(named, decoy) per seed: a decoy set (`"decoy": true`, below) and the same videos with a prompt
     naming the combinations they show (bench/demo_model_eval.py --kind decoy)."""
-    half = len(held_out_categories(shapes)) // 2
+    held_out = held_out_categories(shapes)
+    if len(held_out) < 2:
+        raise UserError(f"the recipe holds out {len(held_out)} combination(s); a decoy set needs at least 2")
+    half = len(held_out) // 2
     sets = [
         ValidationSet(name=f"novel_{seed}{suffix}", synthetic_shapes={"seed": seed, "videos": videos, **spec})
         for seed in seeds
