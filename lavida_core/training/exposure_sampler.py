@@ -226,7 +226,7 @@ class ExposureSampler:
         if weights.sum() <= 0 or empty:
             raise InputError(f"need a positive sampling ratio and no empty dataset; empty: {empty}")
         self._probabilities = weights / weights.sum()
-        scans = {name: self._scan(ds) for name, ds in self.datasets.items()}
+        scans = {name: scan_dataset(ds) for name, ds in self.datasets.items()}
         self._vocabularies = {name: vocabulary for name, (vocabulary, _) in scans.items()}
         self._clip_totals = {name: self._cumulative_clips(name, n_frames) for name, (_, n_frames) in scans.items()}
         self._vocabulary_sets = {name: set(vocabulary) for name, vocabulary in self._vocabularies.items()}
@@ -244,10 +244,6 @@ class ExposureSampler:
     def names(self) -> list[str]:
         """Every category name of every dataset, sorted."""
         return self._all_names
-
-    @staticmethod
-    def _scan(dataset: SegDataset) -> tuple[list[str], list[int] | None]:
-        return scan_dataset(dataset)
 
     def _cumulative_clips(self, dataset: str, n_frames: list[int] | None) -> np.ndarray | None:
         """Running total of the reference's clips per sample: it draws a clip uniformly among all the
