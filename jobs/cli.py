@@ -18,6 +18,7 @@ import signal
 import sys
 
 from jobs.errors import CLI_ERRORS, EXIT_CODES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USER_ERROR
+from jobs.s3_settings import RedactingFilter, problem_of, redact
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("jobs.scan", "scan an archive (folder or s3:// prefix) for anomalies into OUT"),
@@ -70,36 +71,63 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # no secret reaches a log line
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a command as Ctrl-C does
     try:
         return int(args._run(args) or 0)
     except CLI_ERRORS as error:
         if args.debug:
             raise
-        print(f"lavida {args.command}: error: {error}", file=sys.stderr)
+        _say(f"lavida {args.command}: error: {error}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt as interrupt:
         if args.debug:
             raise
         said = f": {interrupt}" if str(interrupt) else ""
-        print(f"lavida {args.command}: interrupted{said}", file=sys.stderr)
+        _say(f"lavida {args.command}: interrupted{said}")
         return EXIT_INTERRUPTED
-    except OSError as error:  # a path that is not what it must be, a disk that is full, a server gone
-        if args.debug:
-            raise
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"lavida {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
-        return EXIT_USER_ERROR
     except Exception as error:
         if args.debug:
             raise
-        print(
-            f"lavida {args.command}: unexpected error: {type(error).__name__}: {_first_line(error)} (rerun with --debug for the traceback)",
-            file=sys.stderr,
+        remote = _s3_url(args)
+        problem = problem_of(error, remote, _storage_options(args)) if remote else None
+        if problem:  # an S3 failure that no command caught where it happened
+            _say(f"lavida {args.command}: error: {problem}")
+            return EXIT_USER_ERROR
+        if isinstance(error, OSError):  # a path that is not what it must be, a disk that is full, a server gone
+            where = f" ({error.filename})" if error.filename else ""
+            _say(f"lavida {args.command}: error: {error.strerror or _first_line(error)}{where}")
+            return EXIT_USER_ERROR
+        _say(
+            f"lavida {args.command}: unexpected error: {type(error).__name__}: {_first_line(error)} (rerun with --debug for the traceback)"
         )
         return EXIT_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _say(line: str) -> None:
+    """A failure's line on stderr: no secret, no colour codes."""
+    print(redact(line), file=sys.stderr)
+
+
+def _s3_url(args: argparse.Namespace) -> str | None:
+    """The s3:// path the command was given (its source or its OUT), to name in an S3 failure."""
+    for name in ("out", "source"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith(("s3://", "s3a://")):
+            return value
+    return None
+
+
+def _storage_options(args: argparse.Namespace) -> dict:
+    from jobs.scan import parse_storage_options
+
+    try:
+        return parse_storage_options(getattr(args, "storage_option", None) or [])
+    except CLI_ERRORS:
+        return {}
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -107,7 +135,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in redact(str(error)).splitlines() if line.strip()]
     return lines[0][:300] if lines else ""
 
 

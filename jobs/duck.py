@@ -4,8 +4,8 @@ OUT's Delta tables are read through their Arrow datasets (jobs/out_tables.py), r
 DuckDB as the relations the views read: no DuckDB extension (delta, httpfs) is downloaded or
 loaded, and filters and column choices reach the Parquet scan (a `scan_date` filter skips the
 other days' files). A connection reads one snapshot of OUT: the newest, or `as_of` a `videos`
-table version or a time (`--as-of`). S3 endpoint and keys come from `storage_options` (s3fs
-keyword arguments) or from the usual AWS environment variables.
+table version or a time (`--as-of`). S3 settings come from jobs/s3_settings.py (the AWS environment or
+profile, then `--storage-option`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from jobs.errors import UserError
 from jobs.out_tables import OutTables
+from jobs.s3_settings import s3_errors
 from jobs.storage import filesystem_for, is_remote, uri_of
 from schemas.views import source_name, view_statements
 
@@ -54,9 +55,17 @@ def open_out(out: str, *, storage_options: dict | None = None) -> Out:
     """Resolve OUT and its filesystem; raises UserError when it does not exist."""
     if is_remote(out) and not out.startswith(("s3://", "s3a://")):
         raise UserError(f"OUT {out!r}: only local folders and s3:// prefixes are supported")
+    with s3_errors(out, storage_options):
+        return _open_out(out, storage_options)
+
+
+def _open_out(out: str, storage_options: dict | None) -> Out:
     fs, path = filesystem_for(out, storage_options)
     root = uri_of(fs, path.rstrip("/"))
     if not fs.exists(root):
+        bucket = root.split("://", 1)[-1].split("/", 1)[0]
+        if is_remote(root) and not fs.exists(bucket):
+            raise UserError(f"{out}: the bucket {bucket} does not exist; check the name and the endpoint")
         raise UserError(f"OUT {out!r} does not exist: run `lavida scan SOURCE --out {out}` first")
     if not fs.isdir(root) or not any(fs.exists(f"{root}/{table}") for table in ("runs", "videos")):
         raise UserError(

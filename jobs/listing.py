@@ -20,6 +20,7 @@ import fsspec
 
 from jobs.errors import UserError
 from jobs.frame_sequences import folder_info
+from jobs.s3_settings import s3_errors
 from jobs.storage import filesystem_for, uri_of
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ def video_file(fs: fsspec.AbstractFileSystem, info: dict) -> VideoFile:
 
 def list_videos(source: str, storage_options: dict | None = None) -> list[VideoFile]:
     """The videos of `source` (a folder, a glob, an s3:// prefix or one file), sorted by uri."""
+    with s3_errors(source, storage_options):
+        return _list_videos(source, storage_options)
+
+
+def _list_videos(source: str, storage_options: dict | None) -> list[VideoFile]:
     fs, path = filesystem_for(source, storage_options)
     if any(c in path for c in GLOB_CHARACTERS):
         infos = [info for info in fs.glob(path, detail=True).values() if info["type"] == "file"]
@@ -97,6 +103,11 @@ def describe_uris(uris: list[str], storage_options: dict | None = None) -> list[
     """VideoFiles for an explicit list of uris (all on the filesystem of the first one)."""
     if not uris:
         return []
+    with s3_errors(uris[0], storage_options):
+        return _describe_uris(uris, storage_options)
+
+
+def _describe_uris(uris: list[str], storage_options: dict | None) -> list[VideoFile]:
     fs, _ = filesystem_for(uris[0], storage_options)
     videos = []
     for uri in uris:

@@ -29,6 +29,7 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from jobs.errors import UserError
+from jobs.s3_settings import delta_options, problem_of, redact, resolve, s3_errors
 from jobs.storage import filesystem_for, is_remote, uri_of
 from schemas.tables import PARTITION_COLUMNS, SCHEMA_VERSION, SCHEMAS
 
@@ -44,37 +45,15 @@ COMMIT_RETRIES = 20  # a delete or compaction that lost a race to another commit
 
 
 def delta_storage_options(storage_options: dict | None) -> dict[str, str]:
-    """s3fs options (endpoint_url, key, secret, client_kwargs.region_name) -> delta-rs object_store options."""
-    options = dict(storage_options or {})
-    delta: dict[str, str] = {
-        "conditional_put": "etag",  # atomic commits on S3 without a lock table
-        # a store that is down for longer than this fails the scan with one line (UserError), and a
-        # re-run resumes; shorter outages are ridden out
-        "max_retries": "6",
-        "retry_timeout": "30s",
-    }
-    endpoint = options.get("endpoint_url") or (options.get("client_kwargs") or {}).get("endpoint_url")
-    if endpoint:
-        delta["AWS_ENDPOINT_URL"] = str(endpoint)
-        if str(endpoint).startswith("http://"):
-            delta["AWS_ALLOW_HTTP"] = "true"
-    if options.get("key"):
-        delta["AWS_ACCESS_KEY_ID"] = str(options["key"])
-    if options.get("secret"):
-        delta["AWS_SECRET_ACCESS_KEY"] = str(options["secret"])
-    if options.get("token"):
-        delta["AWS_SESSION_TOKEN"] = str(options["token"])
-    region = (options.get("client_kwargs") or {}).get("region_name") or options.get("region")
-    delta["AWS_REGION"] = str(region or "us-east-1")
-    if options.get("anon") is True:
-        delta["AWS_SKIP_SIGNATURE"] = "true"
-    return delta
+    """The user's storage options (s3fs names) resolved over the AWS environment -> delta-rs object_store options."""
+    return delta_options(resolve(storage_options))
 
 
 class OutTables:
     """The Delta tables under one OUT root."""
 
     def __init__(self, out: str, storage_options: dict | None = None) -> None:
+        self.options = dict(storage_options or {})  # as the user gave them (s3_settings resolves them per client)
         self.fs, path = filesystem_for(out, storage_options)
         self.root = uri_of(self.fs, path.rstrip("/"))
         self.remote = is_remote(self.root)
@@ -84,14 +63,16 @@ class OutTables:
         return f"{self.root}/{table}"
 
     def exists(self, table: str) -> bool:
-        return self.fs.exists(f"{self.uri(table)}/_delta_log")
+        with s3_errors(self.root, self.options):
+            return self.fs.exists(f"{self.uri(table)}/_delta_log")
 
     def old_layout(self) -> bool:
         """True for an OUT of per-video Parquet files (lavida's schema version 2): `<id>.parquet` files
         in a table folder without a Delta log (delta-rs names its files `part-…`, and a first commit
         killed before its log entry may leave one)."""
         for table in ("videos", "runs"):
-            names = [path.rsplit("/", 1)[-1] for path in self.fs.glob(f"{self.uri(table)}/*.parquet")]
+            with s3_errors(self.root, self.options):
+                names = [path.rsplit("/", 1)[-1] for path in self.fs.glob(f"{self.uri(table)}/*.parquet")]
             if any(not name.startswith("part-") for name in names) and not self.exists(table):
                 return True
         return False
@@ -106,7 +87,8 @@ class OutTables:
     def table(self, table: str, *, as_of: int | datetime | None = None) -> DeltaTable | None:
         """The table's snapshot (the newest, or as of a version / a time), or None when it does not exist yet."""
         try:
-            delta = DeltaTable(self.uri(table), storage_options=self.storage_options)
+            with s3_errors(self.root, self.options):
+                delta = DeltaTable(self.uri(table), storage_options=self.storage_options)
         except TableNotFoundError:
             return None
         if as_of is not None:
@@ -168,7 +150,8 @@ class OutTables:
         delta = self.table(table)
         if delta is None:
             return []
-        return delta.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+        with s3_errors(self.root, self.options):
+            return delta.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
 
     def versions(self, table: str) -> list[dict]:
         """The table's commits, newest first: version, timestamp (ms), operation and the run that made it."""
@@ -198,7 +181,8 @@ class OutTables:
                 log.debug("%s lost a race to another commit (%s); trying again", what, error)
                 time.sleep(0.05 * (attempt + 1))
             except (OSError, DeltaError) as error:
-                raise OutUnavailable(f"cannot {what} in {self.root}: {_first_line(error)}") from error
+                problem = problem_of(error, self.root, self.options) if self.remote else None
+                raise OutUnavailable(problem or f"cannot {what} in {self.root}: {_first_line(error)}") from error
         raise AssertionError("unreachable")
 
 
@@ -207,5 +191,5 @@ class OutUnavailable(UserError):
 
 
 def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in redact(str(error)).splitlines() if line.strip()]
     return lines[0][:300] if lines else type(error).__name__

@@ -8,17 +8,35 @@ plain run (`_quiet_ray`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import sys
+from collections.abc import Iterator
 
 from jobs.errors import UserError
+from jobs.s3_settings import redact
 
 log = logging.getLogger(__name__)
 
 # Set by Ray's job supervisor for the driver of a submitted job (ray/dashboard/modules/job/job_supervisor.py).
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+@contextlib.contextmanager
+def _entrypoint_without_secrets() -> Iterator[None]:
+    """Ray keeps the driver's command line as its job's entrypoint (the GCS job table, the dashboard):
+    a `--storage-option secret=…` must not be kept there. Ray offers no setting for it, so the
+    function it calls is wrapped while it connects (ray/_private/worker.py: init -> connect)."""
+    from ray._private import utils
+
+    original = utils.get_entrypoint_name
+    utils.get_entrypoint_name = lambda: redact(original())
+    try:
+        yield
+    finally:
+        utils.get_entrypoint_name = original
 
 
 def connect_ray(address: str | None) -> None:
@@ -33,6 +51,13 @@ def connect_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     _quiet_ray()
+    with _entrypoint_without_secrets():
+        _connect(address)
+
+
+def _connect(address: str | None) -> None:
+    import ray
+
     if address is None and RAY_JOB_ENV in os.environ:
         # started by `ray job submit`: run on the cluster that started this driver (Ray sets RAY_ADDRESS)
         ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), logging_level=logging.WARNING)

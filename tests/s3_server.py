@@ -7,19 +7,28 @@
     server.upload_folder(local_dir, "s3://archive/cams")
     server.stop()
 
-SeaweedFS runs `weed server -s3` with every port chosen free and its data in `tmp_dir`; when the
-binary is missing or does not come up, moto's server mode (`python -m moto.server`) is used instead.
+SeaweedFS runs `weed server -s3` with every port chosen free and its data in `tmp_dir`, and an
+identities file with two users: ACCESS_KEY (may do everything) and READ_ONLY_KEY (may read and list).
+When the binary is missing or does not come up, moto's server mode (`python -m moto.server`) is used
+instead, except under CI=true, where the tests must run against SeaweedFS (moto does not enforce
+conditional writes, which OUT's concurrent commits rely on) and the fixture fails instead.
 Both are real HTTP S3 endpoints (s3fs talks to them over the network), not in-process mocks.
+
+    proxy = NoConditionalWrites(server.endpoint_url)   # a store without If-None-Match, for the error test
 """
 
 from __future__ import annotations
 
+import http.client
+import http.server
+import json
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +39,18 @@ log = logging.getLogger(__name__)
 
 ACCESS_KEY = "lavida-test"
 SECRET_KEY = "lavida-test-secret"
+READ_ONLY_KEY = "lavida-reader"
+READ_ONLY_SECRET = "lavida-reader-secret"
+IDENTITIES = {
+    "identities": [
+        {
+            "name": "admin",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        },
+        {"name": "reader", "credentials": [{"accessKey": READ_ONLY_KEY, "secretKey": READ_ONLY_SECRET}], "actions": ["Read", "List"]},
+    ]
+}
 
 
 def free_port() -> int:
@@ -98,10 +119,12 @@ class S3Server:
         return uploaded
 
     def stop(self) -> None:
+        """Stop the server (its data stays in its folder for `restart`: what it acknowledged is in the
+        files already, so a server that does not exit within seconds of SIGTERM is killed)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -112,6 +135,8 @@ def start_s3_server(tmp_dir: str | Path, *, prefer: str = "seaweedfs") -> S3Serv
     tmp_dir = Path(tmp_dir)
     tmp_dir.mkdir(parents=True, exist_ok=True)
     starters = [_start_seaweedfs, _start_moto] if prefer == "seaweedfs" else [_start_moto]
+    if os.environ.get("CI") == "true" and prefer == "seaweedfs":
+        starters = [_start_seaweedfs]  # CI tests the real store or fails: no silent fallback to an emulator
     for start in starters:
         server = start(tmp_dir)
         if server is not None and _wait_ready(server, timeout_s=90):
@@ -120,7 +145,7 @@ def start_s3_server(tmp_dir: str | Path, *, prefer: str = "seaweedfs") -> S3Serv
         if server is not None:
             log.warning("%s did not come up; log:\n%s", server.kind, server.log_path.read_text()[-3000:])
             server.stop()
-    raise RuntimeError("no S3-compatible server could be started (neither SeaweedFS nor moto)")
+    raise RuntimeError(f"no S3-compatible server could be started ({' nor '.join(s.__name__ for s in starters)})")
 
 
 def _weed_binary() -> str | None:
@@ -134,6 +159,8 @@ def _start_seaweedfs(tmp_dir: Path) -> S3Server | None:
         return None
     data = tmp_dir / "seaweedfs"
     data.mkdir(exist_ok=True)
+    identities = tmp_dir / "s3-identities.json"
+    identities.write_text(json.dumps(IDENTITIES))
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "iam", "metrics", "debug")}
     command = [
         weed, "server", "-s3", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -143,7 +170,7 @@ def _start_seaweedfs(tmp_dir: Path) -> S3Server | None:
         f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3'] + 10000}",
         f"-iam.port={ports['iam']}", f"-metricsPort={ports['metrics']}", f"-debug.port={ports['debug']}",
         "-master.volumeSizeLimitMB=64", "-volume.max=20", "-master.telemetry=false",
-        f"-filer.localSocket={data}/filer.sock",
+        f"-filer.localSocket={data}/filer.sock", f"-s3.config={identities}",
     ]  # fmt: skip
     return _spawn("seaweedfs", command, f"http://127.0.0.1:{ports['s3']}", tmp_dir / "seaweedfs.log")
 
@@ -178,3 +205,54 @@ def _wait_ready(server: S3Server, *, timeout_s: float) -> bool:
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(1.0)
     return False
+
+
+class NoConditionalWrites:
+    """An HTTP proxy in front of a real S3 server that answers 501 Not Implemented to a PUT with
+    `If-None-Match` (as a store without conditional writes does) and forwards everything else.
+    A stand-in: no S3-compatible server that installs here lacks conditional writes."""
+
+    def __init__(self, upstream: str) -> None:
+        target = upstream.removeprefix("http://")
+        host, port = target.split(":")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if self.command == "PUT" and self.headers.get("If-None-Match"):
+                    payload = b"<Error><Code>NotImplemented</Code><Message>conditional writes are not implemented</Message></Error>"
+                    self.send_response(501)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                connection = http.client.HTTPConnection(host, int(port), timeout=30)
+                connection.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
+                response = connection.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", response.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
