@@ -7,8 +7,8 @@ OUT of 10 M rows over 10 000 videos) two synthetic OUTs are written with the sam
   OUT/videos/<video_id>.parquet, OUT/runs/<run_id>.parquet (no clips: nothing below reads them);
 - new: this working tree's Delta tables, written the way nightly scans write them: one run a night
   (--nights), its videos committed in batches of --batch-videos (frames, events made by
-  jobs.write.default_events, videos; clips skipped), the run's first and last `runs` rows, and
-  jobs.compact.compact at the end of every night.
+  jobs.scan.write.default_events, videos; clips skipped), the run's first and last `runs` rows, and
+  jobs.out.compact.compact at the end of every night.
 
 Then, through the real CLI in a fresh subprocess each time (`python -m jobs.cli`, with the code of
 856e916 from a git worktree for the old layout), the best wall time of --repeat runs of:
@@ -188,7 +188,7 @@ def video_row(i: int, n_samples: int, night: int, *, new: bool) -> dict:
 
 @functools.cache
 def profile_id() -> str:
-    from jobs.profile import ScanProfile
+    from jobs.out.profile import ScanProfile
 
     return ScanProfile(MODEL, tuple(ANOMALY_TYPES), STEP, FRAMES_PER_CLIP).profile_id
 
@@ -263,9 +263,9 @@ def write_old(out: Path, total: int, videos: int, nights: int, workers: int) -> 
 
 def write_new(out: Path, total: int, videos: int, nights: int, batch_videos: int) -> None:
     """Nightly runs into Delta tables, committed in batches and compacted at each night's end, as the scan does."""
-    from jobs.compact import DEFAULT_RETENTION_HOURS, compact
-    from jobs.out_tables import OutTables
-    from jobs.write import default_events
+    from jobs.out.compact import DEFAULT_RETENTION_HOURS, compact
+    from jobs.out.tables import OutTables
+    from jobs.scan.write import default_events
 
     out.mkdir(parents=True, exist_ok=True)
     tables = OutTables(str(out))

@@ -30,10 +30,10 @@ import decord  # noqa: E402
 import numpy as np  # noqa: E402
 from video_factory import write_video  # noqa: E402
 
-from jobs.decode import DecodeConfig, decode_video  # noqa: E402
-from jobs.listing import list_videos  # noqa: E402
-from jobs.ray_session import connect_ray  # noqa: E402
-from jobs.scan import ScanOptions, scan  # noqa: E402
+from jobs.scan.decode import DecodeConfig, decode_video  # noqa: E402
+from jobs.scan.job import ScanOptions, scan  # noqa: E402
+from jobs.scan.listing import list_videos  # noqa: E402
+from jobs.scan.ray_session import connect_ray  # noqa: E402
 from lavida_core.clips import plan_clips  # noqa: E402
 from schemas.stage_rows import DecodedRow  # noqa: E402
 

@@ -20,7 +20,7 @@ Seeds, and what each was used for (a figure is only honest on seeds nothing was 
 - 5201..5205: the test seeds, scored once on the final model (bench/RESULTS.md, ## demo model);
 - 5101..5102: tests/test_demo_model.py.
 
-Each set is `--videos` videos of 16 frames drawn like the training videos (jobs/shapes_testset.py,
+Each set is `--videos` videos of 16 frames drawn like the training videos (jobs/eval/shapes_testset.py,
 the same generator and ShanghaiTech layout that `bench/make_shapes_testset.py` writes for
 `lavida eval`), with 4 anomaly types named in every prompt, sample interval 1, 8-frame clips. The
 sets are scored in process by the training validation's code (jobs/train/validation.py over
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
+from jobs.cli.demo import DEMO_TRAIN_CONFIG, demo_shapes
 from jobs.train.validation import ValidationConfig, ValidationSet, decoy_sets, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
 from lavida_core.model_folders import model_folder

@@ -32,8 +32,8 @@ import bench_train  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from jobs.ray_session import connect_ray  # noqa: E402
-from jobs.scan import ScanOptions, scan  # noqa: E402
+from jobs.scan.job import ScanOptions, scan  # noqa: E402
+from jobs.scan.ray_session import connect_ray  # noqa: E402
 from lavida_core.detector import LavidaDetector  # noqa: E402
 
 # preset -> (model preset, frame height, width, batches, scan videos, scan seconds)

@@ -6,7 +6,7 @@
         --model models/demo --sample-interval 1 --pixel $(cat /tmp/shapes-seen/anomaly_args.txt)
 
 Videos are drawn like the demo model's training videos (the synthetic shapes of
-models/demo_train.json), with the seed given (jobs/shapes_testset.py says what a set holds). For the
+models/demo_train.json), with the seed given (jobs/eval/shapes_testset.py says what a set holds). For the
 demo model's figures use bench/demo_model_eval.py, which draws fresh test seeds and scores several sets.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jobs.demo import demo_shapes
-from jobs.shapes_testset import write_shapes_testset
+from jobs.cli.demo import demo_shapes
+from jobs.eval.shapes_testset import write_shapes_testset
 
 
 def main() -> None:

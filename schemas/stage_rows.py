@@ -5,10 +5,10 @@ and types. Stages build rows with `StageRow.as_row()` and read them with `from_r
 exists in one place only. Every row carries its video's fields (`VideoFields`): a video's rows may
 reach the writer in any order, and the writer needs the video's facts from whichever comes first.
 
-    plan   (jobs/decode.py)  -> PlannedRow: one segment of a video to decode
-    decode (jobs/decode.py)  -> DecodedRow: one clip of sampled frames, or the video's error row
-    detect (jobs/detect.py)  -> DetectedRow: the clip's scores and masks instead of its frames
-    write  (jobs/write.py)   <- DetectedRow
+    plan   (jobs/scan/decode.py)  -> PlannedRow: one segment of a video to decode
+    decode (jobs/scan/decode.py)  -> DecodedRow: one clip of sampled frames, or the video's error row
+    detect (jobs/scan/detect.py)  -> DetectedRow: the clip's scores and masks instead of its frames
+    write  (jobs/scan/write.py)   <- DetectedRow
 
 No None values in a row: a column must have the same type in every Ray block, so unknown numbers
 are -1 / NaN and "no error" is '' (the writer turns them into nulls).
@@ -49,7 +49,7 @@ class StageRow:
 class VideoFields(StageRow):
     """Fields every row of a video carries (the `videos` row is made of them)."""
 
-    video_id: str  # jobs/listing.py fingerprint: stable for the same file
+    video_id: str  # jobs/scan/listing.py fingerprint: stable for the same file
     uri: str
     size_bytes: int
     version_tag: str  # 'mtime:<seconds>' or 'etag:<etag>'

@@ -1,17 +1,17 @@
 """Arrow schemas of the OUT tables (declared once, here).
 
-OUT (a local folder or an s3:// prefix) holds one Delta Lake table per name (jobs/out_tables.py):
+OUT (a local folder or an s3:// prefix) holds one Delta Lake table per name (jobs/out/tables.py):
 
     OUT/frames/    the sampled frames of the scanned videos (score + mask)     partitioned by scan_date
     OUT/clips/     the clips                                                    partitioned by scan_date
     OUT/events/    the events at the default thresholds, made when a video commits
     OUT/videos/    one row per committed video: the commit marker, written LAST
     OUT/runs/      one row when a run starts, one when it ends
-    OUT/claims/    which run is scanning which video (jobs/claims.py)
+    OUT/claims/    which run is scanning which video (jobs/out/claims.py)
 
 Every table is append-only for the scan (a re-scan appends new rows; the views pick the newest
 `videos` row of each uri, and the `frames`/`clips`/`events` rows of the runs that row names); the
-rows nothing shows any more are deleted by compaction (jobs/compact.py). See schemas/views.py.
+rows nothing shows any more are deleted by compaction (jobs/out/compact.py). See schemas/views.py.
 
 `frames` holds the frames the model saw (every `sample_interval`-th frame), not every decoded frame;
 `frame_index` is the frame's index in the decoded video, `timestamp_s` its presentation time from
@@ -91,7 +91,7 @@ VIDEOS_SCHEMA = pa.schema(
         # the runs whose frames/clips rows make up the video: run_id, and the runs of the segments a
         # resumed scan kept from a killed one
         pa.field("run_ids", pa.list_(pa.string()), nullable=False),
-        pa.field("profile_id", pa.string(), nullable=False),  # what scored it: jobs/profile.py
+        pa.field("profile_id", pa.string(), nullable=False),  # what scored it: jobs/out/profile.py
         pa.field("scan_date", pa.date32(), nullable=False),
     ],
     metadata={"lavida_table": "videos", "lavida_schema_version": str(SCHEMA_VERSION)},
@@ -121,7 +121,7 @@ RUNS_SCHEMA = pa.schema(
         # what the model was trained on and what not to use it for (lavida_core.checkpoint.ModelCard.summary);
         # null for a detector other than LAVIDA's
         pa.field("model_card", pa.string(), nullable=True),
-        pa.field("profile_id", pa.string(), nullable=False),  # jobs/profile.py: model, anomaly types, sampling
+        pa.field("profile_id", pa.string(), nullable=False),  # jobs/out/profile.py: model, anomaly types, sampling
         pa.field("updated_at", pa.timestamp("us", tz="UTC"), nullable=False),  # the newest row of a run counts
     ],
     metadata={"lavida_table": "runs", "lavida_schema_version": str(SCHEMA_VERSION)},
@@ -152,7 +152,7 @@ EVENTS_SCHEMA = pa.schema(
 )
 
 # Claims: a run appends one row per video it is about to scan; the earliest live claim of a video
-# wins (jobs/claims.py). Internal to the writer: no view reads it.
+# wins (jobs/out/claims.py). Internal to the writer: no view reads it.
 CLAIMS_SCHEMA = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
@@ -171,7 +171,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "claims": CLAIMS_SCHEMA,
 }
 
-# Error kinds a video's `status` can take besides 'ok' (see jobs/decode.py for when each is used).
+# Error kinds a video's `status` can take besides 'ok' (see jobs/scan/decode.py for when each is used).
 VIDEO_ERROR_KINDS = (
     "empty",  # zero bytes
     "truncated",  # a known container whose data ends early / cannot be parsed

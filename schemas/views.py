@@ -1,7 +1,7 @@
 """DuckDB views over OUT: `frames`, `clips`, `videos`, `runs` and `events` (declared once, here).
 
 `view_statements()` returns the SQL that defines every view over one snapshot of OUT's Delta tables,
-which `jobs/duck.py` registers as the relations `source_name(table)`.
+which `jobs/out/duck.py` registers as the relations `source_name(table)`.
 
 Committed rows only. A video is committed when its `videos` row exists (schemas/tables.py): the
 `frames` and `clips` views keep only the rows of the runs its newest `videos` row names, so the
@@ -82,7 +82,7 @@ EVENT_COLUMNS = (
 
 
 def source_name(table: str) -> str:
-    """The relation a connection registers for one OUT table's snapshot (jobs/duck.py), which the views read."""
+    """The relation a connection registers for one OUT table's snapshot (jobs/out/duck.py), which the views read."""
     return f"_{table}_delta"
 
 
@@ -171,7 +171,7 @@ def _events_views(defaults: EventParams) -> list[str]:
         min_duration=float(defaults.min_duration),
     )
     # The default thresholds' events were made when each video committed (the scan runs `events()`
-    # over the video's rows, jobs/write.py): the view reads them instead of recomputing the archive.
+    # over the video's rows, jobs/scan/write.py): the view reads them instead of recomputing the archive.
     materialised = (
         f"CREATE OR REPLACE VIEW events AS SELECT e.* FROM {source_name('events')} AS e "
         "SEMI JOIN videos AS v ON e.video_id = v.video_id AND e.run_id = v.run_id ORDER BY e.video_id, e.start_s"
@@ -181,6 +181,6 @@ def _events_views(defaults: EventParams) -> list[str]:
 
 def view_statements() -> list[str]:
     """The statements that define every view, in order, over the relations `source_name(table)` of
-    one OUT's snapshot (jobs/duck.py registers them)."""
+    one OUT's snapshot (jobs/out/duck.py registers them)."""
     versions = f"CREATE OR REPLACE VIEW lavida_versions AS SELECT {VIEWS_VERSION} AS views_version, {SCHEMA_VERSION} AS schema_version"
     return _table_views() + _events_views(DEFAULT_EVENT_PARAMS) + [versions]

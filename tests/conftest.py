@@ -1,7 +1,7 @@
 """Shared fixtures and the test tiers.
 
 `local_ray`: one local Ray for the whole session (starting Ray costs ~10 s on 2 cores). Tests that
-run jobs without asking for it get Ray from `jobs.ray_session.connect_ray` (a plain local `ray.init`); this
+run jobs without asking for it get Ray from `jobs.scan.ray_session.connect_ray` (a plain local `ray.init`); this
 fixture replaces such an instance with its own (test helpers importable in actors, one torch thread
 per worker) the first time a test asks for it.
 

@@ -1,7 +1,7 @@
 """Hand-made OUT trees whose events are known exactly (no model, no video decoding).
 
 Tables are built from the Arrow schemas of schemas/tables.py and written as the scan writes them
-(Delta tables through jobs/out_tables.py, the default events made by jobs/write.py's
+(Delta tables through jobs/out/tables.py, the default events made by jobs/scan/write.py's
 `default_events`). Masks are real COCO RLE from pycocotools, so readers decode them as a scan's.
 """
 
@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 from pycocotools import mask as mask_utils
 
-from jobs.out_tables import OutTables
-from jobs.write import default_events
+from jobs.out.tables import OutTables
+from jobs.scan.write import default_events
 from schemas.tables import SCHEMA_VERSION, SCHEMAS
 
 RUN_ID = "run-test"
@@ -218,7 +218,7 @@ def scanned_out(base: Path) -> Path:
     """
     from video_factory import write_video
 
-    from jobs.scan import ScanOptions, scan
+    from jobs.scan.job import ScanOptions, scan
 
     archive, out = base / "scanned-archive", base / "scanned-out"
     archive.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from video_factory import write_text, write_video
 
-from jobs.errors import EXIT_FAILED_VIDEOS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR
+from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR
 
 pytestmark = pytest.mark.slow
 

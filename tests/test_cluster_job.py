@@ -11,7 +11,7 @@ import pytest
 from ray_cluster import ray_binary, start_head
 from video_factory import write_video
 
-from jobs import duck
+from jobs.out import duck
 
 pytestmark = pytest.mark.slow  # a Ray head with its dashboard, and a submitted job
 

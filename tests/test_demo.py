@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from jobs import demo
-from jobs.cli import main
-from jobs.demo import DEMO_TRAIN_CONFIG, FPS, N_VIDEOS, demo_videos
+from jobs.cli import demo, main
+from jobs.cli.demo import DEMO_TRAIN_CONFIG, FPS, N_VIDEOS, demo_videos
 from lavida_core.model_folders import SHIPPED_MODELS
 
 DEMO_MODEL = SHIPPED_MODELS["demo"]

@@ -15,7 +15,7 @@ import json
 import pytest
 import torch
 
-from jobs.demo import DEMO_TRAIN_CONFIG, demo_shapes
+from jobs.cli.demo import DEMO_TRAIN_CONFIG, demo_shapes
 from jobs.train.config import job_config, read_config_file
 from jobs.train.validation import ValidationConfig, ValidationSet, decoy_sets, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida

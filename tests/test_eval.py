@@ -26,8 +26,8 @@ from benchmark_layouts import (
 )
 from PIL import Image
 
-from jobs import duck
 from jobs.cli import main
+from jobs.out import duck
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_eval_each_benchmark_layout_end_to_end(local_ray, tmp_path, capsys, data
         assert result["pixel_auc"] > (0.999 if dataset == "ucsd_ped2" else 0.97)
     else:
         assert result["pixel_auc"] is None
-    from jobs.vad_datasets import BENCHMARKS
+    from jobs.eval.vad_datasets import BENCHMARKS
 
     assert result["anomaly_types"] == list(BENCHMARKS[dataset].anomaly_types)  # the dataset's defaults
 
@@ -123,7 +123,7 @@ def test_eval_reference_protocol_pixel_auc_from_logits_over_whole_windows(local_
 
 def test_report_over_eval_of_a_frame_folder_benchmark_shows_the_peak_frames(local_ray, tmp_path, capsys):
     """UCSD Ped2 ships frame folders of .tif images: the report reads its peak frames through the
-    same video reader as the scan (jobs/video_reader.py), not through decord alone."""
+    same video reader as the scan (jobs/video/reader.py), not through decord alone."""
     root, specs = layout(tmp_path, "ucsd_ped2")
     out, to = tmp_path / "out", tmp_path / "report"
     status, _, err = lavida_eval(capsys, "--dataset", "ucsd_ped2", "--root", root, "--out", out, "--detector-class", FAKE, *FAST)

@@ -1,5 +1,5 @@
 """`lavida eval --protocol`: each choice of the reference protocol against a hand-computed number
-(issue 14, items 13-17), through jobs.eval.metrics_of (pure: no OUT, no Ray) and the readers.
+(issue 14, items 13-17), through jobs.eval.evaluate.metrics_of (pure: no OUT, no Ray) and the readers.
 
 Hand computations are in the comments next to each expectation; AUC = the share of (anomalous,
 normal) frame pairs ranked the right way, ties counting one half.
@@ -12,8 +12,8 @@ import pytest
 import torch
 from benchmark_layouts import Spec, write_shanghaitech, write_ubnormal, write_ucsd_ped2
 
-from jobs.eval import EvalResult, ScoredVideo, format_result, metrics_of
-from jobs.vad_datasets import BENCHMARKS, Benchmark, BenchmarkVideo, ExplicitLabels
+from jobs.eval.evaluate import EvalResult, ScoredVideo, format_result, metrics_of
+from jobs.eval.vad_datasets import BENCHMARKS, Benchmark, BenchmarkVideo, ExplicitLabels
 from lavida_core.vad_metrics import NO_OBJECT_LOGIT, reference_pixel_logits, reference_pixel_truth
 
 
@@ -212,7 +212,7 @@ def _result(metrics, protocol):
 def test_score_in_process_keeps_the_logits_of_whole_windows(tmp_path):
     from logit_detector import LogitBrightDetector
 
-    from jobs.eval import score_in_process
+    from jobs.eval.evaluate import score_in_process
 
     write_ucsd_ped2(tmp_path, [Spec("x", 10, ((2, 5),))])
     [x] = BENCHMARKS["ucsd_ped2"].read(str(tmp_path))

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
-from jobs import duck
 from jobs.cli import main
-from jobs.events import fetch_events
+from jobs.out import duck
+from jobs.query.events import fetch_events
 from schemas.tables import SCHEMA_VERSION
 from schemas.views import EVENT_COLUMNS, VIEWS_VERSION, EventParams
 

@@ -1,13 +1,13 @@
-"""Frame-folder videos (jobs/frame_sequences.py): order, pixels, timestamps, listing fingerprint, decode rows."""
+"""Frame-folder videos (jobs/video/frame_sequences.py): order, pixels, timestamps, listing fingerprint, decode rows."""
 
 import os
 
 import numpy as np
 from PIL import Image
 
-from jobs.decode import DecodeConfig, decode_video
-from jobs.frame_sequences import FRAME_FOLDER_FPS, FrameSequence
-from jobs.listing import describe_uris
+from jobs.scan.decode import DecodeConfig, decode_video
+from jobs.scan.listing import describe_uris
+from jobs.video.frame_sequences import FRAME_FOLDER_FPS, FrameSequence
 
 
 def write_folder(folder, n, *, ext="jpg", mode="RGB"):

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from sklearn.metrics import roc_auc_score
 
-from jobs.errors import CLI_ERRORS, UserError
+from jobs.common.errors import CLI_ERRORS, UserError
 from jobs.train.config import job_config
 from jobs.train.loop import build_model, train_process
 from jobs.train.state import G_WEIGHTS, GROUNDING_DIR, MODEL_DIR

@@ -1,11 +1,11 @@
-"""jobs.listing on local folders, globs and files (s3:// listing: tests/test_scan_local.py::test_scan_from_s3)."""
+"""jobs.scan.listing on local folders, globs and files (s3:// listing: tests/test_scan_local.py::test_scan_from_s3)."""
 
 import os
 
 import pytest
 
-from jobs.errors import UserError
-from jobs.listing import describe_uris, fingerprint, list_videos, uri_key, uri_key_of
+from jobs.common.errors import UserError
+from jobs.scan.listing import describe_uris, fingerprint, list_videos, uri_key, uri_key_of
 
 
 def _touch(path, data=b"x"):

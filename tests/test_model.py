@@ -207,7 +207,7 @@ BF16_MASK_FLIPS = 1e-2
 
 def test_bf16_on_cpu_runs_the_cuda_path_and_stays_close_to_float32():
     """--dtype bfloat16 on CPU: bf16 weights under bf16 autocast, as on CUDA (so CI runs that path)."""
-    from jobs.demo import demo_videos
+    from jobs.cli.demo import demo_videos
 
     full, half = LavidaDetector.load("demo"), LavidaDetector.load("demo", dtype="bfloat16")
     assert next(half.model.parameters()).dtype == torch.bfloat16 and half.dtype == "bfloat16" and full.dtype == "float32"

@@ -8,7 +8,7 @@ import json
 from frames_factory import FakeVideo, write_out
 
 from jobs.cli import main
-from jobs.out_tables import OutTables
+from jobs.out.tables import OutTables
 
 HI, LO = 0.9, 0.1
 

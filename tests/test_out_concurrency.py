@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from video_factory import write_video
 
-from jobs import duck
-from jobs.errors import EXIT_OK, UserError
-from jobs.out_tables import OutTables
+from jobs.common.errors import EXIT_OK, UserError
+from jobs.out import duck
+from jobs.out.tables import OutTables
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from frames_factory import FakeVideo, write_out
 
-from jobs import duck
 from jobs.cli import main
-from jobs.errors import UserError
-from jobs.sandbox import run_select
+from jobs.common.errors import UserError
+from jobs.out import duck
+from jobs.query.sandbox import run_select
 
 LO, HI = 0.1, 0.9
 

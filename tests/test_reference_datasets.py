@@ -29,7 +29,7 @@ from seg_layouts import (
     write_vos_layout,
 )
 
-from jobs.errors import UserError
+from jobs.common.errors import UserError
 from jobs.train.config import DATASET_LAYOUTS, build_sampler, dataset_specs, job_config
 from jobs.train.loop import build_model
 from jobs.train.state import LOSS_CSV, MODEL_DIR
@@ -331,7 +331,7 @@ def test_a_missing_dataset_root_names_it(tmp_path):
 
 
 def test_the_paper_mixture_as_shipped_asks_for_its_placeholders_to_be_replaced():
-    from jobs.errors import UserError
+    from jobs.common.errors import UserError
     from jobs.train.config import job_config
 
     with pytest.raises(UserError, match=r"placeholder \(<PATH>/LLM_ckpt/Qwen2-VL-7B-Instruct\): replace each <PATH>"):

@@ -19,10 +19,10 @@ from frames_factory import FakeVideo, box_mask, scanned_out, write_out
 from PIL import Image
 from video_factory import write_video
 
-from jobs import duck
 from jobs.cli import main
-from jobs.report import write_report
-from jobs.report_plots import MASK_ALPHA, mask_edges, overlay_png
+from jobs.out import duck
+from jobs.query.report import write_report
+from jobs.query.report_plots import MASK_ALPHA, mask_edges, overlay_png
 from lavida_core.rle import encode_rle
 from schemas.views import EventParams
 

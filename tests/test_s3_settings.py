@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.errors import UserError
-from jobs.s3_settings import delta_options, fsspec_options, redact, resolve
+from jobs.common.errors import UserError
+from jobs.out.s3_settings import delta_options, fsspec_options, redact, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 LAVIDA = [sys.executable, "-m", "jobs.cli"]

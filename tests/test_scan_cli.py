@@ -3,8 +3,10 @@
 import pytest
 
 from jobs.cli import build_parser, main
-from jobs.errors import UserError
-from jobs.scan import DEFAULT_ANOMALY_TYPES, ScanOptions, options_from_args, parse_storage_options, read_prompts, scan
+from jobs.common.arguments import parse_storage_options
+from jobs.common.errors import UserError
+from jobs.scan.job import ScanOptions, options_from_args, read_prompts, scan
+from jobs.scan.options import DEFAULT_ANOMALY_TYPES
 
 
 def parse(*argv):

@@ -19,9 +19,9 @@ import pytest
 from ray_cluster import start_head
 from video_factory import make_archive, write_video
 
-from jobs import duck
-from jobs.errors import EXIT_FAILED_VIDEOS, EXIT_OK
-from jobs.out_tables import OutTables
+from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK
+from jobs.out import duck
+from jobs.out.tables import OutTables
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""jobs.decode without Ray: sampled frames, decoder timestamps, and the error kind of each bad file."""
+"""jobs.scan.decode without Ray: sampled frames, decoder timestamps, and the error kind of each bad file."""
 
 import dataclasses
 from fractions import Fraction
@@ -17,8 +17,8 @@ from video_factory import (
     write_video,
 )
 
-from jobs.decode import DecodeConfig, decode_segment, decode_video, plan_video, planned
-from jobs.listing import list_videos
+from jobs.scan.decode import DecodeConfig, decode_segment, decode_video, plan_video, planned
+from jobs.scan.listing import list_videos
 from schemas.stage_rows import ROW_WHOLE, DecodedRow, PlannedRow
 
 

@@ -13,9 +13,9 @@ from pycocotools import mask as mask_utils
 from s3_server import start_s3_server
 from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
 
-from jobs import duck
-from jobs.report import video_link
-from jobs.scan import ScanOptions, scan
+from jobs.out import duck
+from jobs.query.report import video_link
+from jobs.scan.job import ScanOptions, scan
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def options(source, out, **overrides):
 
 
 def sql(out, query):
-    """Run `query` over OUT's views (jobs/duck.py: the committed rows)."""
+    """Run `query` over OUT's views (jobs/out/duck.py: the committed rows)."""
     return duck.connect(str(out)).sql(query).fetchall()
 
 

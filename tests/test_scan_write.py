@@ -1,7 +1,7 @@
-"""jobs.write without Ray: the commit protocol over real Delta tables, as the scan drives it.
+"""jobs.scan.write without Ray: the commit protocol over real Delta tables, as the scan drives it.
 
 Rows are made here as the detect stage makes them (DetectedRow); the writer is the real one, OUT a
-real local folder, read back through the real views (jobs/duck.py).
+real local folder, read back through the real views (jobs/out/duck.py).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from jobs import duck
-from jobs.compact import compact
-from jobs.errors import UserError
-from jobs.leases import live_runs
-from jobs.listing import VideoFile
-from jobs.out_tables import OutTables
-from jobs.profile import ScanProfile
-from jobs.write import OutWriter, WriterOptions, frames_table
+from jobs.common.errors import UserError
+from jobs.out import duck
+from jobs.out.compact import compact
+from jobs.out.leases import live_runs
+from jobs.out.profile import ScanProfile
+from jobs.out.tables import OutTables
+from jobs.scan.listing import VideoFile
+from jobs.scan.write import OutWriter, WriterOptions, frames_table
 from lavida_core.rle import encode_rles, join_counts
 from schemas.stage_rows import DetectedRow
 

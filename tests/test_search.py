@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from frames_factory import SCANNED_VIDEOS, scanned_out
 
-from jobs import duck
 from jobs.cli import main
-from jobs.errors import UserError
-from jobs.sandbox import run_select
-from jobs.search import SearchOptions, search, search_id
+from jobs.common.errors import UserError
+from jobs.out import duck
+from jobs.query.sandbox import run_select
+from jobs.search.search import SearchOptions, search, search_id
 from schemas.views import EventParams
 
 pytestmark = pytest.mark.slow

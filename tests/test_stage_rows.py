@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from video_factory import write_truncated, write_video
 
-from jobs.decode import DecodeConfig, decode_video
-from jobs.detect import DetectClips
-from jobs.listing import list_videos
-from jobs.out_tables import OutTables
-from jobs.profile import ScanProfile
-from jobs.write import OutWriter, WriterOptions
+from jobs.out.profile import ScanProfile
+from jobs.out.tables import OutTables
+from jobs.scan.decode import DecodeConfig, decode_video
+from jobs.scan.detect import DetectClips
+from jobs.scan.listing import list_videos
+from jobs.scan.write import OutWriter, WriterOptions
 from schemas.stage_rows import DecodedRow, DetectedRow
 from schemas.tables import FRAMES_SCHEMA
 

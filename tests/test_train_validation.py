@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jobs.errors import UserError
-from jobs.shapes_testset import read_testset_types
+from jobs.common.errors import UserError
+from jobs.eval.shapes_testset import read_testset_types
 from jobs.train.config import job_config
 from jobs.train.loop import train_process
 from jobs.train.state import LOSS_CSV, MODEL_DIR
@@ -187,7 +187,7 @@ def test_a_probe_prints_what_lavida_eval_prints_for_the_same_model_and_set(valid
     """The probe scores in process; `lavida eval` scans through Ray Data into OUT and reads it back.
     Same clips, same forward pass, same metrics code: the same numbers."""
     from jobs.cli import main
-    from jobs.shapes_testset import read_testset_types
+    from jobs.eval.shapes_testset import read_testset_types
 
     best = json.loads((validated / BEST_DIR / BEST_META).read_text())
     root = validated / "validation" / "seen"

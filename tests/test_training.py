@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from jobs.errors import CLI_ERRORS, UserError
+from jobs.common.errors import CLI_ERRORS, UserError
 from jobs.train.config import build_sampler, job_config
 from jobs.train.loop import build_model, train_process
 from jobs.train.state import CHECKPOINTS_DIR, LOSS_CSV, MODEL_DIR

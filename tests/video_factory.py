@@ -6,7 +6,7 @@ make_frames(n_frames, height, width) -> uint8 [T, H, W, 3]
     a dark background with a bright square moving left to right (frame t is known exactly).
 write_empty(path), write_text(path), write_truncated(path, keep=0.5, **video_kwargs),
 write_audio_only(path), write_no_frames(path)
-    files that cannot be scanned, with the error kind jobs/decode.py should give them.
+    files that cannot be scanned, with the error kind jobs/scan/decode.py should give them.
 make_archive(folder) -> dict[file name, expected status]
     a small mixed archive: several codecs/containers/sizes/fps, plus one of each bad file.
 """

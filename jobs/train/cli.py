@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jobs.errors import UserError
+from jobs.common.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

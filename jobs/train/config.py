@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.errors import UserError
+from jobs.common.errors import UserError
 from jobs.train.validation import ValidationConfig, validation_config
 from lavida_core.training.exposure_sampler import ExposureSampler, SamplerConfig
 from lavida_core.training.grounding import GroundingConfig

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from jobs.errors import UserError
+from jobs.common.errors import UserError
 from jobs.train.config import JobConfig, build_datasets, build_sampler, first_shapes_config
 from jobs.train.state import (
     CHECKPOINTS_DIR,

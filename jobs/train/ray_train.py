@@ -13,7 +13,7 @@ import ray.train.torch
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from jobs.ray_session import connect_ray
+from jobs.scan.ray_session import connect_ray
 from jobs.train.config import job_config
 from jobs.train.loop import train_process
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from jobs.errors import UserError
+from jobs.common.errors import UserError
 from lavida_core.modeling.model import LavidaModel
 from lavida_core.training.loop import StepStats, trainable_state
 

@@ -14,9 +14,9 @@ model being trained, and the probe with the best score is what the run's model f
       "keep_from": 1000
     }
 
-A set is a benchmark in its published layout (`dataset` + `root`, read by jobs/vad_datasets.py), or
+A set is a benchmark in its published layout (`dataset` + `root`, read by jobs/eval/vad_datasets.py), or
 `synthetic_shapes`: held-out shapes videos drawn like the job's first synthetic_shapes dataset with
-the set's own seed, written once into OUT/validation/<name>/ (jobs/shapes_testset.py); a `decoy` set
+the set's own seed, written once into OUT/validation/<name>/ (jobs/eval/shapes_testset.py); a `decoy` set
 shows half the held-out combinations and names the other half (`_synthetic_set`), so its figure says
 whether the novel sets' one is the prompt read or an unfamiliar object noticed. A `report_only` set is
 scored and written to validation.csv but left out of the selection. Validation
@@ -48,10 +48,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from jobs.errors import UserError
-from jobs.shapes_testset import read_testset_types, write_shapes_testset
+from jobs.common.errors import UserError
+from jobs.eval.shapes_testset import read_testset_types, write_shapes_testset
+from jobs.eval.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, protocol_of
 from jobs.train.state import rows_up_to
-from jobs.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, protocol_of
 from lavida_core.checkpoint import LoadedLavida
 from lavida_core.detector import LavidaDetector
 from lavida_core.training.loop import trainable_state
@@ -66,7 +66,7 @@ SHAPES_KEYS = {"seed", "videos", "frames", "novel", "types", "decoy"}
 @dataclass(frozen=True)
 class ValidationSet:
     name: str
-    dataset: str = "shanghaitech"  # a key of jobs.vad_datasets.BENCHMARKS
+    dataset: str = "shanghaitech"  # a key of jobs.eval.vad_datasets.BENCHMARKS
     root: str = ""  # the benchmark's folder; generated under OUT/validation/ for synthetic_shapes
     anomaly_types: tuple[str, ...] = ()  # empty: the benchmark's defaults (a synthetic set's own)
     sample_interval: int | None = None  # None: the benchmark's (1 for a synthetic set)
@@ -81,7 +81,7 @@ class ValidationConfig:
     every: int  # optimizer steps between probes (and a probe after the last step)
     sets: tuple[ValidationSet, ...]
     select: str = "frame_auc"  # the mean of this over the sets picks the best probe
-    protocol: str = "reference"  # how the numbers are defined: jobs/eval.py PROTOCOLS, as `lavida eval --protocol`
+    protocol: str = "reference"  # how the numbers are defined: jobs/eval/evaluate.py PROTOCOLS, as `lavida eval --protocol`
     keep_from: int = 0  # probes before this step are written, never kept (a floor for the best probe)
 
     def __post_init__(self) -> None:
@@ -248,7 +248,7 @@ def probe(loaded: LoadedLavida, sets: list[PreparedSet], *, step: int, select: s
 def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, protocol: str, device: torch.device) -> dict[str, dict[str, Any]]:
     """set name -> uri -> ScoredVideo: the model's output on every video (jobs/eval.score_in_process:
     the clips `lavida scan` plans, without a short last one where `protocol` scores whole windows only)."""
-    from jobs.eval import score_in_process
+    from jobs.eval.evaluate import score_in_process
 
     detector = _detector(loaded, device)
     whole = protocol_of(protocol).full_windows_only
@@ -271,7 +271,7 @@ def score_sets(loaded: LoadedLavida, sets: list[PreparedSet], *, protocol: str, 
 def set_metrics(prepared: PreparedSet, scored: dict[str, Any], *, protocol: str, pixel: bool | None = None) -> dict[str, float | None]:
     """frame_auc, video_mean_auc, pixel_auc of one set's scored videos, as `lavida eval --protocol` defines them
     (pixel AUC when `pixel`, by default the set's own setting)."""
-    from jobs.eval import metrics_of
+    from jobs.eval.evaluate import metrics_of
 
     metrics = metrics_of(
         prepared.benchmark, prepared.videos, scored, protocol=protocol, pixel=prepared.pixel if pixel is None else pixel,

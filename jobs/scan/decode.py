@@ -1,0 +1,205 @@
+"""Plan and decode stages: one listed video -> its segments -> their clips of sampled frames
+(two Ray Data `flat_map`s, CPU tasks).
+
+`plan_video` opens the video once for its frame count, plans its clips (lavida_core.clips.plan_clips),
+leaves out the clips a killed run already committed, and cuts the rest into segments of at most
+`clips_per_segment` consecutive clips. `decode_segment` decodes one segment: the segments of a long
+video decode in parallel tasks and commit as they finish (jobs/scan/write.py), so a day-long file
+neither holds up the end of a run nor starts over after a kill.
+
+The video is read with jobs/video/reader.py (files through decord, frame folders, local or s3://);
+only the planned frames are decoded, and rows are yielded clip by clip, so a long video never sits in
+memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
+error row (status = the error kind) as its last row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jobs.out.storage import is_remote
+from jobs.scan.listing import VideoFile
+from jobs.scan.options import DEFAULT_CLIPS_PER_SEGMENT
+from jobs.video.reader import OpenVideo, VideoError, VideoInfo, open_video
+from lavida_core.clips import plan_clips
+from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, ROW_WHOLE, DecodedRow, PlannedRow, VideoFields
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeConfig:
+    frames_per_clip: int
+    sample_interval: int
+    storage_options: dict = field(default_factory=dict)
+    num_threads: int = 1  # decoder threads per task (Ray gives a decode task one CPU)
+    clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded by several tasks
+
+
+def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """flat_map fn: a listed video (VideoFile fields + `kept_clips`) -> its segments to decode
+    (PlannedRow: consecutive clips, at most `clips_per_segment`), or its error row, or (all of its
+    clips kept from a killed run) one ROW_KEPT row with its facts."""
+    video = _video_file(row)
+    kept = set(int(i) for i in row.get("kept_clips", ()))
+    if is_remote(video.uri):  # opening it would download it: one task downloads and decodes it whole
+        yield planned(video, None, ROW_WHOLE, kept_clips=np.asarray(sorted(kept), dtype=np.int64)).as_row()
+        return
+    info: VideoInfo | None = None
+    try:
+        with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
+            info = opened.info
+            clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            segments = segments_of(len(clips), kept, config.clips_per_segment)
+            if not segments:
+                yield kept_row(video, opened, clips).as_row()
+    except VideoError as error:
+        log.warning("%s: %s (%s)", video.uri, error.kind, error)
+        yield planned(video, info, ROW_ERROR, status=error.kind, error=str(error)).as_row()
+        return
+    except Exception as error:  # anything else is still one video's failure, never the job's
+        log.exception("%s: unexpected failure opening it", video.uri)
+        yield planned(video, info, ROW_ERROR, status="decode_error", error=f"{type(error).__name__}: {error}").as_row()
+        return
+    for segment_index, indices in enumerate(segments):
+        yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(indices)).as_row()
+
+
+def segments_of(n_clips: int, kept: set[int], clips_per_segment: int) -> list[list[int]]:
+    """The clips still to decode (all but `kept`), in runs of at most `clips_per_segment`."""
+    todo = [i for i in range(n_clips) if i not in kept]
+    return [todo[start : start + clips_per_segment] for start in range(0, len(todo), clips_per_segment)]
+
+
+def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """flat_map fn: a PlannedRow -> the segment's clip rows (DecodedRow), or ends with the video's
+    error row; an error or kept row passes through as a DecodedRow. A ROW_WHOLE row (a remote video)
+    is opened once and all its clips but the kept ones decoded, labelled with the segments they
+    commit in (consecutive runs of `clips_per_segment`)."""
+    item = PlannedRow.from_row(row)
+    video = _video_file(row)
+    if item.row_kind not in (ROW_SEGMENT, ROW_WHOLE):
+        yield _without_frames(item).as_row()
+        return
+    info: VideoInfo | None = None
+    try:
+        with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
+            info = opened.info
+            clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            if item.row_kind == ROW_SEGMENT:
+                segments = [(item.segment_index, item.clip_indices.tolist())]
+            else:
+                segments = list(enumerate(segments_of(len(clips), set(item.kept_clips.tolist()), config.clips_per_segment)))
+                if not segments:
+                    yield _without_frames(kept_row(video, opened, clips)).as_row()
+            for segment_index, clip_indices in segments:
+                segment = dataclasses.replace(item, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
+                for clip_index in clip_indices:
+                    indices = clips[clip_index]
+                    frames, timestamps = opened.read(indices)
+                    yield clip_row(segment, info, clip_index, indices, timestamps, frames).as_row()
+    except VideoError as error:
+        log.warning("%s: %s (%s)", video.uri, error.kind, error)
+        yield error_row(video, info, error.kind, str(error)).as_row()
+    except Exception as error:  # anything else is still one video's failure, never the job's
+        log.exception("%s: unexpected decode failure", video.uri)
+        yield error_row(video, info, "decode_error", f"{type(error).__name__}: {error}").as_row()
+
+
+def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
+    """A whole video's DecodedRows in one process (plan_video then decode_segment): for tests and tools."""
+    for planned_row in plan_video(row, config=config):
+        yield from decode_segment(planned_row, config=config)
+
+
+def kept_row(video: VideoFile, opened: OpenVideo, clips: list[np.ndarray]) -> PlannedRow:
+    """The ROW_KEPT row of a video all of whose clips a killed run committed: its facts, its frame
+    size from one decoded frame."""
+    frames, _ = opened.read(clips[0][:1])  # [1, H, W, 3]
+    kept = planned(video, opened.info, ROW_KEPT, n_clips=len(clips))
+    return dataclasses.replace(kept, height=int(frames.shape[1]), width=int(frames.shape[2]))
+
+
+def planned(
+    video: VideoFile,
+    info: VideoInfo | None,
+    kind: str,
+    *,
+    status: str = "ok",
+    error: str = "",
+    n_clips: int = 0,
+    segment_index: int = -1,
+    clip_indices: np.ndarray | None = None,
+    kept_clips: np.ndarray | None = None,
+) -> PlannedRow:
+    return PlannedRow(
+        **_video_fields(video, info, status=status, error=error),
+        height=-1,
+        width=-1,
+        row_kind=kind,
+        n_clips=n_clips,
+        segment_index=segment_index,
+        clip_indices=np.zeros(0, dtype=np.int64) if clip_indices is None else clip_indices,
+        kept_clips=np.zeros(0, dtype=np.int64) if kept_clips is None else kept_clips,
+    )
+
+
+def clip_row(
+    item: PlannedRow, info: VideoInfo, clip_index: int, indices: np.ndarray, timestamps: np.ndarray, frames: np.ndarray
+) -> DecodedRow:
+    return DecodedRow(
+        **_video_fields(_video_file(item.as_row()), info, status="ok", error=""),
+        height=int(frames.shape[1]),
+        width=int(frames.shape[2]),
+        row_kind=ROW_CLIP,
+        n_clips=item.n_clips,
+        segment_index=item.segment_index,
+        segment_clips=len(item.clip_indices),
+        clip_index=clip_index,
+        frame_indices=indices.astype(np.int64),  # [T]
+        timestamps=timestamps,  # [T]
+        frames=frames,  # [T, H, W, 3]
+    )
+
+
+def error_row(video: VideoFile, info: VideoInfo | None, kind: str, message: str) -> DecodedRow:
+    return _without_frames(planned(video, info, ROW_ERROR, status=kind, error=message))
+
+
+def _without_frames(item: PlannedRow) -> DecodedRow:
+    """An error or kept row: the video's facts, no clip."""
+    fields = {name: getattr(item, name) for name in VideoFields.columns()}
+    return DecodedRow(
+        **fields,
+        row_kind=item.row_kind,
+        n_clips=item.n_clips,
+        segment_index=-1,
+        segment_clips=0,
+        clip_index=-1,
+        frame_indices=np.zeros(0, dtype=np.int64),
+        timestamps=np.zeros(0, dtype=np.float64),
+        frames=np.zeros((0, 1, 1, 3), dtype=np.uint8),
+    )
+
+
+def _video_file(row: dict) -> VideoFile:
+    return VideoFile(uri=row["uri"], size_bytes=int(row["size_bytes"]), version_tag=row["version_tag"], video_id=row["video_id"])
+
+
+def _video_fields(video: VideoFile, info: VideoInfo | None, *, status: str, error: str) -> dict:
+    return {
+        "video_id": video.video_id,
+        "uri": video.uri,
+        "size_bytes": video.size_bytes,
+        "version_tag": video.version_tag,
+        "status": status,
+        "error": error,
+        "n_frames": info.n_frames if info else -1,
+        "fps": info.fps if info else float("nan"),
+        "duration_s": info.duration_s if info else float("nan"),
+    }

@@ -1,0 +1,456 @@
+"""`lavida scan`: list an archive, decode sampled clips, run LAVIDA on an actor pool, commit to OUT's Delta tables.
+
+    list (driver, fsspec) -> plan + decode (Ray Data flat_maps, CPU tasks, decord)
+        -> detect (Ray Data map_batches, actor pool, LAVIDA) -> write (driver, batched commits)
+
+Other jobs (search, eval) call `scan(ScanOptions(...)) -> ScanSummary`. Stages: jobs/scan/listing.py,
+jobs/scan/decode.py, jobs/scan/detect.py, jobs/scan/write.py (which documents the exactly-once commit protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from jobs.common.arguments import parse_pairs, parse_storage_options
+from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK, Interrupted, UserError, cause_of
+from jobs.common.progress import Progress
+from jobs.out.leases import LEASES
+from jobs.scan.listing import VideoFile, describe_uris, list_videos
+from jobs.scan.options import (
+    DEFAULT_ANOMALY_TYPES,
+    DEFAULT_CLIPS_PER_SEGMENT,
+    DEFAULT_COMMIT_EVERY,
+    DEFAULT_COMMIT_SECONDS,
+    DEFAULT_FRAMES_PER_CLIP,
+    DEFAULT_SAMPLE_INTERVAL,
+)
+from jobs.scan.ray_session import check_reachable, connect_ray
+from schemas.stage_rows import DetectedRow
+from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
+
+if TYPE_CHECKING:
+    from jobs.scan.write import OutWriter, ToScan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanOptions:
+    """Everything one scan (or a search's re-scan) needs; see `lavida scan --help`."""
+
+    source: str | None  # a folder, a glob or an s3:// prefix; None when `uris` is given
+    out: str  # a local folder or an s3:// prefix
+    model: str = "tiny"  # a preset name or a model folder (LavidaDetector.load)
+    anomaly_types: tuple[str, ...] = DEFAULT_ANOMALY_TYPES
+    sample_interval: int = DEFAULT_SAMPLE_INTERVAL
+    frames_per_clip: int = DEFAULT_FRAMES_PER_CLIP
+    device: str = "cpu"  # 'cpu' | 'cuda'
+    dtype: str | None = None  # 'float32' | 'bfloat16'; None: bfloat16 on cuda, float32 on cpu (LavidaDetector)
+    model_base: dict[str, str] = field(default_factory=dict)  # a small model folder's bases, where mounted
+    ray_address: str | None = None  # join this cluster; None starts (or reuses) a local Ray
+    rescan: bool = False  # redo videos that are already committed in OUT (also with another profile)
+    batch_videos: int = DEFAULT_COMMIT_EVERY  # commit every N finished videos ...
+    batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or every T seconds, whichever comes first
+    clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded (and committed) in segments
+    batch_size: int = 4  # clips per detect call
+    num_actors: int = 1  # detector actors in the pool
+    gpus_per_actor: float = 0.0  # num_gpus per actor (0 on CPU)
+    kind: str = "scan"  # 'scan' | 'search' (written to the runs table)
+    description: str | None = None  # the search text for kind='search'
+    uris: tuple[str, ...] | None = None  # explicit videos instead of listing `source`
+    storage_options: dict[str, str] = field(default_factory=dict)  # fsspec options for s3:// (endpoint, keys)
+    # "module:Class" with LavidaDetector's interface (`load`, `trained`, `detect_batch`): another
+    # detector (a baseline, or a test's deterministic fake) through the same pipeline
+    detector_class: str = "lavida_core.detector:LavidaDetector"
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    run_id: str
+    n_ok: int
+    n_failed: int
+    n_skipped: int
+
+
+def scan(options: ScanOptions) -> ScanSummary:
+    """Run the whole pipeline for `options`; returns the run's id and counts.
+
+    Connects to `options.ray_address` (or reuses an already initialised Ray, or starts a local one).
+    Raises UserError for bad options, an unreadable source or OUT, or a profile OUT does not hold.
+    """
+    from jobs.scan.write import OutWriter, WriterOptions
+
+    validate(options)
+    videos = _list(options)
+    run_id = new_run_id()
+    started_at = datetime.now(UTC)
+    card = model_card(options)
+    writer = OutWriter(
+        WriterOptions(
+            out=options.out,
+            storage_options=dict(options.storage_options),
+            profile=profile_of(options),
+            rescan=options.rescan,
+            batch_videos=options.batch_videos,
+            batch_seconds=options.batch_seconds,
+        ),
+        run_id,
+    )
+    try:
+        plan = writer.start(videos, run_row(options, run_id, started_at, card=card))
+        n_skipped = plan.n_done + len(plan.held)
+        log.info(
+            "run %s: %d videos to scan, %d already done, %d being scanned by another run (skipped)",
+            run_id,
+            len(plan.todo),
+            plan.n_done,
+            len(plan.held),
+        )
+        if card:
+            warn = "WARNING" in card or card.startswith("trained weights: NO")
+            (log.warning if warn else log.info)("model %s: %s", options.model, card)
+        model_trained: list[bool] = []
+        try:
+            if plan.todo:
+                _run_pipeline(options, plan.todo, writer, model_trained)
+
+            def final_row() -> dict:
+                summary = ScanSummary(run_id=run_id, n_ok=writer.counts["ok"], n_failed=writer.counts["failed"], n_skipped=n_skipped)
+                return run_row(options, run_id, started_at, card=card, summary=summary, model_trained=(model_trained or [None])[0])
+
+            writer.finish(final_row)
+        except KeyboardInterrupt:
+            writer.commit()  # what is finished is kept (a second Ctrl-C waits for this commit)
+            raise Interrupted(
+                f"{writer.counts['ok'] + writer.counts['failed']} of {len(plan.todo)} videos were committed by this run "
+                f"({writer.counts['ok']} ok, {writer.counts['failed']} failed) and nothing half-written is visible; "
+                "run the same command again to resume"
+            ) from None
+    finally:
+        writer.close()
+    return ScanSummary(run_id=run_id, n_ok=writer.counts["ok"], n_failed=writer.counts["failed"], n_skipped=n_skipped)
+
+
+def profile_of(options: ScanOptions):
+    from jobs.out.profile import ScanProfile
+
+    return ScanProfile(options.model, tuple(options.anomaly_types), options.sample_interval, options.frames_per_clip)
+
+
+def validate(options: ScanOptions) -> None:
+    """UserError for options that cannot work, before anything starts."""
+    problems = [
+        (options.source is None) == (options.uris is None) and "give either a source or a list of uris",
+        options.sample_interval < 1 and "--sample-interval must be >= 1",
+        options.frames_per_clip < 1 and "--frames-per-clip must be >= 1",
+        options.batch_size < 1 and "--batch-size must be >= 1",
+        options.num_actors < 1 and "--num-actors must be >= 1",
+        options.batch_videos < 1 and "--commit-every must be >= 1",
+        options.batch_seconds <= 0 and "--commit-seconds must be > 0",
+        options.clips_per_segment < 1 and "--clips-per-segment must be >= 1",
+        options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
+        options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
+        options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
+        not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
+        options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
+        _out_problem(options.out),
+        ("/" in options.model and not os.path.isdir(options.model)) and f"--model {options.model}: no such model folder",
+    ]
+    for problem in problems:
+        if problem:
+            raise UserError(problem)
+    if options.ray_address is not None:
+        check_reachable(options.ray_address)
+
+
+OUT_ENTRIES = frozenset({*TABLE_NAMES, "searches", LEASES})  # what an OUT folder holds
+
+
+def _out_problem(out: str) -> str | None:
+    """Why a local OUT cannot be written, or None: it is a file, or a folder of other things."""
+    if "://" in out or not os.path.exists(out):
+        return None
+    if not os.path.isdir(out):
+        return f"--out {out} is a file; give a folder (created if missing) or an s3:// prefix"
+    entries = {name for name in os.listdir(out) if not name.startswith(".")}
+    if entries and not entries & OUT_ENTRIES:
+        shown = ", ".join(sorted(entries)[:3]) + (", …" if len(entries) > 3 else "")
+        return f"--out {out} is a folder of other things ({shown}), not a lavida OUT; give a new or empty folder"
+    return None
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def run_row(
+    options: ScanOptions,
+    run_id: str,
+    started_at: datetime,
+    *,
+    card: str | None,
+    summary: ScanSummary | None = None,
+    model_trained: bool | None = None,
+) -> dict:
+    """The run's `runs` row: written at the start (counts null) and rewritten at the end."""
+    return {
+        "run_id": run_id,
+        "kind": options.kind,
+        "source": options.source,
+        "out": options.out,
+        "model": options.model,
+        "model_trained": model_trained,
+        "anomaly_types": list(options.anomaly_types),
+        "sample_interval": options.sample_interval,
+        "frames_per_clip": options.frames_per_clip,
+        "device": options.device,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC) if summary else None,
+        "n_ok": summary.n_ok if summary else None,
+        "n_failed": summary.n_failed if summary else None,
+        "n_skipped": summary.n_skipped if summary else None,
+        "description": options.description,
+        "schema_version": SCHEMA_VERSION,
+        "model_card": card,  # model_card(options), read once per run
+        "profile_id": profile_of(options).profile_id,
+    }
+
+
+def model_card(options: ScanOptions) -> str | None:
+    """The model's card (lavida_core.model_folders.ModelCard) in one line, read from lavida.json
+    without torch or weights; None for another detector class."""
+    from lavida_core.config import PRESETS
+    from lavida_core.model_folders import PRESET_CARD, model_folder, read_model_card
+
+    if options.detector_class != ScanOptions.detector_class:
+        return None
+    if options.model in PRESETS:
+        return PRESET_CARD.summary()
+    folder = model_folder(options.model)
+    return read_model_card(folder).summary() if folder is not None else None
+
+
+def _list(options: ScanOptions) -> list[VideoFile]:
+    try:
+        if options.uris is not None:
+            return describe_uris(list(options.uris), options.storage_options)
+        return list_videos(options.source, options.storage_options)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot list {options.source or 'the given uris'}: {error}") from error
+
+
+def build_dataset(options: ScanOptions, todo: list[ToScan]):
+    """The Ray Data pipeline: listed videos -> segments -> decoded clips -> detected clips (jobs/scan/detect.py)."""
+    import ray
+
+    from jobs.scan.decode import DecodeConfig, decode_segment, plan_video
+    from jobs.scan.detect import DetectClips
+
+    config = DecodeConfig(
+        frames_per_clip=options.frames_per_clip,
+        sample_interval=options.sample_interval,
+        storage_options=dict(options.storage_options),
+        clips_per_segment=options.clips_per_segment,
+    )
+    ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
+    items = [{**dataclasses.asdict(item.video), "kept_clips": list(item.kept_clips)} for item in todo]
+    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one plan task per video
+    dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
+    # one segment per block: a long video's segments decode in parallel tasks
+    dataset = dataset.repartition(target_num_rows_per_block=1)
+    dataset = dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1)
+    return dataset.map_batches(
+        DetectClips,
+        fn_constructor_kwargs={
+            "model": options.model,
+            "device": options.device,
+            "dtype": options.dtype,
+            "model_base": dict(options.model_base),
+            "anomaly_types": list(options.anomaly_types),
+            "detector_class": options.detector_class,
+        },
+        batch_size=options.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=options.num_actors),
+        num_gpus=options.gpus_per_actor or None,
+        num_cpus=1 if options.gpus_per_actor == 0 else None,
+    )
+
+
+def _run_pipeline(options: ScanOptions, todo: list[ToScan], writer: OutWriter, model_trained: list[bool]) -> None:
+    """Stream the detected rows into the writer, which commits them in batches."""
+    connect_ray(options.ray_address)
+    _check_gpus(options)
+    progress = Progress(total=len(todo))
+    for row in _rows(build_dataset(options, todo)):
+        if not model_trained and row.is_clip:
+            model_trained.append(bool(row.model_trained))
+        for video in writer.add(row):
+            progress.done(video.status, video.uri, video.detail)
+    for video in writer.commit():
+        progress.done(video.status, video.uri, video.detail)
+    progress.close()
+
+
+def _rows(dataset) -> Iterator[DetectedRow]:
+    """The dataset's rows, typed. A detector that refuses its model or device (an InputError raised
+    in the actor, which Ray wraps in a RayTaskError) is re-raised as that InputError, which the CLI
+    prints as one line, instead of Ray's traceback."""
+    try:
+        for row in dataset.iter_rows():
+            yield DetectedRow.from_row(row)
+    except Exception as error:
+        cause = cause_of(error)
+        if cause is None or cause is error:
+            raise
+        raise cause from None
+
+
+def _check_gpus(options: ScanOptions) -> None:
+    """UserError for GPU actors the cluster cannot run, or that would leave no CPU to decode (Ray Data
+    gives each GPU actor one CPU as well: with none left, the scan would wait forever)."""
+    import ray
+
+    if options.gpus_per_actor == 0:
+        return
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) < options.gpus_per_actor:
+        raise UserError(
+            f"--gpus-per-actor {options.gpus_per_actor} but the Ray cluster has no such GPUs; "
+            "use --device cpu --gpus-per-actor 0, or join a GPU cluster with --ray-address"
+        )
+    cpus = resources.get("CPU", 0)
+    if cpus < options.num_actors + 1:
+        raise UserError(
+            f"--num-actors {options.num_actors} GPU actors take one CPU each and decoding needs at least one more, "
+            f"but the Ray cluster has {cpus:g} CPUs: use fewer actors (--num-actors {max(1, int(cpus) - 1)}) or a node with more CPUs"
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="a folder, a glob (quoted) or an s3:// prefix of videos")
+    parser.add_argument("--out", required=True, help="a local folder or an s3:// prefix for the Delta tables")
+    parser.add_argument("--anomaly", action="append", default=[], metavar="TEXT", help="an anomaly type to look for (repeatable)")
+    parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
+    parser.add_argument(
+        "--sample-interval",
+        type=int,
+        default=DEFAULT_SAMPLE_INTERVAL,
+        metavar="N",
+        help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps)",
+    )
+    parser.add_argument(
+        "--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)"
+    )
+    add_runner_arguments(parser)
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, device, Ray and storage options: shared by every job that runs the scan pipeline."""
+    parser.add_argument("--model", default="tiny", help="a preset name (random weights) or a model folder (default: tiny)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the detector runs (default cpu)")
+    parser.add_argument(
+        "--model-base", action="append", default=[], metavar="PART=PATH",
+        help="where a small model folder's base is mounted (qwen_dir, clip_dir, sam2_path), if not where it was trained",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), help="the detector's weights and compute (default: bfloat16 on cuda, float32 on cpu)"
+    )
+    parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
+    parser.add_argument(
+        "--rescan", action="store_true", help="score again videos that OUT already holds (needed to score them with other settings)"
+    )
+    parser.add_argument(
+        "--commit-every", type=int, default=DEFAULT_COMMIT_EVERY, metavar="N",
+        help=f"commit to OUT every N finished videos (default {DEFAULT_COMMIT_EVERY}) ...",
+    )  # fmt: skip
+    parser.add_argument(
+        "--commit-seconds", type=float, default=DEFAULT_COMMIT_SECONDS, metavar="T",
+        help=f"... or every T seconds, whichever comes first (default {DEFAULT_COMMIT_SECONDS:g}); a kill loses at most this batch",
+    )  # fmt: skip
+    parser.add_argument(
+        "--clips-per-segment", type=int, default=DEFAULT_CLIPS_PER_SEGMENT, metavar="N",
+        help=f"decode a long video in segments of N clips, in parallel, committed as they finish (default {DEFAULT_CLIPS_PER_SEGMENT})",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
+    parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
+    parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec storage option for s3:// (e.g. endpoint_url=http://127.0.0.1:8333); repeatable",
+    )
+    parser.add_argument(
+        "--detector-class",
+        default=ScanOptions.detector_class,
+        metavar="MODULE:CLASS",
+        help="advanced: another detector with LavidaDetector's interface (default: %(default)s)",
+    )
+
+
+def runner_fields(args: argparse.Namespace) -> dict:
+    """The ScanOptions fields that `add_runner_arguments` parsed."""
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if args.device == "cuda" else 0.0)
+    return dict(
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        model_base=parse_pairs(args.model_base, "--model-base"),
+        ray_address=args.ray_address,
+        rescan=args.rescan,
+        batch_videos=args.commit_every,
+        batch_seconds=args.commit_seconds,
+        clips_per_segment=args.clips_per_segment,
+        batch_size=args.batch_size,
+        num_actors=args.num_actors,
+        gpus_per_actor=gpus,
+        storage_options=parse_storage_options(args.storage_option),
+        detector_class=args.detector_class,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    summary = scan(options)
+    line = f"run {summary.run_id}: {summary.n_ok} ok, {summary.n_failed} failed, {summary.n_skipped} skipped"
+    if summary.n_failed:
+        query = "SELECT uri, status, error FROM videos WHERE status <> 'ok'"
+        print(f'{line}; list the failed videos with: lavida query {options.out} "{query}"')
+        return EXIT_FAILED_VIDEOS
+    print(line)
+    return EXIT_OK
+
+
+def options_from_args(args: argparse.Namespace) -> ScanOptions:
+    anomaly_types = list(args.anomaly) + (read_prompts(args.prompts) if args.prompts else [])
+    return ScanOptions(
+        source=args.source,
+        out=args.out,
+        anomaly_types=tuple(anomaly_types) or DEFAULT_ANOMALY_TYPES,
+        sample_interval=args.sample_interval,
+        frames_per_clip=args.frames_per_clip,
+        **runner_fields(args),
+    )
+
+
+def read_prompts(path: str) -> list[str]:
+    """Anomaly types from a file: one per line; blank lines and lines starting with # are ignored."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = [line.strip() for line in file]
+    except OSError as error:
+        raise UserError(f"cannot read --prompts {path}: {error.strerror}") from None
+    names = [line for line in lines if line and not line.startswith("#")]
+    if not names:
+        raise UserError(f"--prompts {path} has no anomaly type (one per line)")
+    return names
