@@ -46,8 +46,20 @@ def local_ray():
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """One SeaweedFS on 127.0.0.1 for the session (tests/s3_server.py). Each test module keeps to
+    buckets of its own; a test that stops or breaks the server starts its own instead."""
+    from s3_server import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    print(f"S3 server under test: {server.kind} at {server.endpoint_url}")
+    yield server
+    server.stop()
+
+
 # Fixtures that start Ray, a Ray cluster, an S3 server or Chromium (or depend on one that does).
-SLOW_FIXTURES = frozenset({"local_ray", "cluster", "s3", "s3_out", "chromium"})
+SLOW_FIXTURES = frozenset({"local_ray", "cluster", "s3", "s3_out", "s3_server", "s3_walk", "chromium"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -116,13 +116,62 @@ def test_sam2_checkpoint_with_a_foreign_key_fails_naming_it(real_format_files, t
     assert "image_encoder.neck.convs.0.conv.weight" in str(error.value)
 
 
-def test_qwen_folder_of_another_size_fails_naming_keys(real_format_files):
+def _qwen_folder(folder, config, **sizes):
+    """A Qwen2-VL folder as in `real_format_files`, of the tiny size changed by `sizes` (MLLMConfig fields)."""
+    qwen_tokenizer = byte_level_tokenizer(QWEN_SPECIAL_TOKENS[:-1])
+    qwen_tokenizer.pad_token = "<|endoftext|>"
+    ids = SpecialIds(video=qwen_tokenizer.convert_tokens_to_ids("<|video_pad|>"), seg=-1, pad=qwen_tokenizer.pad_token_id)
+    qwen_cfg = qwen_config(dataclasses.replace(config.mllm, vocab_size=len(qwen_tokenizer), **sizes), ids)
+    torch.manual_seed(1)
+    Qwen2VLForConditionalGeneration(qwen_cfg).save_pretrained(folder)
+    qwen_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_qwen_folder_of_another_size_fails_naming_keys(real_format_files, tmp_path):
+    """A whole Qwen2-VL folder of another size (hidden 64, not 32) under LAVIDA's trained parts made for the
+    tiny one: the embeddings, LM head and LoRA keys are named as the wrong shape."""
+    root, _ = _small_folder(real_format_files, tmp_path)
+    other = _qwen_folder(tmp_path / "qwen64", TINY_WITH_SAM2_DECODER, hidden_size=64, num_attention_heads=8)
+    checkpoint = Checkpoint(
+        qwen_dir=other, clip_dir=root / "clip", sam2_path=root / "sam2.1_tiny.pt", trained_path=tmp_path / "small" / "trained.safetensors"
+    )
+    with pytest.raises(CheckpointError, match="wrong shape") as error:
+        build_lavida(TINY_WITH_SAM2_DECODER, checkpoint)
+    message = str(error.value)
+    assert "trained.safetensors does not fit this model" in message
+    for key in (
+        "mllm.qwen.lm_head.weight",
+        "mllm.qwen.model.language_model.embed_tokens.weight",
+        "mllm.qwen.model.language_model.layers.0.self_attn.q_proj.lora_A.default.weight",
+    ):
+        assert key in message, message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="lavida_core/checkpoint.py _build_qwen: transformers raises a RuntimeError without key names for weights "
+    "of another size than config.json (needs ignore_mismatched_sizes=True so that `mismatched_keys` reaches _raise_on_loading_info)",
+)
+def test_qwen_folder_whose_weights_are_of_another_size_than_its_config_fails_naming_keys(real_format_files, tmp_path):
+    root, _ = real_format_files
+    other = _qwen_folder(tmp_path / "qwen", TINY_WITH_SAM2_DECODER, intermediate_size=128)
+    shutil.copy(root / "qwen" / "config.json", other / "config.json")  # says intermediate_size 64
+    with pytest.raises(CheckpointError, match="wrong shape") as error:
+        build_lavida(TINY_WITH_SAM2_DECODER, Checkpoint(qwen_dir=other))
+    assert "model.language_model.layers.0.mlp.up_proj.weight" in str(error.value)
+
+
+def test_sam2_checkpoint_of_another_size_fails_naming_keys(real_format_files):
     root, _ = real_format_files
     bigger = TINY_WITH_SAM2_DECODER
     # The folder is read as is; a SAM2 file of another image-encoder size is a shape error.
     other = bigger.replace(image_encoder=dataclasses.replace(bigger.image_encoder, embed_dim=16))
-    with pytest.raises(CheckpointError, match="wrong shape"):
+    with pytest.raises(CheckpointError, match="wrong shape") as error:
         build_lavida(other, Checkpoint(sam2_path=root / "sam2.1_tiny.pt"))
+    assert "sam2.1_tiny.pt does not fit this model" in str(error.value)
+    assert "image_encoder.trunk.blocks.0.attn.qkv.weight" in str(error.value), str(error.value)
 
 
 def test_not_a_checkpoint_file(tmp_path):

@@ -166,9 +166,16 @@ def test_configuration_is_locked(tree):
     assert os.path.exists(tree / "secret.txt")
 
 
-def test_python_variables_of_the_caller_are_not_tables(tree):
+def test_python_variables_of_the_caller_are_not_tables(tree, monkeypatch):
     """DuckDB's replacement scans would read a DataFrame/Arrow variable by name: they are off."""
     con = duck.connect(str(tree / "out"), sandbox=True)
+    # The setting itself: external access off hides Python variables too today, and DuckDB only
+    # searches the frame that calls con.sql, so the failing query alone would not notice it missing.
+    assert con.execute("SELECT current_setting('python_enable_replacements')").fetchone() == (False,)
     caller_secret = pa.table({"password": ["hunter2"]})  # noqa: F841 - the name is what the SQL tries
+    # Put it where DuckDB looks as well: the globals of the frame that runs the SQL (jobs.out.duck.fetch).
+    monkeypatch.setattr(duck, "caller_secret", pa.table({"password": ["hunter2"]}), raising=False)
+    open_con = duck.connect(str(tree / "out"))  # not sandboxed: that frame's variable is a table there
+    assert duck.fetch(open_con, "SELECT * FROM caller_secret") == (["password"], [("hunter2",)])
     with pytest.raises(UserError, match="query failed"):
         run_select(con, "SELECT * FROM caller_secret")

@@ -6,6 +6,8 @@ only; then each S3 failure is one line with exit 2, and no secret is written any
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -131,23 +133,16 @@ def test_redact_removes_secrets_colour_and_secret_options(clean_aws):
 
 
 @pytest.fixture(scope="module")
-def s3_walk(tmp_path_factory):
-    """A SeaweedFS with an archive of one video under s3://cams/site1 and an `out` bucket."""
-    from s3_server import start_s3_server
+def s3_walk(s3_server, tmp_path_factory):
+    """The session's SeaweedFS with an archive of one video under s3://walk-cams/site1 and a `walk-out` bucket."""
     from video_factory import write_video
 
-    base = tmp_path_factory.mktemp("s3walk")
-    server = start_s3_server(base / "s3")
-    try:
-        server.make_bucket("cams")
-        server.make_bucket("out")
-        folder = base / "archive"
-        folder.mkdir()
-        write_video(folder / "cam1.mp4", n_frames=16)
-        server.upload_folder(folder, "s3://cams/site1")
-        yield server
-    finally:
-        server.stop()
+    folder = tmp_path_factory.mktemp("s3walk")
+    s3_server.make_bucket("walk-cams")
+    s3_server.make_bucket("walk-out")
+    write_video(folder / "cam1.mp4", n_frames=16)
+    s3_server.upload_folder(folder, "s3://walk-cams/site1")
+    return s3_server
 
 
 def plain_env(tmp_path: Path, **aws: str) -> dict[str, str]:
@@ -173,20 +168,41 @@ def lavida(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.Compl
     return done
 
 
+def here(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`lavida ARGS` in this process with exactly `env`'s AWS_* variables (no interpreter start: the
+    commands without Ray cost ~1 s instead of ~4 s); the scans and the search run as real processes."""
+    from jobs.cli import main
+
+    saved = {name: value for name, value in os.environ.items() if name.startswith("AWS_")}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        for name in saved:
+            del os.environ[name]
+        os.environ.update({name: value for name, value in env.items() if name.startswith("AWS_")})
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(list(args))
+    finally:
+        for name in [n for n in os.environ if n.startswith("AWS_")]:
+            del os.environ[name]
+        os.environ.update(saved)
+    assert code == 0, f"lavida {' '.join(args[:3])} exited {code}:\n{stderr.getvalue()[-3000:]}"
+    return subprocess.CompletedProcess(list(args), code, stdout.getvalue(), stderr.getvalue())
+
+
 def walk(env: dict[str, str], out: str, report: Path, options: list[str], *, search: bool = True) -> str:
     """scan -> events -> query -> report (-> search) on `out`; returns everything the commands printed.
     A search is a scan job over OUT's videos (the same listing, decode, Delta writes and reads), so
     one configuration runs it, the others stop at the report (each Ray run costs ~20 s here)."""
-    printed = [lavida(env, "scan", "s3://cams/site1", "--out", out, "--model", "tiny", "--sample-interval", "4", *options)]
-    printed.append(lavida(env, "events", out, "--min-score", "0", "--min-duration", "0", "--format", "json", *options))
-    assert '"uri": "s3://cams/site1/cam1.mp4"' in printed[-1].stdout
-    printed.append(lavida(env, "query", out, "SELECT uri, status FROM videos", "--format", "csv", *options))
-    assert "s3://cams/site1/cam1.mp4,ok" in printed[-1].stdout
-    printed.append(lavida(env, "report", out, "--to", str(report), "--min-score", "0", "--min-duration", "0", *options))
+    printed = [lavida(env, "scan", "s3://walk-cams/site1", "--out", out, "--model", "tiny", "--sample-interval", "4", *options)]
+    printed.append(here(env, "events", out, "--min-score", "0", "--min-duration", "0", "--format", "json", *options))
+    assert '"uri": "s3://walk-cams/site1/cam1.mp4"' in printed[-1].stdout
+    printed.append(here(env, "query", out, "SELECT uri, status FROM videos", "--format", "csv", *options))
+    assert "s3://walk-cams/site1/cam1.mp4,ok" in printed[-1].stdout
+    printed.append(here(env, "report", out, "--to", str(report), "--min-score", "0", "--min-duration", "0", *options))
     assert "Signature=" in (report / "index.html").read_text()  # a presigned link to the video on S3
     if search:
         printed.append(lavida(env, "search", out, "a red square", "--min-score", "0", "--min-duration", "0", "--format", "csv", *options))
-        assert "s3://cams/site1/cam1.mp4" in printed[-1].stdout
+        assert "s3://walk-cams/site1/cam1.mp4" in printed[-1].stdout
     return "\n".join(p.stdout + p.stderr for p in printed)
 
 
@@ -212,8 +228,8 @@ def test_every_command_configured_by_the_environment_only(s3_walk, tmp_path):
 
     env = plain_env(tmp_path, AWS_ENDPOINT_URL=s3_walk.endpoint_url, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     env["AWS_DEFAULT_REGION"] = "us-east-1"
-    printed = walk(env, "s3://out/by-env", tmp_path / "report", [])
-    assert_no_secret(SECRET_KEY, s3_walk, "s3://out/by-env", [tmp_path / "report", tmp_path / "ray"], printed)
+    printed = walk(env, "s3://walk-out/by-env", tmp_path / "report", [])
+    assert_no_secret(SECRET_KEY, s3_walk, "s3://walk-out/by-env", [tmp_path / "report", tmp_path / "ray"], printed)
 
 
 @pytest.mark.slow
@@ -222,8 +238,8 @@ def test_every_command_configured_by_a_profile_only(s3_walk, tmp_path):
 
     env = plain_env(tmp_path)
     env.update(write_profile(tmp_path, s3_walk.endpoint_url, ACCESS_KEY, SECRET_KEY, services=True))
-    printed = walk(env, "s3://out/by-profile", tmp_path / "report", [], search=False)
-    assert_no_secret(SECRET_KEY, s3_walk, "s3://out/by-profile", [tmp_path / "report", tmp_path / "ray"], printed, searched=False)
+    printed = walk(env, "s3://walk-out/by-profile", tmp_path / "report", [], search=False)
+    assert_no_secret(SECRET_KEY, s3_walk, "s3://walk-out/by-profile", [tmp_path / "report", tmp_path / "ray"], printed, searched=False)
 
 
 @pytest.mark.slow
@@ -231,9 +247,9 @@ def test_every_command_configured_by_storage_options_only(s3_walk, tmp_path):
     from s3_server import SECRET_KEY
 
     options = [f"--storage-option={k}={v}" for k, v in s3_walk.storage_options.items()]
-    printed = walk(plain_env(tmp_path), "s3://out/by-option", tmp_path / "report", options)
+    printed = walk(plain_env(tmp_path), "s3://walk-out/by-option", tmp_path / "report", options, search=False)
     # given on the command line, the secret still reaches no file: not Ray's (its job entrypoint is the command line)
-    assert_no_secret(SECRET_KEY, s3_walk, "s3://out/by-option", [tmp_path / "report", tmp_path / "ray"], printed)
+    assert_no_secret(SECRET_KEY, s3_walk, "s3://walk-out/by-option", [tmp_path / "report", tmp_path / "ray"], printed, searched=False)
 
 
 @pytest.mark.slow
@@ -247,7 +263,7 @@ def test_an_option_overrides_the_environment(s3_walk, tmp_path):
         f"--storage-option=key={ACCESS_KEY}",
         f"--storage-option=secret={SECRET_KEY}",
     ]
-    walk(env, "s3://out/by-override", tmp_path / "report", options, search=False)
+    walk(env, "s3://walk-out/by-override", tmp_path / "report", options, search=False)
 
 
 # --- each failure: one line, exit 2, no traceback, no colour --------------------------------------
@@ -262,18 +278,21 @@ def one_line_failure(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.mark.slow
-def test_each_s3_failure_is_one_line(s3_walk, tmp_path):
+def test_each_s3_failure_is_one_line(s3_walk, local_ray, tmp_path):
     from s3_server import ACCESS_KEY, READ_ONLY_KEY, READ_ONLY_SECRET, SECRET_KEY, NoConditionalWrites
 
+    from jobs.scan.job import ScanOptions, scan
+
     good = plain_env(tmp_path, AWS_ENDPOINT_URL=s3_walk.endpoint_url, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
-    lavida(good, "scan", "s3://cams/site1", "--out", "s3://out/failures", "--model", "tiny")
-    scan_into = ["scan", "s3://cams/site1", "--model", "tiny", "--out"]
+    # an OUT to fail on, written in this process on the session's Ray (the walks above scan through the CLI)
+    scan(ScanOptions(source="s3://walk-cams/site1", out="s3://walk-out/failures", storage_options=s3_walk.storage_options))
+    scan_into = ["scan", "s3://walk-cams/site1", "--model", "tiny", "--out"]
 
     wrong_secret = dict(good, AWS_SECRET_ACCESS_KEY="not-the-secret")
-    line = one_line_failure(wrong_secret, "events", "s3://out/failures")
-    assert "s3://out/failures" in line and "access key or secret is wrong" in line and "not-the-secret" not in line
-    line = one_line_failure(dict(good, AWS_ACCESS_KEY_ID="no-such-key"), *scan_into, "s3://out/x")
-    assert "s3://cams/site1" in line and "access key or secret is wrong" in line
+    line = one_line_failure(wrong_secret, "events", "s3://walk-out/failures")
+    assert "s3://walk-out/failures" in line and "access key or secret is wrong" in line and "not-the-secret" not in line
+    line = one_line_failure(dict(good, AWS_ACCESS_KEY_ID="no-such-key"), *scan_into, "s3://walk-out/x")
+    assert "s3://walk-cams/site1" in line and "access key or secret is wrong" in line
 
     line = one_line_failure(good, *scan_into, "s3://no-such-bucket/scan")
     assert "bucket no-such-bucket does not exist" in line
@@ -281,19 +300,19 @@ def test_each_s3_failure_is_one_line(s3_walk, tmp_path):
     assert "bucket no-such-bucket does not exist" in line
 
     reader = dict(good, AWS_ACCESS_KEY_ID=READ_ONLY_KEY, AWS_SECRET_ACCESS_KEY=READ_ONLY_SECRET)
-    assert lavida(reader, "query", "s3://out/failures", "SELECT count(*) FROM videos", "--format", "csv").stdout.split() == [
+    assert lavida(reader, "query", "s3://walk-out/failures", "SELECT count(*) FROM videos", "--format", "csv").stdout.split() == [
         "count_star()",
         "1",
     ]
-    line = one_line_failure(reader, *scan_into, "s3://out/by-reader")
-    assert "s3://out/by-reader" in line and "can read" in line and "not write" in line
+    line = one_line_failure(reader, *scan_into, "s3://walk-out/by-reader")
+    assert "s3://walk-out/by-reader" in line and "can read" in line and "not write" in line
 
-    line = one_line_failure(dict(good, AWS_ENDPOINT_URL="http://127.0.0.1:9"), "events", "s3://out/failures")
+    line = one_line_failure(dict(good, AWS_ENDPOINT_URL="http://127.0.0.1:9"), "events", "s3://walk-out/failures")
     assert "http://127.0.0.1:9 does not answer" in line
 
     proxy = NoConditionalWrites(s3_walk.endpoint_url)
     try:
-        line = one_line_failure(dict(good, AWS_ENDPOINT_URL=proxy.endpoint_url), *scan_into, "s3://out/unconditional")
+        line = one_line_failure(dict(good, AWS_ENDPOINT_URL=proxy.endpoint_url), *scan_into, "s3://walk-out/unconditional")
     finally:
         proxy.stop()
-    assert "s3://out/unconditional" in line and "conditional writes" in line
+    assert "s3://walk-out/unconditional" in line and "conditional writes" in line

@@ -27,11 +27,16 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ["--detector-class", "fake_detector:BrightDetector"]  # FAKE detector: deterministic rows to compare
+SLOW = ["--detector-class", "fake_detector:SlowBrightDetector"]  # FAKE, DELAY_S seconds a clip: a kill lands mid-run
+DELAY_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = start_head(num_cpus=1)
+    # the detector actors read the delay from their raylet's environment (cluster.env), not the driver's
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAVIDA_FAKE_DELAY_S", str(DELAY_S))
+        cluster = start_head(num_cpus=1)  # cluster.env: this environment, for every node of the cluster
     try:
         cluster.add_worker(num_cpus=1)
         yield cluster
@@ -97,20 +102,25 @@ def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
     out = tmp_path / "out"
     options = ["--sample-interval", str(interval), "--frames-per-clip", "4", "--batch-size", "1", "--ray-address", cluster.address,
                "--commit-every", "2"]  # fmt: skip
-    # the real tiny model: slow enough on CPU to be killed half way
-    driver = subprocess.Popen(
-        scan_command(archive, out, *options), cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # SlowBrightDetector: 8 clips a video at DELAY_S each, a batch of 2 videos takes >= 3.2 s on any machine
+    log = tmp_path / "killed.log"
+    with open(log, "w") as stderr:
+        command = scan_command(archive, out, *options, *SLOW)
+        driver = subprocess.Popen(command, cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and driver.poll() is None and not committed_videos(out):
+    while not committed_videos(out):  # the first batch of 2 is committed: the next one is under way
+        assert driver.poll() is None, "the scan ended before its first commit: " + log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no commit within 240 s"
         time.sleep(0.05)
-    time.sleep(1.0)  # into the next batch of 2: some of its clips are scored, none committed
+    print("first commit after", time.monotonic() - deadline + 240, "s")
+    assert driver.poll() is None, "the scan ended before the kill"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     committed = committed_videos(out)
+    print("committed at kill", committed)
     assert 0 < committed < n_videos, f"the kill did not land mid-run ({committed} of {n_videos} committed)"
 
-    line = run_scan(cluster.env, archive, out, *options)
+    line = run_scan(cluster.env, archive, out, *options, *FAKE)
     assert line.endswith(f"{n_videos - committed} ok, 0 failed, {committed} skipped"), line
     per_video = math.ceil(n_frames / interval)
     assert sql(out, "select count(*), count(distinct (video_id, frame_index)), count(distinct video_id) from frames") == [

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from pycocotools import mask as mask_utils
-from s3_server import start_s3_server
 from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
 
 from jobs.out import duck
@@ -144,11 +143,8 @@ def test_new_and_replaced_files(local_ray, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    print(f"S3 server under test: {server.kind} at {server.endpoint_url}")
-    yield server
-    server.stop()
+def s3(s3_server):
+    return s3_server  # the session's SeaweedFS; this module's buckets: cams, results
 
 
 def test_scan_from_s3(local_ray, archive, s3, tmp_path):

@@ -200,20 +200,29 @@ def test_another_profile_is_refused_and_rescan_replaces_atomically(tmp_path):
 def test_a_reader_never_sees_both_or_neither_while_a_video_is_rescanned(tmp_path):
     out, a = tmp_path / "out", video_file("a")
     scan_rows(out, "run0", {a: full_rows(a)})
-    seen, stop = set(), threading.Event()
+    seen, stop, errors, reads = set(), threading.Event(), [], []
 
     def read():
-        while not stop.is_set():
-            con = duck.connect(str(out))
-            seen.add(con.execute("SELECT count(*), count(DISTINCT run_id) FROM frames").fetchone())
+        # an exception here (a file gone under the reader: the "neither" case) must fail the test,
+        # not just end the thread with the readings gathered so far
+        try:
+            while not stop.is_set():
+                con = duck.connect(str(out))
+                seen.add(con.execute("SELECT count(*), count(DISTINCT run_id) FROM frames").fetchone())
+                reads.append(time.monotonic())
+        except Exception as error:  # noqa: BLE001 - recorded and asserted on below
+            errors.append(repr(error))
 
     reader = threading.Thread(target=read)
     reader.start()
+    started = time.monotonic()
     for i in range(1, 6):
         scan_rows(out, f"run{i}", {a: full_rows(a)}, rescan=True)
         compact(OutTables(str(out)), live=set(), grace_s=0)  # the old rows deleted as soon as allowed
     stop.set()
     reader.join()
+    assert errors == []
+    assert len([t for t in reads if t > started]) >= 2  # the reader kept reading while the re-scans ran
     assert seen == {(9, 1)}
 
 

@@ -108,18 +108,13 @@ def test_blank_description_is_refused(out):
 
 
 @pytest.fixture(scope="module")
-def s3_out(out, tmp_path_factory):
-    from s3_server import start_s3_server
-
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    try:
-        server.make_bucket("lavida")
-        fs = server.filesystem()
-        server.upload_tree(out, "s3://lavida/nightly/out")
-        fs.pipe_file("lavida/private/secret.csv", b"a,b\n1,2\n")
-        yield server, "s3://lavida/nightly/out"
-    finally:
-        server.stop()
+def s3_out(out, s3_server):
+    server = s3_server  # the session's SeaweedFS; this module's bucket: lavida
+    server.make_bucket("lavida")
+    fs = server.filesystem()
+    server.upload_tree(out, "s3://lavida/nightly/out")
+    fs.pipe_file("lavida/private/secret.csv", b"a,b\n1,2\n")
+    return server, "s3://lavida/nightly/out"
 
 
 def test_events_and_query_over_s3(s3_out, out, capsys):
