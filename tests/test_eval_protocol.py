@@ -237,3 +237,33 @@ def test_the_detector_gives_the_logits_its_scores_and_masks_come_from():
     np.testing.assert_allclose(found.scores, 1 / (1 + np.exp(-found.score_logits)), rtol=1e-6)
     maps = reference_pixel_logits(found.mask_logits)
     assert maps.shape == (2, 158, 238) and maps.dtype == np.float32
+    # the masks are the mask logits, upsampled (bilinear) to the frame's size, > 0, pixel by pixel
+    assert found.masks.shape == (2, 40, 56) and found.masks.dtype == bool
+    np.testing.assert_array_equal(found.masks, _upsampled(found.mask_logits, 40, 56) > 0)
+    # the tiny preset (seed 0) finds no object in these frames: logits NO_OBJECT_LOGIT everywhere, masks empty
+    assert (found.score_logits <= 0).all() and (found.mask_logits == NO_OBJECT_LOGIT).all() and not found.masks.any()
+    # a seed whose random weights do find an object, so that the masks are neither empty nor full
+    found = _first_detection_with_an_object(frames)
+    assert (found.score_logits > 0).any()
+    assert 0 < found.masks.mean() < 1 and 0 < (found.mask_logits > 0).mean() < 1
+    np.testing.assert_array_equal(found.masks, _upsampled(found.mask_logits, 40, 56) > 0)
+    np.testing.assert_allclose(found.scores, 1 / (1 + np.exp(-found.score_logits)), rtol=1e-6)
+
+
+def _upsampled(mask_logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[T, h, w] -> [T, height, width]: bilinear, corners not aligned (as the detector's masks are made)."""
+    tensor = torch.from_numpy(mask_logits)[:, None]
+    return torch.nn.functional.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def _first_detection_with_an_object(frames):
+    from lavida_core.checkpoint import build_lavida
+    from lavida_core.config import preset
+    from lavida_core.detector import LavidaDetector
+
+    for seed in range(1, 33):  # about half the seeds give a positive object logit on these frames
+        detector = LavidaDetector(build_lavida(preset("tiny"), seed=seed), model_name="tiny")
+        [found] = detector.detect_batch([frames], ["a car"])
+        if 0 < (found.mask_logits > 0).mean() < 1:  # chosen by its logits: the masks are what is checked
+            return found
+    raise AssertionError("no seed of the tiny preset found an object in the frames")

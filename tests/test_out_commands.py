@@ -4,6 +4,7 @@ scan writes them (tests/frames_factory.py)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from frames_factory import FakeVideo, write_out
 
@@ -49,3 +50,33 @@ def test_compact_merges_files_and_vacuum_removes_the_old_ones(tmp_path, capsys):
     assert len(list((out / "frames").rglob("*.parquet"))) == 1  # the merged file only
     assert main(["query", str(out), "SELECT count(*) AS n FROM frames", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"n": 6}]
+
+
+def test_compaction_waits_for_the_runs_writing_into_out(tmp_path, capsys, caplog):
+    """Two compactions at once double the rows they rewrite (delta-rs commits both optimizes), so one
+    runs only while no other run is live: `lavida compact` refuses, a scan's end leaves it to the last."""
+    from jobs.out.leases import Lease, live_runs
+    from jobs.out.profile import ScanProfile
+    from jobs.scan.job import ScanOptions, run_row
+    from jobs.scan.write import OutWriter, WriterOptions
+
+    out = tmp_path / "out"
+    for k in range(2):
+        write_out(out, [FakeVideo(video_id=f"v{k}", scores=[HI, LO])], run_id=f"run{k}")
+    tables = OutTables(str(out))
+    other = Lease(tables.fs, tables.root, "still-running")
+    other.acquire()  # a run of this process: live while the process runs
+    try:
+        assert main(["compact", str(out)]) == 2
+        assert "still-running are writing into OUT right now" in capsys.readouterr().err
+        assert live_runs(tables.fs, tables.root) == {"still-running"}  # the refused compaction left no lease
+        profile = ScanProfile(model="tiny", anomaly_types=("fire",), sample_interval=4, frames_per_clip=4)
+        writer = OutWriter(WriterOptions(out=str(out), storage_options={}, profile=profile), "ending-now")
+        with caplog.at_level("INFO", logger="jobs.scan.write"):
+            writer.finish(lambda: run_row(ScanOptions(source="archive", out=str(out)), "ending-now", datetime.now(UTC), card=None))
+        assert "compaction left to the last run writing into OUT (still-running still running)" in caplog.text
+        assert len(tables.table("frames").file_uris()) == 2  # nothing was compacted
+    finally:
+        other.release()
+    assert main(["compact", str(out)]) == 0
+    assert len(tables.table("frames").file_uris()) == 1

@@ -3,6 +3,8 @@ killed with -9 mid-batch, two scans into one OUT at once, a one-hour video kille
 
 Scores come from FAKE detectors (tests/fake_detector.py): SlowBrightDetector sleeps per clip so
 that a kill or an overlap lands mid-run on any machine; rows are compared with BrightDetector runs.
+Scans "at once" into different folders use RendezvousSlowDetector (tests/rendezvous_detector.py), which
+starts scoring in both at the same moment, and check that their commits did interleave.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 SLOW = ["--detector-class", "fake_detector:SlowBrightDetector"]
 FAST = ["--detector-class", "fake_detector:BrightDetector"]
+MEET = ["--detector-class", "rendezvous_detector:RendezvousSlowDetector"]  # SLOW, both scans' scoring starts together
 KEYS = "SELECT video_id, frame_index, score FROM frames ORDER BY 1, 2"
 
 
 class Scan:
     """One `lavida scan` subprocess with its own local Ray (and Ray temp dir)."""
 
-    def __init__(self, source: Path, out: Path, *extra: str, delay_s: float = 0.2) -> None:
+    def __init__(self, source: Path, out: Path, *extra: str, delay_s: float = 0.2, env: dict | None = None) -> None:
         self.ray_tmp = tempfile.mkdtemp(prefix="lvc", dir="/tmp")  # short: Ray's socket paths must stay short
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}", "RAY_TMPDIR": self.ray_tmp, "OMP_NUM_THREADS": "1",
-               "LAVIDA_FAKE_DELAY_S": str(delay_s)}  # fmt: skip
+               "LAVIDA_FAKE_DELAY_S": str(delay_s), **(env or {})}  # fmt: skip
         env.pop("RAY_ADDRESS", None)
         command = [sys.executable, "-m", "jobs.cli", "scan", str(source), "--out", str(out), "--anomaly", "fire",
                    "--sample-interval", "2", "--frames-per-clip", "4", "--batch-size", "1", *extra]  # fmt: skip
@@ -95,6 +98,34 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None
         time.sleep(0.05)
 
 
+def meeting(folder: Path, label: str) -> dict:
+    """The environment of a MEET scan called `label`, meeting the other one in `folder`."""
+    folder.mkdir(exist_ok=True)
+    return {"LAVIDA_FAKE_RENDEZVOUS": str(folder), "LAVIDA_FAKE_RENDEZVOUS_AS": label, "LAVIDA_FAKE_RENDEZVOUS_N": "2"}
+
+
+def run_id_of(stdout: str) -> str:
+    return re.match(r"run (\S+): ", stdout.strip().splitlines()[-1]).group(1)
+
+
+def assert_runs_overlapped(out: str, run_ids: list[str], storage_options: dict | None = None) -> None:
+    """Each run started before the other finished (the `runs` table): not one after the other."""
+    _, found = duck.fetch(duck.connect(out, storage_options=storage_options), "SELECT run_id, started_at, finished_at FROM runs")
+    times = {run_id: (started, finished) for run_id, started, finished in found}
+    (start_a, end_a), (start_b, end_b) = times[run_ids[0]], times[run_ids[1]]
+    assert start_a < end_b and start_b < end_a, times
+
+
+def assert_commits_interleaved(tables: OutTables, run_ids: list[str]) -> None:
+    """Each run's first `videos` commit comes before the other's last (Delta versions: one total order)."""
+    versions = {run_id: [] for run_id in run_ids}
+    for entry in tables.versions("videos"):
+        if entry.get("lavida_run_id") in versions:
+            versions[entry["lavida_run_id"]].append(int(entry["version"]))
+    a, b = (versions[run_id] for run_id in run_ids)
+    assert a and b and min(a) < max(b) and min(b) < max(a), versions
+
+
 def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
@@ -114,11 +145,18 @@ def test_two_scans_of_different_folders_into_one_out_at_once(tmp_path):
     first = archive(tmp_path / "north", ["n0", "n1", "n2", "n3"])
     second = archive(tmp_path / "south", ["s0", "s1", "s2", "s3"])
     out = tmp_path / "out"
-    scans = [Scan(first, out, *SLOW, "--commit-every", "1"), Scan(second, out, *SLOW, "--commit-every", "1")]
+    # 1.5 s a video once both score: 4 commits each, over 6 s
+    scans = [
+        Scan(folder, out, *MEET, "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
+        for folder in (first, second)
+    ]
     results = [scan.finish() for scan in scans]
     for status, stdout, stderr in results:
         assert status == EXIT_OK, stderr[-4000:]
         assert stdout.strip().endswith("4 ok, 0 failed, 0 skipped"), stdout
+    run_ids = [run_id_of(stdout) for _, stdout, _ in results]
+    assert_runs_overlapped(str(out), run_ids)
+    assert_commits_interleaved(OutTables(str(out)), run_ids)  # at once, not one after the other
     scanned(first, tmp_path / "alone-n", *FAST)
     scanned(second, tmp_path / "alone-s", *FAST)
     assert rows(out) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
@@ -138,6 +176,12 @@ def test_two_scans_of_the_same_folder_at_once_score_each_video_once(tmp_path):
         ok, failed, skipped = map(int, re.search(r"(\d+) ok, (\d+) failed, (\d+) skipped", stdout).groups())
         counts.append((ok, skipped))
     assert sum(ok for ok, _ in counts) == 6 and all(ok + skipped == 6 for ok, skipped in counts), counts
+    run_ids = [run_id_of(stdout) for _, stdout, _ in results]
+    assert_runs_overlapped(str(out), run_ids)
+    # at once: the videos a run skipped were left to the other while it ran, not found done after it
+    for (_, _, stderr), (_ok, skipped), other in zip(results, counts, reversed(run_ids), strict=True):
+        if skipped:
+            assert f"videos are being scanned by another run right now ({other})" in stderr, stderr[-3000:]
     raw = OutTables(str(out)).table("videos").to_pyarrow_table(columns=["video_id"])
     assert raw.num_rows == 6 == len(set(raw["video_id"].to_pylist()))  # no video was scored twice
     scanned(source, tmp_path / "alone", *FAST)
@@ -203,10 +247,17 @@ def test_two_scans_into_one_s3_out_at_once(s3, tmp_path):
     first = archive(tmp_path / "north", ["n0", "n1", "n2"])
     second = archive(tmp_path / "south", ["s0", "s1", "s2"])
     url = "s3://results/shared"
-    scans = [Scan(folder, url, *SLOW, *s3_args(s3), "--commit-every", "1") for folder in (first, second)]
-    for status, stdout, stderr in [scan.finish() for scan in scans]:
+    scans = [
+        Scan(folder, url, *MEET, *s3_args(s3), "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
+        for folder in (first, second)
+    ]
+    results = [scan.finish() for scan in scans]
+    for status, stdout, stderr in results:
         assert status == EXIT_OK, stderr[-4000:]
         assert stdout.strip().endswith("3 ok, 0 failed, 0 skipped"), stdout
+    run_ids = [run_id_of(stdout) for _, stdout, _ in results]
+    assert_runs_overlapped(url, run_ids, s3.storage_options)
+    assert_commits_interleaved(OutTables(url, s3.storage_options), run_ids)  # at once, not one after the other
     scanned(first, tmp_path / "alone-n", *FAST)
     scanned(second, tmp_path / "alone-s", *FAST)
     assert s3_rows(s3, url) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))

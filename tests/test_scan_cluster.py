@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = ["--detector-class", "fake_detector:BrightDetector"]  # FAKE detector: deterministic rows to compare
 SLOW = ["--detector-class", "fake_detector:SlowBrightDetector"]  # FAKE, DELAY_S seconds a clip: a kill lands mid-run
-DELAY_S = 1.0
+DELAY_S = 0.2
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +112,10 @@ def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
         assert driver.poll() is None, "the scan ended before its first commit: " + log.read_text()[-3000:]
         assert time.monotonic() < deadline, "no commit within 240 s"
         time.sleep(0.05)
-    print("first commit after", time.monotonic() - deadline + 240, "s")
     assert driver.poll() is None, "the scan ended before the kill"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
     committed = committed_videos(out)
-    print("committed at kill", committed)
     assert 0 < committed < n_videos, f"the kill did not land mid-run ({committed} of {n_videos} committed)"
 
     line = run_scan(cluster.env, archive, out, *options, *FAKE)

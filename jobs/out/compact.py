@@ -13,16 +13,24 @@ Run by every scan when it ends, and by hand (e.g. after a crash, or weekly with 
 3. Vacuum (with --vacuum, or at a scan's end with the default retention): files that no snapshot
    of the last `retention_hours` refers to are deleted; a reader, or an `--as-of`, within that
    window still finds every file it needs.
+
+One compaction at a time, and only while no other run writes: Delta's optimize (deltalake 1.6.6)
+does not conflict with a concurrent optimize or delete of the same files, so two at once would both
+commit and every row they rewrote would show twice. A scan compacts at its end only when no other
+run holds a lease (the last one to end does it); `lavida compact` holds a lease of its own while it
+runs and refuses while another run is live.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
 
+from jobs.common.errors import UserError
 from jobs.out.tables import OutTables
 from schemas.tables import TABLE_NAMES
 from schemas.views import source_name
@@ -124,12 +132,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jobs.common.arguments import storage_options_of
     from jobs.out.duck import open_out
-    from jobs.out.leases import live_runs
+    from jobs.out.leases import Lease, live_runs
 
     options = storage_options_of(args)
     out = open_out(args.out, storage_options=options)
     tables = OutTables(out.root, options)
-    summary = compact(tables, live=live_runs(tables.fs, tables.root), retention_hours=args.retention_hours if args.vacuum else None)
+    lease = Lease(tables.fs, tables.root, f"compact-{uuid.uuid4().hex[:12]}")
+    lease.acquire()  # before looking at the others: of two compactions started together, one sees the other
+    try:
+        live = live_runs(tables.fs, tables.root) - {lease.run_id}
+        if live:
+            raise UserError(f"{out.root}: runs {', '.join(sorted(live))} are writing into OUT right now; compact it when they have ended")
+        summary = compact(tables, live=live, retention_hours=args.retention_hours if args.vacuum else None)
+    finally:
+        lease.release()
     deleted = sum(summary.deleted_rows.values())
     print(
         f"{out.root}: {deleted} rows no view showed deleted, {summary.files_removed} files compacted into {summary.files_added}"

@@ -321,8 +321,13 @@ class OutWriter:
         if self.options.compact:
             from jobs.out.compact import DEFAULT_RETENTION_HOURS, compact
 
+            # one compaction at a time (jobs/out/compact.py): this run's lease is held until `close`,
+            # so of two runs ending together at least one sees the other and leaves it the work
             live = live_runs(self.tables.fs, self.tables.root) - {self.run_id}
-            compact(self.tables, live=live, retention_hours=DEFAULT_RETENTION_HOURS)
+            if live:
+                log.info("compaction left to the last run writing into OUT (%s still running)", ", ".join(sorted(live)))
+            else:
+                compact(self.tables, live=live, retention_hours=DEFAULT_RETENTION_HOURS)
         return committed
 
     def close(self) -> None:
