@@ -220,6 +220,9 @@ def _build_qwen(
                 local_files_only=True,
                 attn_implementation=config.mllm.attn_implementation,
                 dtype=dtype,
+                # weights of another size than the folder's config.json: listed in the loading info
+                # (named by _raise_on_loading_info) instead of a RuntimeError without key names
+                ignore_mismatched_sizes=True,
             )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the Qwen2-VL folder {folder}: {error}") from error
@@ -238,7 +241,9 @@ def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder
         )
     try:
         with _quiet_transformers():
-            clip, info = CLIPTextModel.from_pretrained(str(folder), output_loading_info=True, local_files_only=True, dtype=dtype)
+            clip, info = CLIPTextModel.from_pretrained(
+                str(folder), output_loading_info=True, local_files_only=True, dtype=dtype, ignore_mismatched_sizes=True
+            )
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
     _raise_on_loading_info(info, source=folder, allowed_unexpected=CLIP_UNUSED_KEY_PREFIXES)

@@ -148,12 +148,6 @@ def test_qwen_folder_of_another_size_fails_naming_keys(real_format_files, tmp_pa
         assert key in message, message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="lavida_core/checkpoint.py _build_qwen: transformers raises a RuntimeError without key names for weights "
-    "of another size than config.json (needs ignore_mismatched_sizes=True so that `mismatched_keys` reaches _raise_on_loading_info)",
-)
 def test_qwen_folder_whose_weights_are_of_another_size_than_its_config_fails_naming_keys(real_format_files, tmp_path):
     root, _ = real_format_files
     other = _qwen_folder(tmp_path / "qwen", TINY_WITH_SAM2_DECODER, intermediate_size=128)

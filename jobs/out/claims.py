@@ -15,12 +15,17 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.out.leases import live_runs
 from jobs.out.tables import OutTables
 from schemas.tables import CLAIMS_SCHEMA
 
 
-def claim(tables: OutTables, run_id: str, video_ids: list[str], live_runs: set[str]) -> dict[str, str]:
-    """Claim `video_ids` for `run_id`; returns the videos held by another live run (video_id -> run_id)."""
+def claim(tables: OutTables, run_id: str, video_ids: list[str]) -> dict[str, str]:
+    """Claim `video_ids` for `run_id`; returns the videos held by another live run (video_id -> run_id).
+
+    Which runs are live is read after this run's claim commit, not before: a run whose claim
+    committed earlier took its lease earlier still, so it is seen (read before, a run that started
+    between the reading and this commit would be missed, and both would scan the video)."""
     if not video_ids:
         return {}
     now = datetime.now(UTC)
@@ -31,7 +36,7 @@ def claim(tables: OutTables, run_id: str, video_ids: list[str], live_runs: set[s
     before = _version_of(tables, run_id) - 1
     if before < 0:
         return {}
-    others = live_runs - {run_id}
+    others = live_runs(tables.fs, tables.root) - {run_id}
     if not others:
         return {}
     earlier = tables.table("claims", as_of=before)

@@ -129,8 +129,8 @@ class OutWriter:
         n_done = len(listed) - len(todo_files)
         self.lease.acquire()
         self.write_run(run_row)
+        held = claims.claim(self.tables, self.run_id, [v.video_id for v in todo_files])
         live = live_runs(self.tables.fs, self.tables.root)
-        held = claims.claim(self.tables, self.run_id, [v.video_id for v in todo_files], live)
         todo_files = [v for v in todo_files if v.video_id not in held]
         kept = self._keep_finished_segments([v.video_id for v in todo_files], mine, live)
         for video in todo_files:
