@@ -68,6 +68,17 @@ class Scan:
         shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
 
+def reference(source: Path, out: Path) -> None:
+    """The rows an uninterrupted FAST scan of `source` writes, scanned in this process on the session's
+    Ray (the same job as the CLI's, without starting a Ray of its own: ~20 s less each)."""
+    from jobs.scan.job import ScanOptions, scan
+
+    options = ScanOptions(source=str(source), out=str(out), anomaly_types=("fire",), sample_interval=2, frames_per_clip=4, batch_size=1,
+                          detector_class="fake_detector:BrightDetector")  # fmt: skip
+    summary = scan(options)
+    assert summary.n_failed == 0 and summary.n_ok > 0, summary
+
+
 def scanned(source: Path, out: Path, *extra: str) -> str:
     status, stdout, stderr = Scan(source, out, *extra).finish()
     assert status == EXIT_OK, stderr[-4000:]
@@ -126,7 +137,7 @@ def assert_commits_interleaved(tables: OutTables, run_ids: list[str]) -> None:
     assert a and b and min(a) < max(b) and min(b) < max(a), versions
 
 
-def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(tmp_path):
+def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
     scan = Scan(source, out, *SLOW, "--commit-every", "2", delay_s=0.5)
@@ -136,12 +147,12 @@ def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(tmp_pa
     assert 2 <= done < 8, done
     line = scanned(source, out, *FAST)
     assert line.endswith(f"{8 - done} ok, 0 failed, {done} skipped"), line
-    scanned(source, tmp_path / "uninterrupted", *FAST)
+    reference(source, tmp_path / "uninterrupted")
     assert rows(out) == rows(tmp_path / "uninterrupted")
     assert rows(out, "SELECT count(*), count(DISTINCT (video_id, frame_index)) FROM frames") == [(8 * 12, 8 * 12)]
 
 
-def test_two_scans_of_different_folders_into_one_out_at_once(tmp_path):
+def test_two_scans_of_different_folders_into_one_out_at_once(local_ray, tmp_path):
     first = archive(tmp_path / "north", ["n0", "n1", "n2", "n3"])
     second = archive(tmp_path / "south", ["s0", "s1", "s2", "s3"])
     out = tmp_path / "out"
@@ -157,14 +168,14 @@ def test_two_scans_of_different_folders_into_one_out_at_once(tmp_path):
     run_ids = [run_id_of(stdout) for _, stdout, _ in results]
     assert_runs_overlapped(str(out), run_ids)
     assert_commits_interleaved(OutTables(str(out)), run_ids)  # at once, not one after the other
-    scanned(first, tmp_path / "alone-n", *FAST)
-    scanned(second, tmp_path / "alone-s", *FAST)
+    reference(first, tmp_path / "alone-n")
+    reference(second, tmp_path / "alone-s")
     assert rows(out) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
     assert rows(out, "SELECT count(*) FROM clips") == [(8 * 3,)]
     assert rows(out, "SELECT count(DISTINCT run_id) FROM videos") == [(2,)]
 
 
-def test_two_scans_of_the_same_folder_at_once_score_each_video_once(tmp_path):
+def test_two_scans_of_the_same_folder_at_once_score_each_video_once(local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(6)])
     out = tmp_path / "out"
     scans = [Scan(source, out, *SLOW, "--commit-every", "1") for _ in range(2)]
@@ -184,7 +195,7 @@ def test_two_scans_of_the_same_folder_at_once_score_each_video_once(tmp_path):
             assert f"videos are being scanned by another run right now ({other})" in stderr, stderr[-3000:]
     raw = OutTables(str(out)).table("videos").to_pyarrow_table(columns=["video_id"])
     assert raw.num_rows == 6 == len(set(raw["video_id"].to_pylist()))  # no video was scored twice
-    scanned(source, tmp_path / "alone", *FAST)
+    reference(source, tmp_path / "alone")
     assert rows(out) == rows(tmp_path / "alone")
 
 
@@ -218,6 +229,7 @@ def test_a_one_hour_video_killed_mid_scan_resumes_from_its_committed_segments(tm
 
 @pytest.fixture
 def s3(tmp_path):
+    """A SeaweedFS of the test's own: the outage test stops and restarts it."""
     from s3_server import start_s3_server
 
     server = start_s3_server(tmp_path / "s3")
@@ -243,10 +255,12 @@ def s3_committed(server, url: str) -> int:
         return 0
 
 
-def test_two_scans_into_one_s3_out_at_once(s3, tmp_path):
+def test_two_scans_into_one_s3_out_at_once(s3_server, local_ray, tmp_path):
+    s3 = s3_server  # the session's SeaweedFS (this test's bucket: concurrency)
+    s3.make_bucket("concurrency")
     first = archive(tmp_path / "north", ["n0", "n1", "n2"])
     second = archive(tmp_path / "south", ["s0", "s1", "s2"])
-    url = "s3://results/shared"
+    url = "s3://concurrency/shared"
     scans = [
         Scan(folder, url, *MEET, *s3_args(s3), "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
         for folder in (first, second)
@@ -258,12 +272,12 @@ def test_two_scans_into_one_s3_out_at_once(s3, tmp_path):
     run_ids = [run_id_of(stdout) for _, stdout, _ in results]
     assert_runs_overlapped(url, run_ids, s3.storage_options)
     assert_commits_interleaved(OutTables(url, s3.storage_options), run_ids)  # at once, not one after the other
-    scanned(first, tmp_path / "alone-n", *FAST)
-    scanned(second, tmp_path / "alone-s", *FAST)
+    reference(first, tmp_path / "alone-n")
+    reference(second, tmp_path / "alone-s")
     assert s3_rows(s3, url) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
 
 
-def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(s3, tmp_path):
+def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(s3, local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(6)])
     url = "s3://results/out"
     scan = Scan(source, url, *SLOW, *s3_args(s3), "--commit-every", "1", delay_s=1.0)
@@ -278,5 +292,5 @@ def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(
     done = s3_committed(s3, url)
     line = scanned(source, url, *FAST, *s3_args(s3))
     assert line.endswith(f"{6 - done} ok, 0 failed, {done} skipped"), line
-    scanned(source, tmp_path / "uninterrupted", *FAST)
+    reference(source, tmp_path / "uninterrupted")
     assert s3_rows(s3, url) == rows(tmp_path / "uninterrupted")  # 0 lost, 0 duplicated
