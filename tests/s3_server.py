@@ -169,9 +169,11 @@ def _start_seaweedfs(tmp_dir: Path) -> S3Server | None:
         f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer'] + 10000}",
         f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3'] + 10000}",
         f"-iam.port={ports['iam']}", f"-metricsPort={ports['metrics']}", f"-debug.port={ports['debug']}",
-        "-master.volumeSizeLimitMB=64", "-volume.max=20", "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=16", "-volume.max=200", "-master.telemetry=false",
         f"-filer.localSocket={data}/filer.sock", f"-s3.config={identities}",
-        # listeners on fixed default ports that two servers at once (or another session's) would fight over
+        # each bucket is a collection that grows 7 volumes at once: room for the session's buckets
+        # (small volumes: their files are sparse) ...
+        # ... and no listeners on fixed default ports that two servers at once (or another session's) would fight over
         "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]  # fmt: skip
     return _spawn("seaweedfs", command, f"http://127.0.0.1:{ports['s3']}", tmp_dir / "seaweedfs.log")
