@@ -95,7 +95,7 @@ def _resolve(options_key: tuple, environment: tuple) -> S3Settings:
     anon = options.pop("anon", False) is True
     profile = options.pop("profile", None) or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
     session = _botocore_session(profile)
-    scoped = _scoped_config(session, profile)
+    scoped = dict(session.get_scoped_config())  # the profile was found by _botocore_session
     endpoint = (
         options.pop("endpoint_url", None)
         or client_kwargs.pop("endpoint_url", None)
@@ -334,15 +334,6 @@ def _botocore_session(profile: str | None):
         except ProfileNotFound:
             raise UserError(f"AWS profile {profile!r} is not in {_config_files()}; check AWS_PROFILE or --storage-option profile") from None
     return session
-
-
-def _scoped_config(session, profile: str | None) -> dict:
-    from botocore.exceptions import ProfileNotFound
-
-    try:
-        return dict(session.get_scoped_config())
-    except ProfileNotFound:
-        raise UserError(f"AWS profile {profile!r} is not in {_config_files()}; check AWS_PROFILE") from None
 
 
 def _profile_endpoint(session, scoped: dict) -> str | None:
