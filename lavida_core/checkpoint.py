@@ -8,8 +8,12 @@
 - `Checkpoint(full_path=)`: a whole-model safetensors written by `save_lavida`.
 
 Every load is strict: a missing, unexpected or wrongly-shaped key raises CheckpointError naming the
-keys. The only keys ever skipped are SAM2's video-memory modules (`SAM2_UNUSED_KEY_PREFIXES`) and a
-CLIP checkpoint's vision tower (`CLIP_UNUSED_KEY_PREFIXES`), which LAVIDA does not use.
+keys. The only keys ever skipped are SAM2's video-memory modules (`SAM2_UNUSED_KEY_PREFIXES`), and a
+CLIP checkpoint's image tower and projections (`CLIP_UNUSED_KEY_PREFIXES`) when the config has no
+`retrieval` part; with one (the presets), they load strictly into `model.retrieval` (search).
+
+Random parts come from the build's seed; the CLIP text tower and the retrieval part each from a
+seed of their own (`part_seed`), so that `lavida_core.clip_query` builds the same two alone.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import inject_adapter_in_model
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from transformers import CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
+from transformers import CLIPModel, CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
 from transformers.utils import logging as hf_logging
 
-from lavida_core.config import LavidaConfig
+from lavida_core.config import LavidaConfig, RetrievalConfig
 from lavida_core.errors import CheckpointError
 from lavida_core.model_folders import CONFIG_FILE, FORMAT_VERSION, PRESET_CARD, ModelCard, read_meta
+from lavida_core.modeling.clip_retrieval import ClipRetrieval
 from lavida_core.modeling.mllm import LavidaMLLM, qwen_config
 from lavida_core.modeling.model import LavidaModel
 from lavida_core.modeling.projector import SemanticProjector
@@ -136,7 +141,8 @@ def _assemble(
                     r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout, target_modules=list(targets)
                 )
                 inject_adapter_in_model(lora, part)
-    text_encoder = TextEncoder(_build_clip(config, clip_tokenizer, checkpoint.clip_dir, dtype=dtype))
+    text_encoder = TextEncoder(build_clip_text(config, clip_tokenizer, checkpoint.clip_dir, dtype=dtype))
+    retrieval = build_retrieval(config.retrieval, text_encoder.dim, checkpoint.clip_dir, dtype=dtype)
     # a part that a file fills is built empty (meta), never with random weights first
     with _empty_if(checkpoint.sam2_path is not None):
         segmenter = Segmenter(image=config.image_encoder, decoder=config.mask_decoder)
@@ -147,7 +153,7 @@ def _assemble(
         projector = SemanticProjector(
             config.projector, llm_dim=mllm.hidden_size, text_dim=text_encoder.dim, vision_dim=config.image_encoder.d_model
         )
-    return LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector)
+    return LavidaModel(config=config, mllm=mllm, text_encoder=text_encoder, segmenter=segmenter, projector=projector, retrieval=retrieval)
 
 
 def _empty_if(condition: bool):
@@ -191,7 +197,7 @@ def _load_assigned(model: torch.nn.Module, path: Path, *, device: torch.device, 
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as file:
             shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
-            _check_keys(path, expected={k: tuple(v.shape) for k, v in own.items()}, given=shapes)
+            check_keys(path, expected={k: tuple(v.shape) for k, v in own.items()}, given=shapes)
             state = {key: _cast(file.get_tensor(key), dtype) for key in own}
     except (OSError, SafetensorError) as error:
         raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
@@ -232,13 +238,29 @@ def _build_qwen(
     return qwen
 
 
-def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype) -> CLIPTextModel:
+# offsets from the build's seed of the parts that are also built alone (lavida_core.clip_query)
+_PART_SEED_OFFSETS = {"clip_text": 1_000_003, "retrieval": 2_000_003}
+
+
+@contextlib.contextmanager
+def part_seed(part: str):
+    """Random weights of `part` from a seed of its own (the enclosing build's seed + a fixed offset),
+    whatever was built before it; the caller's random state is left as it was."""
+    seed = torch.initial_seed() + _PART_SEED_OFFSETS[part]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def build_clip_text(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype) -> CLIPTextModel:
+    """The CLIP text tower: from a CLIP folder, or random from its own seed (`part_seed`)."""
     if folder is None:
-        return CLIPTextModel(
-            clip_text_config(
-                config.text_encoder, bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id
+        with part_seed("clip_text"):
+            return CLIPTextModel(
+                clip_text_config(
+                    config.text_encoder, bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id
+                )
             )
-        )
     try:
         with _quiet_transformers():
             clip, info = CLIPTextModel.from_pretrained(
@@ -248,6 +270,33 @@ def _build_clip(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder
         raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
     _raise_on_loading_info(info, source=folder, allowed_unexpected=CLIP_UNUSED_KEY_PREFIXES)
     return clip
+
+
+def build_retrieval(config: RetrievalConfig | None, text_dim: int, folder: Path | None, *, dtype: torch.dtype) -> ClipRetrieval | None:
+    """The search part (CLIP image tower + projections), or None when the config has none: from a
+    CLIP folder, strictly (every `vision_model.*`, `visual_projection`, `text_projection`,
+    `logit_scale` key, each of this config's shape), or random from its own seed (`part_seed`)."""
+    if config is None:
+        return None
+    if folder is None:
+        with part_seed("retrieval"):
+            return ClipRetrieval(config, text_dim=text_dim)
+    with _empty_if(True):
+        retrieval = ClipRetrieval(config, text_dim=text_dim)
+    try:
+        with _quiet_transformers():
+            clip, info = CLIPModel.from_pretrained(
+                str(folder), output_loading_info=True, local_files_only=True, dtype=dtype, ignore_mismatched_sizes=True
+            )
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot load the CLIP folder {folder}: {error}") from error
+    _raise_on_loading_info(info, source=folder, allowed_unexpected=())
+    state = {k: v for k, v in clip.state_dict().items() if k.startswith(RETRIEVAL_KEY_PREFIXES)}
+    _load_strict(retrieval, state, source=folder)
+    return retrieval
+
+
+RETRIEVAL_KEY_PREFIXES = CLIP_UNUSED_KEY_PREFIXES  # the CLIP keys of the retrieval part
 
 
 @contextlib.contextmanager
@@ -281,11 +330,11 @@ def _raise_if_keys_wrong(source: object, missing: list[str], unexpected: list[st
 def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, source: object) -> None:
     """Every key of `module` from `state`, assigned (the module may have been built empty)."""
     own = module.state_dict()
-    _check_keys(source, expected={k: tuple(v.shape) for k, v in own.items()}, given={k: tuple(v.shape) for k, v in state.items()})
+    check_keys(source, expected={k: tuple(v.shape) for k, v in own.items()}, given={k: tuple(v.shape) for k, v in state.items()})
     module.load_state_dict(state, strict=True, assign=True)
 
 
-def _check_keys(source: object, *, expected: dict[str, tuple], given: dict[str, tuple]) -> None:
+def check_keys(source: object, *, expected: dict[str, tuple], given: dict[str, tuple]) -> None:
     """CheckpointError naming the missing, unexpected and wrong-shape keys of `given` against `expected` (name -> shape)."""
     missing, unexpected = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
     mismatched = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
@@ -316,7 +365,7 @@ def load_trained_parts(model: LavidaModel, path: Path, *, device: torch.device, 
     expected = {k: tuple(own[k].shape) for k in trained_part_keys(model)}
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as file:
-            _check_keys(path, expected=expected, given={key: tuple(file.get_slice(key).get_shape()) for key in file.keys()})
+            check_keys(path, expected=expected, given={key: tuple(file.get_slice(key).get_shape()) for key in file.keys()})
             state = {key: _cast(file.get_tensor(key), dtype) for key in expected}
     except (OSError, SafetensorError) as error:
         raise CheckpointError(f"cannot read safetensors file {path}: {error}") from error
@@ -382,7 +431,7 @@ def fingerprint(path: Path) -> dict:
     return {"size": total, "sha256": digest.hexdigest()}
 
 
-def _base_checkpoint(folder: Path, bases: dict, overrides: dict[str, Path] | None) -> Checkpoint:
+def base_checkpoint(folder: Path, bases: dict, overrides: dict[str, Path] | None) -> Checkpoint:
     """The Checkpoint of a small model folder: its bases (at their recorded paths, or where `overrides`
     says they are mounted), each checked against its recorded size and fingerprint, + its trained parts."""
     unknown = sorted(set(overrides or {}) - set(BASE_PARTS))
@@ -418,10 +467,17 @@ def load_lavida(
     meta = read_meta(folder)
     config = LavidaConfig.from_dict(meta["config"])
     if "base" in meta:
-        checkpoint = _base_checkpoint(folder, meta["base"], base_paths)
+        checkpoint = base_checkpoint(folder, meta["base"], base_paths)
     else:
         checkpoint = Checkpoint(full_path=folder / WEIGHTS_FILE)
     loaded = build_lavida(config, checkpoint, device=device, dtype=dtype)
     loaded.trained = bool(meta.get("trained", False))
     loaded.card = ModelCard.from_meta(meta)
     return loaded
+
+
+def build_empty_parts(config: LavidaConfig, clip_tokenizer: PreTrainedTokenizerBase) -> tuple[TextEncoder, ClipRetrieval]:
+    """The CLIP text tower and the retrieval part alone, on the meta device (a file fills them)."""
+    with _empty_if(True):
+        text_encoder = TextEncoder(build_clip_text(config, clip_tokenizer, None, dtype=torch.float32))
+        return text_encoder, ClipRetrieval(config.retrieval, text_dim=text_encoder.dim)

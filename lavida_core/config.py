@@ -62,6 +62,22 @@ class TextEncoderConfig:
 
 
 @dataclass(frozen=True)
+class RetrievalConfig:
+    """CLIP image tower + the two projections into CLIP's joint space (ViT-B/32 by default): one
+    embedding per clip for search (jobs/search). Not part of LAVIDA's detection; the text side is
+    the text tower above with `text_projection`. Image preprocessing is CLIP's (shortest side to
+    `image_size`, centre crop, CLIP mean/std)."""
+
+    image_size: int = 224
+    patch_size: int = 32
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    projection_dim: int = 512
+
+
+@dataclass(frozen=True)
 class ImageEncoderConfig:
     """SAM2 Hiera trunk + FPN neck (SAM2.1 Hiera-S by default)."""
 
@@ -140,6 +156,8 @@ class LavidaConfig:
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
+    # the search embeddings' image tower (None: the model embeds no clips; folders saved before it existed)
+    retrieval: RetrievalConfig | None = field(default_factory=RetrievalConfig)
     frames_per_clip: int = 8
     # Prompt wording (lavida_core.tokenizer.PROMPT_TEMPLATES): "reference" draws one of the reference's
     # 5 questions x 5 answers per clip (dataset/messages_template.py); "fixed" always asks the one
@@ -166,7 +184,7 @@ class LavidaConfig:
             if key not in parts:
                 raise InputError(f"unknown LAVIDA config field {key!r}; known fields: {sorted(parts)}")
             part_cls = _PART_CLASSES.get(key)
-            kwargs[key] = _part_from_dict(part_cls, key, value) if part_cls else value
+            kwargs[key] = _part_from_dict(part_cls, key, value) if part_cls and value is not None else value
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> LavidaConfig:
@@ -179,7 +197,8 @@ class LavidaConfig:
         for key, value in changes.items():
             part_cls = _PART_CLASSES.get(key)
             if part_cls is not None and isinstance(value, dict):
-                value = _part_from_dict(part_cls, key, {**dataclasses.asdict(getattr(self, key)), **value})
+                current = getattr(self, key)
+                value = _part_from_dict(part_cls, key, {**(dataclasses.asdict(current) if current is not None else {}), **value})
             kwargs[key] = value
         known = {f.name for f in dataclasses.fields(self)}
         if set(kwargs) - known:
@@ -195,6 +214,7 @@ _PART_CLASSES: dict[str, type] = {
     "projector": ProjectorConfig,
     "compression": CompressionConfig,
     "lora": LoraConfig,
+    "retrieval": RetrievalConfig,
 }
 
 
@@ -205,6 +225,7 @@ PROMPT_TEMPLATE_SETS = ("reference", "fixed")
 # inference pixel budget for every frame (their `min_pixels` / `max_pixels`).
 _SAVED_BEFORE: dict[str, Any] = {
     "prompt_templates": "fixed",
+    "retrieval": None,  # issue 30: no image tower (such a model embeds no clips for search)
     "compression": {"temporal_pruning_in_training": True, "lof_centres_own_cluster": True},
 }
 
@@ -273,6 +294,15 @@ def _tiny() -> LavidaConfig:
             d_model=32,
         ),
         mask_decoder=MaskDecoderConfig(transformer_mlp_dim=64, transformer_num_heads=2, iou_head_hidden_dim=32),
+        retrieval=RetrievalConfig(
+            image_size=64,
+            patch_size=16,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            projection_dim=32,
+        ),  # fmt: skip
         projector=ProjectorConfig(
             hidden_dim=32,
             cross_attn_heads=2,

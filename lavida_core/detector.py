@@ -11,6 +11,9 @@ Interface that jobs rely on (stable):
     ClipDetection.scores: np.ndarray float32 [T] in 0..1
     ClipDetection.masks:  np.ndarray bool [T, H, W] at each frame's own resolution
     ClipDetection.score_logits, .mask_logits: float32 [T], [T, h, w] the raw logits (evaluation)
+    det.embeds             -> bool: the model has a CLIP image tower (config `retrieval`)
+    det.embed_clips(clips) -> float32 [B, P]: per clip, the mean of its frames' CLIP image
+        embeddings, L2-normalised (search; lavida_core.clip_query embeds the text side)
 
 Runs in eval mode without gradients, in `dtype` (DTYPES): bfloat16 is bf16 weights under bf16
 autocast on any device (the default on CUDA), float32 the default on CPU. Several clips (of any
@@ -29,7 +32,7 @@ import torch
 from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida, parameter_count
 from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
-from lavida_core.frames import masks_at_frame_size, validate_clip
+from lavida_core.frames import clip_pixels, masks_at_frame_size, validate_clip
 from lavida_core.inputs import build_inputs, move_inputs
 from lavida_core.model_folders import SHIPPED_MODELS, model_folder
 from lavida_core.modeling.model import LavidaInputs
@@ -132,6 +135,25 @@ class LavidaDetector:
                 )
             )
         return results
+
+    @property
+    def embeds(self) -> bool:
+        return self.model.retrieval is not None
+
+    @torch.inference_mode()
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        """float32 [B, P]: each clip's mean frame embedding in CLIP's joint space, L2-normalised.
+        The mean of unit vectors retrieves a clip by what most of its frames show; a short event
+        inside a clip still moves it (measured in bench/RESULTS.md, issue 30)."""
+        if not self.embeds:
+            raise InputError(f"model {self.model_name!r} has no CLIP image tower (its config has no `retrieval` part)")
+        clips = [validate_clip(c) for c in clips]
+        retrieval = self.model.retrieval
+        pixels = torch.cat([clip_pixels(c, image_size=retrieval.config.image_size) for c in clips])
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._dtype == torch.bfloat16):
+            frames = retrieval.embed_images(pixels.to(self.device, self._dtype)).float()  # [sum T, P]
+        means = torch.stack([part.mean(dim=0) for part in torch.split(frames, [len(c) for c in clips])])
+        return torch.nn.functional.normalize(means, dim=-1).cpu().numpy().astype(np.float32)
 
     def prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
         """The model's inputs for validated clips, on the detector's device (what detect_batch runs)."""

@@ -3,6 +3,7 @@
 - `validate_clip`: the checks a clip must pass (clear errors, never a traceback deep in the model).
 - `qwen_video_patches`: Qwen2-VL's video input (smart resize, normalise, flatten into patches).
 - `sam_images`: SAM2's image input (square resize, ImageNet normalisation).
+- `clip_pixels`: CLIP's image input (shortest side resize, centre crop, CLIP normalisation), for search.
 - `masks_at_frame_size`: low-resolution mask logits back to each frame's own size.
 """
 
@@ -16,8 +17,9 @@ import torch.nn.functional as F
 
 from lavida_core.errors import InputError
 
-QWEN_MEAN = (0.48145466, 0.4578275, 0.40821073)
+QWEN_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's statistics, which Qwen2-VL reuses
 QWEN_STD = (0.26862954, 0.26130258, 0.27577711)
+CLIP_MEAN, CLIP_STD = QWEN_MEAN, QWEN_STD
 SAM_MEAN = (0.485, 0.456, 0.406)
 SAM_STD = (0.229, 0.224, 0.225)
 MAX_SIDE = 8192
@@ -102,6 +104,19 @@ def sam_images(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
     x = _to_float_chw(frames)
     x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
     return _normalise(x, SAM_MEAN, SAM_STD)
+
+
+def clip_pixels(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
+    """CLIP input, as CLIP's own preprocessing: [T, 3, S, S] float, the shortest side resized to S
+    (bicubic), the centre S x S cropped, CLIP-normalised."""
+    x = _to_float_chw(frames)
+    height, width = x.shape[-2:]
+    scale = image_size / min(height, width)
+    rh, rw = max(image_size, round(height * scale)), max(image_size, round(width * scale))
+    x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
+    top, left = (rh - image_size) // 2, (rw - image_size) // 2
+    x = x[:, :, top : top + image_size, left : left + image_size]
+    return _normalise(x.clamp(0, 255), CLIP_MEAN, CLIP_STD)
 
 
 def masks_at_frame_size(mask_logits: torch.Tensor, height: int, width: int) -> np.ndarray:

@@ -7,7 +7,7 @@ reach the writer in any order, and the writer needs the video's facts from which
 
     plan   (jobs/scan/decode.py)  -> PlannedRow: one segment of a video to decode
     decode (jobs/scan/decode.py)  -> DecodedRow: one clip of sampled frames, or the video's error row
-    detect (jobs/scan/detect.py)  -> DetectedRow: the clip's scores and masks instead of its frames
+    detect (jobs/scan/detect.py)  -> DetectedRow: the clip's scores, masks and embedding instead of its frames
     write  (jobs/scan/write.py)   <- DetectedRow
 
 No None values in a row: a column must have the same type in every Ray block, so unknown numbers
@@ -106,3 +106,4 @@ class DetectedRow(ClipFields):
     scores: np.ndarray  # float32 [T]: sigmoid of the object-score logit per frame
     mask_counts: str  # T COCO compressed RLE counts joined by lavida_core.rle.join_counts ('' per empty mask)
     model_trained: bool  # the detector had trained weights (False: a preset with random weights)
+    embedding: np.ndarray  # float32 [P]: the clip's CLIP image embedding; [0] when the detector embeds none

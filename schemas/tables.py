@@ -4,6 +4,7 @@ OUT (a local folder or an s3:// prefix) holds one Delta Lake table per name (job
 
     OUT/frames/    the sampled frames of the scanned videos (score + mask)     partitioned by scan_date
     OUT/clips/     the clips                                                    partitioned by scan_date
+    OUT/embeddings/ one CLIP image embedding per clip (search)                  partitioned by scan_date
     OUT/events/    the events at the default thresholds, made when a video commits
     OUT/videos/    one row per committed video: the commit marker, written LAST
     OUT/runs/      one row when a run starts, one when it ends
@@ -23,10 +24,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: runs.model_card; 3: Delta tables, scan_date, videos.run_ids, profile_id, events, claims
+SCHEMA_VERSION = 4  # 2: runs.model_card; 3: Delta tables, scan_date, videos.run_ids, profile_id, events, claims; 4: embeddings
 
-TABLE_NAMES = ("frames", "clips", "events", "videos", "runs", "claims")
-PARTITION_COLUMNS: dict[str, list[str]] = {"frames": ["scan_date"], "clips": ["scan_date"]}
+TABLE_NAMES = ("frames", "clips", "embeddings", "events", "videos", "runs", "claims")
+PARTITION_COLUMNS: dict[str, list[str]] = {"frames": ["scan_date"], "clips": ["scan_date"], "embeddings": ["scan_date"]}
 
 # COCO compressed RLE of one mask, as pycocotools.mask.decode reads it
 # ({"size": [height, width], "counts": <str>}); the column is null when nothing is segmented.
@@ -68,6 +69,29 @@ CLIPS_SCHEMA = pa.schema(
     metadata={"lavida_table": "clips", "lavida_schema_version": str(SCHEMA_VERSION)},
 )
 
+# One row per clip whose frames the CLIP image tower of the scan's model saw (lavida_core.detector
+# `embed_clips`): the mean of its sampled frames' embeddings, L2-normalised. Written with the clip's
+# frames/clips rows (jobs/scan/write.py) or back-filled by `lavida index`; shown like `clips`.
+# Delta has no fixed-size array type: `embedding` is a list of `dim` floats (DuckDB reads FLOAT[]
+# and casts it to FLOAT[dim] for array_cosine_similarity).
+EMBEDDINGS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("clip_index", pa.int64(), nullable=False),
+        pa.field("first_frame", pa.int64(), nullable=False),  # the clip's first and last sampled frames
+        pa.field("last_frame", pa.int64(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32()), nullable=False),  # [dim], unit length
+        pa.field("dim", pa.int32(), nullable=False),
+        pa.field("embedding_model", pa.string(), nullable=False),  # the model whose image tower made it
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("scan_date", pa.date32(), nullable=False),
+    ],
+    metadata={"lavida_table": "embeddings", "lavida_schema_version": str(SCHEMA_VERSION)},
+)
+
 VIDEOS_SCHEMA = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
@@ -100,7 +124,7 @@ VIDEOS_SCHEMA = pa.schema(
 RUNS_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # 'scan' | 'search'
+        pa.field("kind", pa.string(), nullable=False),  # 'scan' | 'search' | 'index'
         pa.field("source", pa.string(), nullable=True),  # the archive listed; null when given explicit uris
         pa.field("out", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),  # preset name or model folder
@@ -165,6 +189,7 @@ CLAIMS_SCHEMA = pa.schema(
 SCHEMAS: dict[str, pa.Schema] = {
     "frames": FRAMES_SCHEMA,
     "clips": CLIPS_SCHEMA,
+    "embeddings": EMBEDDINGS_SCHEMA,
     "events": EVENTS_SCHEMA,
     "videos": VIDEOS_SCHEMA,
     "runs": RUNS_SCHEMA,

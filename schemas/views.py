@@ -1,4 +1,4 @@
-"""DuckDB views over OUT: `frames`, `clips`, `videos`, `runs` and `events` (declared once, here).
+"""DuckDB views over OUT: `frames`, `clips`, `embeddings`, `videos`, `runs` and `events` (declared once, here).
 
 `view_statements()` returns the SQL that defines every view over one snapshot of OUT's Delta tables,
 which `jobs/out/duck.py` registers as the relations `source_name(table)`.
@@ -38,6 +38,7 @@ connection uses. Version history (bump VIEWS_VERSION on every change of a view's
   2 — events end at the video's end (the last sampled frame no longer stands past `duration_s`).
   3 — views over Delta tables: the newest `videos` row per uri, frames/clips of the runs it names,
       the `events` view reads the events materialised at commit (same columns as `events()`).
+  4 — the `embeddings` view (clip embeddings for search), shown like `clips`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 
 from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
 
-VIEWS_VERSION = 3
+VIEWS_VERSION = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +89,7 @@ def source_name(table: str) -> str:
 
 # Every table is append-only for the scan (schemas/tables.py). What the views show:
 #   videos: the newest row of each uri (a re-scan, or a new version of the file, replaces it at once);
-#   frames/clips: the rows of the runs that the shown videos row names (`run_ids`);
+#   frames/clips/embeddings: the rows of the runs that the shown videos row names (`run_ids`);
 #   events: the rows of the run that committed the shown videos row;
 #   runs: the newest row of each run.
 _TABLE_VIEWS = (
@@ -98,6 +99,7 @@ _TABLE_VIEWS = (
     "CREATE OR REPLACE VIEW _video_runs AS SELECT video_id, unnest(run_ids) AS run_id FROM videos",
     "CREATE OR REPLACE VIEW frames AS SELECT * FROM {frames} AS f SEMI JOIN _video_runs AS p USING (video_id, run_id)",
     "CREATE OR REPLACE VIEW clips AS SELECT * FROM {clips} AS c SEMI JOIN _video_runs AS p USING (video_id, run_id)",
+    "CREATE OR REPLACE VIEW embeddings AS SELECT * FROM {embeddings} AS e SEMI JOIN _video_runs AS p USING (video_id, run_id)",
 )
 
 

@@ -17,9 +17,11 @@ from safetensors.torch import load_file
 from transformers import CLIPConfig, CLIPModel, Qwen2VLForConditionalGeneration
 
 from lavida_core.checkpoint import Checkpoint, build_lavida, load_lavida, save_lavida
-from lavida_core.config import MaskDecoderConfig, preset
+from lavida_core.clip_query import ClipQuery
+from lavida_core.config import MaskDecoderConfig, RetrievalConfig, preset
 from lavida_core.detector import LavidaDetector
 from lavida_core.errors import CheckpointError
+from lavida_core.modeling.clip_retrieval import clip_vision_config
 from lavida_core.modeling.mllm import qwen_config
 from lavida_core.modeling.text_encoder import clip_text_config
 from lavida_core.tokenizer import QWEN_SPECIAL_TOKENS, SpecialIds, byte_level_tokenizer, load_clip_tokenizer
@@ -66,17 +68,17 @@ def real_format_files(tmp_path_factory):
     text = clip_text_config(
         config.text_encoder, bos_id=clip_tokenizer.bos_token_id, eos_id=clip_tokenizer.eos_token_id, pad_id=clip_tokenizer.pad_token_id
     )
-    clip_cfg = CLIPConfig(
-        text_config=text.to_dict(),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=16),
-        projection_dim=16,
-    )
-    CLIPModel(clip_cfg).save_pretrained(root / "clip")
+    CLIPModel(_clip_config(text, config.retrieval)).save_pretrained(root / "clip")
     clip_tokenizer.save_pretrained(root / "clip")
     # SAM2.1: built by SAM2's own builder from its official config (memory modules included).
     sam = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu", hydra_overrides_extra=_sam2_overrides(config))
     torch.save({"model": sam.state_dict()}, root / "sam2.1_tiny.pt")
     return root, sam.state_dict()
+
+
+def _clip_config(text, retrieval: RetrievalConfig) -> CLIPConfig:
+    vision = clip_vision_config(retrieval)
+    return CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=retrieval.projection_dim)
 
 
 def test_real_formats_load_through_build_lavida(real_format_files):
@@ -98,10 +100,44 @@ def test_real_formats_load_through_build_lavida(real_format_files):
         ours["text_encoder.clip.embeddings.token_embedding.weight"],
         clip.state_dict()["text_model.embeddings.token_embedding.weight"],
     )
+    for key in ("visual_projection.weight", "text_projection.weight", "logit_scale", "vision_model.encoder.layers.1.mlp.fc2.weight"):
+        assert torch.equal(ours[f"retrieval.{key}"], clip.state_dict()[key]), key  # the search tower, strictly
     result = LavidaDetector(loaded, model_name="real").detect(
         np.random.default_rng(0).integers(0, 256, (4, 40, 56, 3), dtype=np.uint8), ["fire"]
     )
     assert result.scores.shape == (4,) and result.masks.shape == (4, 40, 56)
+
+
+def test_clip_folder_with_another_image_tower_fails_naming_keys(real_format_files, tmp_path):
+    root, _ = real_format_files
+    clip = CLIPModel.from_pretrained(root / "clip")
+    smaller = dataclasses.replace(TINY_WITH_SAM2_DECODER.retrieval, num_hidden_layers=1, projection_dim=16)
+    CLIPModel(_clip_config(clip.config.text_config, smaller)).save_pretrained(tmp_path / "clip")
+    shutil.copy(root / "clip" / "tokenizer.json", tmp_path / "clip")
+    with pytest.raises(CheckpointError, match=r"missing key\(s\): vision_model\.encoder\.layers\.1.*wrong shape key\(s\): text_projection"):
+        build_lavida(TINY_WITH_SAM2_DECODER, Checkpoint(clip_dir=tmp_path / "clip"))
+
+
+def test_the_search_text_side_loads_alone_with_the_detectors_weights(real_format_files, tmp_path):
+    """ClipQuery (the text tower + text_projection alone) embeds a description exactly as the full
+    model's parts do: from a small folder's CLIP base, a self-contained folder, and a preset."""
+    root, loaded = _small_folder(real_format_files, tmp_path)
+    save_lavida(loaded, tmp_path / "full")
+    tokens = loaded.clip_tokenizer(["a person climbing a fence"], return_tensors="pt")
+    with torch.no_grad():
+        pooled = loaded.model.text_encoder(tokens["input_ids"], tokens["attention_mask"])
+        expected = loaded.model.retrieval.embed_texts(pooled)[0].numpy()
+    for folder in ("small", "full"):
+        got = ClipQuery.load(str(tmp_path / folder)).embed("a person climbing a fence")
+        np.testing.assert_allclose(got.vector, expected, atol=1e-6, err_msg=folder)
+    preset_query = ClipQuery.load("tiny").embed("  fire  ")
+    tiny = LavidaDetector.load("tiny").model
+    tokens = load_clip_tokenizer(None)(["fire"], return_tensors="pt")
+    with torch.no_grad():
+        expected = tiny.retrieval.embed_texts(tiny.text_encoder(tokens["input_ids"], tokens["attention_mask"]))[0].numpy()
+    np.testing.assert_allclose(preset_query.vector, expected, atol=1e-6)
+    long = ClipQuery.load("tiny").embed("x" * 200)
+    assert long.truncated and long.n_tokens > 77
 
 
 def test_sam2_checkpoint_with_a_foreign_key_fails_naming_it(real_format_files, tmp_path):

@@ -43,7 +43,14 @@ def clip_row(video: VideoFile, clip_index: int, *, segment_index: int = 0, segme
         status="ok", error="", **FACTS, row_kind="clip", n_clips=3, segment_index=segment_index,
         segment_clips=segment_clips, clip_index=clip_index, frame_indices=indices, timestamps=indices / FACTS["fps"],
         scores=np.full(3, score, dtype=np.float32), mask_counts=join_counts(encode_rles(masks)), model_trained=False,
+        embedding=clip_embedding(video.video_id, clip_index),
     )  # fmt: skip
+
+
+def clip_embedding(video_id: str, clip_index: int) -> np.ndarray:
+    """A unit vector [4] that names its clip (tests read it back)."""
+    vector = np.array([hash(video_id) % 97 + 1, clip_index + 1, 1.0, 2.0], dtype=np.float32)
+    return vector / np.linalg.norm(vector)
 
 
 def error_row(video: VideoFile) -> DetectedRow:
@@ -108,6 +115,11 @@ def test_segments_in_any_order_commit_one_video_with_all_its_frames(tmp_path):
     assert videos == [(a.video_id, "ok", 3, 9, ["run1"], PROFILE.profile_id), (b.video_id, "truncated", 0, 0, [], PROFILE.profile_id)]
     # the failed video's first clip was committed as a segment, but no view shows it
     assert con.execute("SELECT count(*) FROM clips").fetchone() == (3,)
+    embeddings = con.execute("SELECT video_id, clip_index, embedding, dim, first_frame, last_frame FROM embeddings ORDER BY 2").fetchall()
+    assert [(v, c, d, first, last) for v, c, _, d, first, last in embeddings] == [(a.video_id, i, 4, 3 * i, 3 * i + 2) for i in range(3)]
+    for _, clip_index, vector, *_ in embeddings:
+        assert np.allclose(vector, clip_embedding(a.video_id, clip_index))
+    assert con.execute("SELECT count(*) FROM _embeddings_delta").fetchall() == [(3,)]  # none of the failed video
     rle = con.execute("SELECT mask_rle FROM frames WHERE frame_index = 0").fetchone()[0]
     assert mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})[1:3, 2:5].all()
 
@@ -158,7 +170,10 @@ def test_a_killed_runs_segments_are_kept_and_only_the_rest_is_redone(tmp_path):
     rerun.commit()
     rerun.close()
     assert keys(out) == [(a.video_id, i) for i in range(9)]  # every frame once
-    assert duck.connect(str(out)).execute("SELECT run_ids FROM videos").fetchone() == (["killed", "rerun"],)
+    con = duck.connect(str(out))
+    assert con.execute("SELECT run_ids FROM videos").fetchone() == (["killed", "rerun"],)
+    # every clip's embedding once: the kept clips' from the killed run, the redone one's from the re-run
+    assert con.execute("SELECT clip_index, run_id FROM embeddings ORDER BY 1").fetchall() == [(0, "killed"), (1, "killed"), (2, "rerun")]
 
 
 def test_a_video_all_of_whose_clips_were_kept_commits_from_its_kept_row(tmp_path):
@@ -195,6 +210,7 @@ def test_another_profile_is_refused_and_rescan_replaces_atomically(tmp_path):
     assert after.sql("SELECT DISTINCT run_id, score FROM frames").fetchall() == [("run4", pytest.approx(0.1))]
     assert after.execute("SELECT count(*) FROM frames").fetchone() == (9,)
     assert after.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    assert after.execute("SELECT count(*), min(run_id), max(run_id) FROM embeddings").fetchone() == (3, "run4", "run4")
 
 
 def test_a_reader_never_sees_both_or_neither_while_a_video_is_rescanned(tmp_path):
@@ -208,7 +224,7 @@ def test_a_reader_never_sees_both_or_neither_while_a_video_is_rescanned(tmp_path
         try:
             while not stop.is_set():
                 con = duck.connect(str(out))
-                seen.add(con.execute("SELECT count(*), count(DISTINCT run_id) FROM frames").fetchone())
+                seen.add(con.execute("SELECT count(*), count(DISTINCT run_id), (SELECT count(*) FROM embeddings) FROM frames").fetchone())
                 reads.append(time.monotonic())
         except Exception as error:  # noqa: BLE001 - recorded and asserted on below
             errors.append(repr(error))
@@ -223,7 +239,7 @@ def test_a_reader_never_sees_both_or_neither_while_a_video_is_rescanned(tmp_path
     reader.join()
     assert errors == []
     assert len([t for t in reads if t > started]) >= 2  # the reader kept reading while the re-scans ran
-    assert seen == {(9, 1)}
+    assert seen == {(9, 1, 3)}
 
 
 def test_two_writers_claim_disjoint_videos(tmp_path):

@@ -64,7 +64,7 @@ def compact(tables: OutTables, *, live: set[str], grace_s: float = GRACE_S, rete
         f"WHERE finished_at IS NOT NULL OR started_at < now() - INTERVAL {int(KEEP_KILLED_RUNS_HOURS)} HOUR"
     )
     deleted = {}
-    for table, shown in (("frames", "_video_runs"), ("clips", "_video_runs"), ("events", "videos")):
+    for table, shown in (("frames", "_video_runs"), ("clips", "_video_runs"), ("embeddings", "_video_runs"), ("events", "videos")):
         pairs = con.sql(f"""
             SELECT DISTINCT t.video_id, t.run_id FROM {source_name(table)} AS t
             WHERE t.uri IN (SELECT uri FROM _settled)

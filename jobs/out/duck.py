@@ -80,7 +80,7 @@ def _open_out(out: str, storage_options: dict | None) -> Out:
 # Snapshot order: `videos` first. A video's frames/clips/events rows are committed before its
 # `videos` row and deleted (by compaction) only well after a newer row replaced it, so tables read
 # after `videos` hold every row the `videos` snapshot names.
-SNAPSHOT_ORDER = ("videos", "runs", "frames", "clips", "events")
+SNAPSHOT_ORDER = ("videos", "runs", "frames", "clips", "embeddings", "events")
 
 
 def connect(

@@ -4,8 +4,9 @@
 actor; `__call__` takes a batch of `schemas.stage_rows.DecodedRow` columns and returns
 `DetectedRow` columns: the `frames` column replaced by `scores` float32 [T] and `mask_counts` (the
 T COCO compressed RLE counts joined by `lavida_core.rle.join_counts`; the mask size is the frame's
-`height` x `width`). Error rows pass through. A clip the model fails on becomes an error row with
-status 'detect_error' (its video fails, the job goes on).
+`height` x `width`) and `embedding` (the clip's CLIP image embedding, float32 [P]; empty when the
+detector has no image tower). Error rows pass through. A clip the model fails on becomes an error
+row with status 'detect_error' (its video fails, the job goes on).
 """
 
 from __future__ import annotations
@@ -50,18 +51,24 @@ class DetectClips:
             raise self.refused
         n_rows = len(batch["row_kind"])
         clip_rows = [i for i in range(n_rows) if batch["row_kind"][i] == ROW_CLIP]
-        scores: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n_rows
+        empty = np.zeros(0, dtype=np.float32)
+        scores: list[np.ndarray] = [empty] * n_rows
         counts: list[str] = [""] * n_rows
+        embeddings: list[np.ndarray] = [empty] * n_rows
         failures: dict[int, str] = {}
-        for i, detection in zip(clip_rows, self._detect([batch["frames"][i] for i in clip_rows], failures, clip_rows)):
+        clips = [batch["frames"][i] for i in clip_rows]
+        for i, detection in zip(clip_rows, self._detect(clips, failures, clip_rows)):
             if detection is None:
                 continue
             scores[i] = np.asarray(detection.scores, dtype=np.float32)  # [T]
             counts[i] = join_counts(encode_rles(detection.masks))
+        for i, vector in zip(clip_rows, self._embed(clips, failures, clip_rows)):
+            embeddings[i] = empty if vector is None else vector  # [P]
         out = {name: batch[name] for name in DecodedRow.columns() if name != "frames"}  # + DetectedRow's own:
         out["scores"] = _object_column(scores)
         out["mask_counts"] = np.array(counts, dtype=object)
         out["model_trained"] = np.full(n_rows, bool(self.detector.trained))
+        out["embedding"] = _object_column(embeddings)
         if failures:
             out["row_kind"], out["status"], out["error"] = (np.array(batch[c], dtype=object) for c in ("row_kind", "status", "error"))
             for i, message in failures.items():
@@ -82,6 +89,23 @@ class DetectClips:
                 results.append(self.detector.detect(clip, self.anomaly_types))
             except Exception as error:  # noqa: BLE001 - becomes the video's error row
                 failures[row] = f"model failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}"
+                results.append(None)
+        return results
+
+    def _embed(self, clips: list[np.ndarray], failures: dict[int, str], rows: list[int]) -> list:
+        """embed_clips on all clips (None each when the detector has no image tower); clip by clip if that raises."""
+        if not clips or not getattr(self.detector, "embeds", False):
+            return [None] * len(clips)
+        try:
+            return list(self.detector.embed_clips(clips))
+        except Exception:  # noqa: BLE001 - retried one by one below to find the failing clip
+            log.warning("embed_clips failed on %d clips; retrying one by one", len(clips), exc_info=True)
+        results = []
+        for row, clip in zip(rows, clips):
+            try:
+                results.append(self.detector.embed_clips([clip])[0])
+            except Exception as error:  # noqa: BLE001 - becomes the video's error row
+                failures.setdefault(row, f"CLIP image tower failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}")
                 results.append(None)
         return results
 

@@ -8,10 +8,11 @@
 
 Commit protocol (schemas/tables.py: every table is append-only, one Delta transaction per table):
 
-    1. frames  the finished segments of the batch (a segment = consecutive clips of one video,
-    2. clips   decoded by one task; a long video has many, a short one has one)
-    3. events  the default-threshold events of the videos the batch completes
-    4. videos  their rows, LAST: the commit marker
+    1. frames      the finished segments of the batch (a segment = consecutive clips of one video,
+    2. embeddings  decoded by one task; a long video has many, a short one has one); embeddings
+    3. clips       before clips, so a kept clip (below) always has its embedding
+    4. events      the default-threshold events of the videos the batch completes
+    5. videos      their rows, LAST: the commit marker
 
 A video shows in the views once its `videos` row exists, and then with exactly the frames/clips of
 the runs that row names (`run_ids`). Rows of a batch that was cut short never show. A re-scanned
@@ -46,7 +47,7 @@ from jobs.scan.listing import VideoFile
 from jobs.scan.options import DEFAULT_COMMIT_EVERY, DEFAULT_COMMIT_SECONDS
 from lavida_core.rle import split_counts
 from schemas.stage_rows import DetectedRow
-from schemas.tables import CLIPS_SCHEMA, EVENTS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, SCHEMAS, VIDEOS_SCHEMA
+from schemas.tables import CLIPS_SCHEMA, EMBEDDINGS_SCHEMA, EVENTS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, SCHEMAS, VIDEOS_SCHEMA
 from schemas.views import source_name, view_statements
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,9 @@ class OutWriter:
         for video_id, run_id, clip_index, _ in clips + frames:
             if keep.get(video_id, {}).get(int(clip_index)) != run_id:
                 dropped.setdefault((video_id, run_id), set()).add(int(clip_index))
-        for table in ("frames", "clips"):
+        for table in ("frames", "embeddings", "clips"):
+            if not self.tables.exists(table):
+                continue
             for (video_id, run_id), indices in dropped.items():
                 listed = ", ".join(str(i) for i in sorted(indices))
                 self.tables.delete(table, f"video_id = '{video_id}' AND run_id = '{run_id}' AND clip_index IN ({listed})")
@@ -250,9 +253,12 @@ class OutWriter:
         clips = _concat(
             [clips_table(rows, self.run_id, list(self.options.profile.anomaly_types), today) for rows in segments], CLIPS_SCHEMA
         )
+        model = self.options.profile.model
+        embeddings = _concat([embeddings_table(rows, self.run_id, model, today) for rows in segments], EMBEDDINGS_SCHEMA)
         videos = _concat([self._video_row(video_id, today) for video_id in self.ready_videos], VIDEOS_SCHEMA)
         with deferred_interrupts():  # Ctrl-C waits for the batch's commit
             self.tables.append("frames", _concat(frames, FRAMES_SCHEMA), self.run_id)
+            self.tables.append("embeddings", embeddings, self.run_id)
             self.tables.append("clips", clips, self.run_id)
             self.tables.append("events", self._events(videos, frames), self.run_id)
             self.tables.append("videos", videos, self.run_id)
@@ -338,7 +344,7 @@ def default_events(frames: pa.Table, videos: pa.Table, runs: pa.Table) -> pa.Tab
     """The `events()` macro at its default thresholds over these rows (all of each video's frames)."""
     con = duckdb.connect()
     given = {"frames": frames, "videos": videos, "runs": runs}
-    for table in ("frames", "clips", "events", "videos", "runs"):
+    for table in ("frames", "clips", "embeddings", "events", "videos", "runs"):
         con.register(source_name(table), given.get(table, SCHEMAS[table].empty_table()))
     for statement in view_statements():
         con.execute(statement)
@@ -384,6 +390,33 @@ def clips_table(rows: list[DetectedRow], run_id: str, anomaly_types: list[str], 
             }
         )
     return pa.Table.from_pylist(table, schema=CLIPS_SCHEMA)
+
+
+def embeddings_table(rows: list[DetectedRow], run_id: str, model: str, scan_date: date) -> pa.Table:
+    """The `embeddings` rows of finished clips (none when the detector embeds no clips)."""
+    table = []
+    for clip in rows:
+        vector = np.asarray(clip.embedding, dtype=np.float32)  # [P]
+        if vector.size == 0:
+            continue
+        indices, timestamps = np.asarray(clip.frame_indices, dtype=np.int64), np.asarray(clip.timestamps, dtype=np.float64)
+        table.append(
+            {
+                "video_id": clip.video_id,
+                "uri": clip.uri,
+                "clip_index": int(clip.clip_index),
+                "first_frame": int(indices[0]),
+                "last_frame": int(indices[-1]),
+                "start_s": float(timestamps[0]),
+                "end_s": float(timestamps[-1]),
+                "embedding": vector,
+                "dim": int(vector.size),
+                "embedding_model": model,
+                "run_id": run_id,
+                "scan_date": scan_date,
+            }
+        )
+    return pa.Table.from_pylist(table, schema=EMBEDDINGS_SCHEMA) if table else EMBEDDINGS_SCHEMA.empty_table()
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lavida_core.config import LavidaConfig
+from lavida_core.modeling.clip_retrieval import ClipRetrieval
 from lavida_core.modeling.mllm import LavidaMLLM
 from lavida_core.modeling.projector import SemanticProjector
 from lavida_core.modeling.segmenter import MaskPrediction, Segmenter
@@ -62,6 +63,7 @@ class LavidaModel(nn.Module):
         text_encoder: TextEncoder,
         segmenter: Segmenter,
         projector: SemanticProjector,
+        retrieval: ClipRetrieval | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -69,6 +71,7 @@ class LavidaModel(nn.Module):
         self.text_encoder = text_encoder
         self.segmenter = segmenter
         self.projector = projector
+        self.retrieval = retrieval  # CLIP image tower + projections for search; not used by forward
 
     def forward(self, inputs: LavidaInputs) -> LavidaOutputs:
         mllm_out = self.mllm(inputs.input_ids, inputs.pixel_values, inputs.grid_thw, labels=inputs.labels)
