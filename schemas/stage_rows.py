@@ -65,7 +65,7 @@ class VideoFields(StageRow):
 @dataclass(frozen=True, kw_only=True)
 class ClipFields(VideoFields):
     row_kind: str  # ROW_CLIP, ROW_ERROR or ROW_KEPT
-    n_clips: int  # clips of the video (0 on an error row): the writer knows when a video is complete
+    n_clips: int  # clips of the video this run commits (0 on an error row): the writer knows when a video is complete
     segment_index: int  # which segment of the video (decoded by one task) the clip is in; -1 if none
     segment_clips: int  # clips in that segment: the writer knows when a segment is complete
     clip_index: int  # -1 on an error row
@@ -90,6 +90,7 @@ class PlannedRow(VideoFields):
     segment_index: int  # -1 unless ROW_SEGMENT
     clip_indices: np.ndarray  # int64 [K]: the clips (indices into plan_clips) a ROW_SEGMENT decodes
     kept_clips: np.ndarray  # int64 [K]: the clips a ROW_WHOLE leaves out (a killed run committed them)
+    only_clips: np.ndarray  # int64 [K]: the clips this run scores (a search's candidates); empty: all
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,19 +1,26 @@
 """`lavida search` end to end on a generated archive (real scan, tiny model, local Ray), and events /
-query over Parquet that a real scan wrote, locally and on a real S3 server on 127.0.0.1."""
+query over Parquet that a real scan wrote, locally and on a real S3 server on 127.0.0.1.
+
+The search retrieves clips from the `embeddings` the scan wrote, then LAVIDA re-scores those (the
+default), or re-scores every clip of every candidate (`--exhaustive`)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from frames_factory import SCANNED_VIDEOS, scanned_out
 
 from jobs.cli import main
 from jobs.common.errors import UserError
 from jobs.out import duck
+from jobs.out.tables import OutTables
 from jobs.query.sandbox import run_select
 from jobs.search.search import SearchOptions, search, search_id
+from lavida_core.clip_query import ClipQuery
 from schemas.views import EventParams
 
 pytestmark = pytest.mark.slow
@@ -31,6 +38,12 @@ def rows_of(out: str | Path, sql: str, params: dict | None = None) -> list[tuple
     return duck.fetch(duck.connect(str(out)), sql, params)[1]
 
 
+def results_of(out: Path, description: str) -> list[Path]:
+    """The search results folders under OUT whose run searched for `description`."""
+    folders = sorted((out / "searches").iterdir()) if (out / "searches").exists() else []
+    return [f for f in folders if rows_of(f, "SELECT description FROM runs LIMIT 1") == [(description,)]]
+
+
 def test_real_scan_parquet_reads_through_the_views(out):
     assert sorted(Path(u).name for (u,) in rows_of(out, "SELECT uri FROM videos WHERE status = 'ok'")) == sorted(SCANNED_VIDEOS)
     (n_frames,) = rows_of(out, "SELECT count(*) FROM frames")[0]
@@ -46,7 +59,7 @@ def test_search_end_to_end_with_a_hostile_description(out, capsys):
     ranked = json.loads(capsys.readouterr().out)
     assert sorted(Path(r["uri"]).name for r in ranked) == sorted(SCANNED_VIDEOS)
     assert [r["peak_score"] for r in ranked] == sorted((r["peak_score"] for r in ranked), reverse=True)
-    results = out / "searches" / search_id(HOSTILE_DESCRIPTION, "tiny", 4, 4)
+    [results] = results_of(out, HOSTILE_DESCRIPTION)
     # the description arrived as data, byte for byte, in the runs table and as the anomaly type asked
     runs = rows_of(results, "SELECT kind, description, anomaly_types FROM runs")
     assert runs == [("search", HOSTILE_DESCRIPTION, [HOSTILE_DESCRIPTION])]
@@ -82,8 +95,73 @@ def test_source_searches_other_videos_into_the_same_results(out, tmp_path):
 
 def test_where_that_selects_nothing_scans_nothing(out, capsys):
     assert main(["search", str(out), "nothing at all", "--where", "false"]) == 0
-    assert "(0 rows)" in capsys.readouterr().out
-    assert not (out / "searches" / search_id("nothing at all", "tiny", 4, 4)).exists()
+    assert main(["search", str(out), "nothing at all", "--since", "2999-01-01"]) == 0
+    assert main(["search", str(out), "nothing at all", "--where", "false", "--exhaustive"]) == 0
+    assert capsys.readouterr().out.count("(0 rows)") == 3
+    assert results_of(out, "nothing at all") == []
+
+
+def test_the_retrieved_clips_and_their_neighbours_are_all_lavida_rescores(out):
+    """--candidates 1: the clip whose embedding is nearest the description's (computed here from the
+    stored vectors) and the clips beside it are re-scored; nothing else is."""
+    vectors = rows_of(out, "SELECT uri, clip_index, embedding FROM embeddings ORDER BY uri, clip_index")
+    assert len(vectors) == 4 + 3  # every clip of both videos has its embedding (13 and 10 samples, 4 per clip)
+    query = ClipQuery.load("tiny").embed("a red square in the corner").vector
+    best_uri, best_clip, _ = max(vectors, key=lambda row: float(np.dot(row[2], query)))
+    result = search(SearchOptions(out=str(out), description="a red square in the corner", candidates=1, params=EVERYTHING))
+    assert (result.n_candidates, result.n_rescored_videos, result.n_unindexed) == (2, 1, 0)
+    n_clips = 4 if best_uri.endswith("cam1.mp4") else 3
+    expected = [c for c in (best_clip - 1, best_clip, best_clip + 1) if 0 <= c < n_clips]
+    assert rows_of(result.out, "SELECT uri, clip_index FROM clips ORDER BY 2") == [(best_uri, c) for c in expected]
+    assert [row[1] for row in result.rows] == [best_uri]
+    (n_sampled,) = rows_of(result.out, "SELECT n_sampled_frames FROM videos")[0]
+    assert n_sampled == rows_of(result.out, "SELECT count(*) FROM frames")[0][0]
+
+
+def test_exhaustive_rescores_every_clip_of_every_candidate(out, capsys):
+    argv = ["search", str(out), "smoke", "--exhaustive", "--min-score", "0", "--min-duration", "0", "--format", "json"]
+    assert main(argv) == 0
+    assert sorted(Path(r["uri"]).name for r in json.loads(capsys.readouterr().out)) == sorted(SCANNED_VIDEOS)
+    results = out / "searches" / search_id("smoke", "tiny", 4, 4)
+    assert rows_of(results, "SELECT count(*) FROM clips") == [(4 + 3,)]
+
+
+def test_videos_without_embeddings_are_named_never_silently_left_out(out, tmp_path, capsys, caplog):
+    """An OUT whose index lags its rows (one video without embeddings): the search says how many
+    videos it could not look at; with none indexed it refuses, naming `lavida index`."""
+    partial, bare = tmp_path / "partial", tmp_path / "bare"
+    for copy in (partial, bare):
+        shutil.copytree(out, copy, ignore=shutil.ignore_patterns("searches"))
+    OutTables(str(partial)).delete("embeddings", "uri LIKE '%cam2%'")
+    OutTables(str(bare)).delete("embeddings", "true")
+    argv = ["--min-score", "0", "--min-duration", "0", "--format", "json"]
+    assert main(["search", str(partial), "fire", *argv]) == 0
+    captured = capsys.readouterr()
+    assert [Path(r["uri"]).name for r in json.loads(captured.out)] == ["cam1.mp4"]
+    assert "1 of 2 candidate videos have no clip embeddings and are NOT searched: run `lavida index" in caplog.text
+    assert main(["search", str(bare), "fire"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"run `lavida index {bare}`, or re-score every video with --exhaustive" in err
+
+
+def test_a_description_longer_than_the_text_tower_reads_is_said(out, caplog):
+    long = "a person " + "slowly " * 40 + "climbing a fence"  # > 77 CLIP tokens
+    assert main(["search", str(out), long, "--candidates", "1"]) == 0
+    assert "CLIP's text tower reads the first 77: retrieval uses only its start" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["--since", "yesterday"], "--since 'yesterday' is not a date or date-time"),
+        (["--since", "2026-12-01", "--until", "2026-11-01"], "is not before --until"),
+        (["--candidates", "0"], "--candidates must be >= 1"),
+    ],
+)
+def test_bad_search_options_are_one_line(out, capsys, argv, reason):
+    assert main(["search", str(out), "fire", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and reason in err
 
 
 @pytest.mark.parametrize(
@@ -135,7 +213,7 @@ def test_events_and_query_over_s3(s3_out, out, capsys):
 def test_search_over_s3(s3_out):
     server, url = s3_out
     result = search(SearchOptions(out=url, description="fire", params=EVERYTHING, storage_options=server.storage_options))
-    assert result.out == f"{url}/searches/{search_id('fire', 'tiny', 4, 4)}"
+    assert result.out.startswith(f"{url}/searches/") and result.n_rescored_clips == 4 + 3  # 64 candidates: every clip
     assert sorted(Path(row[1]).name for row in result.rows) == sorted(SCANNED_VIDEOS)
     con = duck.connect(result.out, storage_options=server.storage_options)
     assert con.sql("SELECT count(*) FROM videos").fetchall() == [(2,)]

@@ -47,17 +47,19 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     clips kept from a killed run) one ROW_KEPT row with its facts."""
     video = _video_file(row)
     kept = set(int(i) for i in row.get("kept_clips", ()))
+    only = np.asarray(sorted(int(i) for i in row.get("only_clips", ())), dtype=np.int64)
     if is_remote(video.uri):  # opening it would download it: one task downloads and decodes it whole
-        yield planned(video, None, ROW_WHOLE, kept_clips=np.asarray(sorted(kept), dtype=np.int64)).as_row()
+        yield planned(video, None, ROW_WHOLE, kept_clips=np.asarray(sorted(kept), dtype=np.int64), only_clips=only).as_row()
         return
     info: VideoInfo | None = None
     try:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
             clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
-            segments = segments_of(len(clips), kept, config.clips_per_segment)
+            wanted = wanted_clips(len(clips), only)
+            segments = segments_of(wanted, kept, config.clips_per_segment)
             if not segments:
-                yield kept_row(video, opened, clips).as_row()
+                yield kept_row(video, opened, clips, len(wanted)).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
         yield planned(video, info, ROW_ERROR, status=error.kind, error=str(error)).as_row()
@@ -67,12 +69,21 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         yield planned(video, info, ROW_ERROR, status="decode_error", error=f"{type(error).__name__}: {error}").as_row()
         return
     for segment_index, indices in enumerate(segments):
-        yield planned(video, info, ROW_SEGMENT, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(indices)).as_row()
+        yield planned(
+            video, info, ROW_SEGMENT, n_clips=len(wanted), segment_index=segment_index, clip_indices=np.asarray(indices), only_clips=only
+        ).as_row()
 
 
-def segments_of(n_clips: int, kept: set[int], clips_per_segment: int) -> list[list[int]]:
-    """The clips still to decode (all but `kept`), in runs of at most `clips_per_segment`."""
-    todo = [i for i in range(n_clips) if i not in kept]
+def wanted_clips(n_clips: int, only: np.ndarray) -> list[int]:
+    """The clips this run commits: all of the video's, or those of `only` that it has (a search's candidates)."""
+    if len(only) == 0:
+        return list(range(n_clips))
+    return [int(i) for i in only if 0 <= i < n_clips]
+
+
+def segments_of(wanted: list[int], kept: set[int], clips_per_segment: int) -> list[list[int]]:
+    """The clips still to decode (the wanted ones but `kept`), in runs of at most `clips_per_segment`."""
+    todo = [i for i in wanted if i not in kept]
     return [todo[start : start + clips_per_segment] for start in range(0, len(todo), clips_per_segment)]
 
 
@@ -91,14 +102,15 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
             info = opened.info
             clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            wanted = wanted_clips(len(clips), item.only_clips)
             if item.row_kind == ROW_SEGMENT:
                 segments = [(item.segment_index, item.clip_indices.tolist())]
             else:
-                segments = list(enumerate(segments_of(len(clips), set(item.kept_clips.tolist()), config.clips_per_segment)))
+                segments = list(enumerate(segments_of(wanted, set(item.kept_clips.tolist()), config.clips_per_segment)))
                 if not segments:
-                    yield _without_frames(kept_row(video, opened, clips)).as_row()
+                    yield _without_frames(kept_row(video, opened, clips, len(wanted))).as_row()
             for segment_index, clip_indices in segments:
-                segment = dataclasses.replace(item, n_clips=len(clips), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
+                segment = dataclasses.replace(item, n_clips=len(wanted), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
                 for clip_index in clip_indices:
                     indices = clips[clip_index]
                     frames, timestamps = opened.read(indices)
@@ -117,11 +129,11 @@ def decode_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         yield from decode_segment(planned_row, config=config)
 
 
-def kept_row(video: VideoFile, opened: OpenVideo, clips: list[np.ndarray]) -> PlannedRow:
-    """The ROW_KEPT row of a video all of whose clips a killed run committed: its facts, its frame
-    size from one decoded frame."""
+def kept_row(video: VideoFile, opened: OpenVideo, clips: list[np.ndarray], n_wanted: int) -> PlannedRow:
+    """The ROW_KEPT row of a video all of whose (`n_wanted`) clips a killed run committed: its facts,
+    its frame size from one decoded frame."""
     frames, _ = opened.read(clips[0][:1])  # [1, H, W, 3]
-    kept = planned(video, opened.info, ROW_KEPT, n_clips=len(clips))
+    kept = planned(video, opened.info, ROW_KEPT, n_clips=n_wanted)
     return dataclasses.replace(kept, height=int(frames.shape[1]), width=int(frames.shape[2]))
 
 
@@ -136,6 +148,7 @@ def planned(
     segment_index: int = -1,
     clip_indices: np.ndarray | None = None,
     kept_clips: np.ndarray | None = None,
+    only_clips: np.ndarray | None = None,
 ) -> PlannedRow:
     return PlannedRow(
         **_video_fields(video, info, status=status, error=error),
@@ -146,6 +159,7 @@ def planned(
         segment_index=segment_index,
         clip_indices=np.zeros(0, dtype=np.int64) if clip_indices is None else clip_indices,
         kept_clips=np.zeros(0, dtype=np.int64) if kept_clips is None else kept_clips,
+        only_clips=np.zeros(0, dtype=np.int64) if only_clips is None else only_clips,
     )
 
 

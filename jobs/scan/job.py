@@ -66,6 +66,8 @@ class ScanOptions:
     kind: str = "scan"  # 'scan' | 'search' (written to the runs table)
     description: str | None = None  # the search text for kind='search'
     uris: tuple[str, ...] | None = None  # explicit videos instead of listing `source`
+    # uri -> the clips to score (a search's candidates, jobs/search); None: every clip of every video
+    only_clips: dict[str, tuple[int, ...]] | None = None
     storage_options: dict[str, str] = field(default_factory=dict)  # fsspec options for s3:// (endpoint, keys)
     # "module:Class" with LavidaDetector's interface (`load`, `trained`, `detect_batch`): another
     # detector (a baseline, or a test's deterministic fake) through the same pipeline
@@ -101,6 +103,7 @@ def scan(options: ScanOptions) -> ScanSummary:
             rescan=options.rescan,
             batch_videos=options.batch_videos,
             batch_seconds=options.batch_seconds,
+            subset=options.only_clips is not None,
         ),
         run_id,
     )
@@ -161,6 +164,7 @@ def validate(options: ScanOptions) -> None:
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
         not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
         options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
+        options.only_clips is not None and any(not clips for clips in options.only_clips.values()) and "only_clips: a video with no clip",
         _out_problem(options.out),
         ("/" in options.model and not os.path.isdir(options.model)) and f"--model {options.model}: no such model folder",
     ]
@@ -261,7 +265,11 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         clips_per_segment=options.clips_per_segment,
     )
     ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
-    items = [{**dataclasses.asdict(item.video), "kept_clips": list(item.kept_clips)} for item in todo]
+    only = options.only_clips or {}
+    items = [
+        {**dataclasses.asdict(item.video), "kept_clips": list(item.kept_clips), "only_clips": list(only.get(item.video.uri, ()))}
+        for item in todo
+    ]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one plan task per video
     dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
     # one segment per block: a long video's segments decode in parallel tasks

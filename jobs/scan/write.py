@@ -62,6 +62,7 @@ class WriterOptions:
     batch_videos: int = DEFAULT_COMMIT_EVERY  # commit when this many videos are finished ...
     batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or this long after the batch's first segment
     compact: bool = True  # compact OUT's tables when the run ends
+    subset: bool = False  # the run scores some clips of each video (a search's candidates), not all
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class _Video:
     segments: dict[int, dict[int, DetectedRow]] = field(default_factory=dict)  # segment -> clip -> row
     error: DetectedRow | None = None
     queued: bool = False  # finished, waiting for the batch's commit
+    frames_scored: int = 0  # sampled frames of the clips this run finished
 
     @property
     def kept_clips(self) -> set[int]:
@@ -234,6 +236,7 @@ class OutWriter:
                 del video.segments[int(row.segment_index)]
                 self.ready_segments.append([segment[k] for k in sorted(segment)])
                 video.committed_clips |= set(segment)
+                video.frames_scored += sum(len(clip.frame_indices) for clip in segment.values())
         if not video.queued and int(row.n_clips) == len(video.kept_clips | video.committed_clips):
             video.queued = True
             self.ready_videos.append(row.video_id)
@@ -288,7 +291,7 @@ class OutWriter:
             "run_id": self.run_id,
             "size_bytes": int(meta.size_bytes),
             "version_tag": meta.version_tag,
-            "n_sampled_frames": -(-int(meta.n_frames) // self.options.profile.sample_interval) if ok else 0,
+            "n_sampled_frames": self._sampled_frames(video_id) if ok else 0,
             "n_clips": int(meta.n_clips) if ok else 0,
             "committed_at": datetime.now(UTC),
             "run_ids": sorted({self.run_id} | video.kept_runs) if ok else [],
@@ -296,6 +299,19 @@ class OutWriter:
             "scan_date": today,
         }
         return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
+
+    def _sampled_frames(self, video_id: str) -> int:
+        """The video's rows in `frames`: every sampled frame, or, when the run scores some clips only,
+        those of its clips (kept ones read back)."""
+        video = self.videos[video_id]
+        if not self.options.subset:
+            return -(-int(video.meta.n_frames) // self.options.profile.sample_interval)
+        kept = 0
+        if video.kept:
+            stored = self.tables.read("frames", pc.field("video_id") == video_id)
+            pairs = zip(stored["clip_index"].to_pylist(), stored["run_id"].to_pylist())
+            kept = sum(1 for clip, run in pairs if video.kept.get(int(clip)) == run)
+        return video.frames_scored + kept
 
     def _events(self, videos: pa.Table, batch_frames: list[pa.Table]) -> pa.Table:
         """The default-threshold events of the committed videos, by the `events()` macro itself over
