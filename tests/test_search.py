@@ -17,6 +17,7 @@ from frames_factory import SCANNED_VIDEOS, scanned_out
 from jobs.cli import main
 from jobs.common.errors import UserError
 from jobs.out import duck
+from jobs.out.compact import compact
 from jobs.out.tables import OutTables
 from jobs.query.sandbox import run_select
 from jobs.search.search import SearchOptions, search, search_id
@@ -142,6 +143,33 @@ def test_videos_without_embeddings_are_named_never_silently_left_out(out, tmp_pa
     assert main(["search", str(bare), "fire"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"run `lavida index {bare}`, or re-score every video with --exhaustive" in err
+
+
+def test_index_back_fills_the_embeddings_exactly_once_and_search_then_finds_them(out, tmp_path, capsys):
+    """`lavida index` on an OUT without embeddings: the same vectors the scan wrote, once per clip,
+    each video's row again with the index run in run_ids (scores and events untouched); again: nothing to do."""
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare, ignore=shutil.ignore_patterns("searches"))
+    OutTables(str(bare)).delete("embeddings", "true")
+    assert main(["index", str(bare)]) == 0
+    assert "indexed 2 videos with tiny: 0 failed, 0 skipped" in capsys.readouterr().out
+    scanned = rows_of(out, "SELECT uri, clip_index, first_frame, last_frame, embedding FROM embeddings ORDER BY 1, 2")
+    indexed = rows_of(bare, "SELECT uri, clip_index, first_frame, last_frame, embedding FROM embeddings ORDER BY 1, 2")
+    assert [row[:4] for row in indexed] == [row[:4] for row in scanned]
+    for (*_, a), (*_, b) in zip(scanned, indexed):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    [(index_run,)] = rows_of(bare, "SELECT run_id FROM runs WHERE kind = 'index'")
+    before = rows_of(out, "SELECT uri, run_id, run_ids FROM videos ORDER BY uri")
+    after = rows_of(bare, "SELECT uri, run_id, run_ids FROM videos ORDER BY uri")
+    assert after == [(uri, run, sorted([*runs, index_run])) for uri, run, runs in before]
+    for sql in ("SELECT * FROM events ORDER BY uri", "SELECT video_id, frame_index, score FROM frames ORDER BY 1, 2"):
+        assert rows_of(bare, sql) == rows_of(out, sql)
+    assert main(["index", str(bare)]) == 0
+    assert "indexed 0 videos" in capsys.readouterr().out
+    compact(OutTables(str(bare)), live=set(), grace_s=0)  # the replaced videos rows go; the shown ones stay
+    assert rows_of(bare, "SELECT count(*) FROM _videos_delta") == [(2,)]
+    assert rows_of(bare, "SELECT uri, run_id, run_ids FROM videos ORDER BY uri") == after
+    assert rows_of(bare, "SELECT count(*) FROM embeddings") == [(4 + 3,)]
 
 
 def test_a_description_longer_than_the_text_tower_reads_is_said(out, caplog):

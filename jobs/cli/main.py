@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("jobs.out.history", "list OUT's commits (the versions --as-of reads)"),
     "compact": ("jobs.out.compact", "compact OUT's tables and delete rows no view shows (a scan does it when it ends)"),
     "search": ("jobs.search.search", "search OUT's videos by describing an anomaly in words"),
+    "index": ("jobs.search.index", "back-fill the clip embeddings search retrieves from (an OUT scanned without them)"),
     "report": ("jobs.query.report", "write plots, mask overlays and an HTML page for OUT"),
     "train": ("jobs.train.cli", "train LAVIDA on pseudo-anomalies from segmentation data"),
     "eval": ("jobs.eval.evaluate", "evaluate a model on a standard VAD benchmark"),

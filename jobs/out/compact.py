@@ -27,6 +27,7 @@ import argparse
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -73,12 +74,13 @@ def compact(tables: OutTables, *, live: set[str], grace_s: float = GRACE_S, rete
               AND t.run_id IN (SELECT run_id FROM _ended)
         """).fetchall()
         deleted[table] = _delete_pairs(tables, table, pairs)
+    # by (video_id, run_id, committed_at): an index run (`lavida index`) replaces a row by one of the same run
     superseded = con.sql(f"""
-        SELECT d.video_id, d.run_id FROM {source_name("videos")} AS d
+        SELECT d.video_id, d.run_id, epoch_us(d.committed_at) FROM {source_name("videos")} AS d
         WHERE d.uri IN (SELECT uri FROM _settled)
-          AND (d.video_id, d.run_id) NOT IN (SELECT video_id, run_id FROM videos)
+          AND (d.video_id, d.run_id, d.committed_at) NOT IN (SELECT video_id, run_id, committed_at FROM videos)
     """).fetchall()
-    deleted["videos"] = _delete_pairs(tables, "videos", superseded)
+    deleted["videos"] = _delete_video_rows(tables, superseded)
     finished = [run for (run,) in con.sql("SELECT run_id FROM runs WHERE finished_at IS NOT NULL").fetchall()]
     deleted["runs"] = _delete_runs(tables, "runs", finished, "finished_at IS NULL")
     deleted["claims"] = _delete_runs(tables, "claims", finished, None)
@@ -102,6 +104,23 @@ def _delete_pairs(tables: OutTables, table: str, pairs: list[tuple[str, str]]) -
         predicate = " OR ".join(f"(video_id = {_literal(video_id)} AND run_id = {_literal(run_id)})" for video_id, run_id in chunk)
         total += tables.delete(table, predicate)
     return total
+
+
+def _delete_video_rows(tables: OutTables, rows: list[tuple]) -> int:
+    total = 0
+    for start in range(0, len(rows), PAIRS_PER_DELETE):
+        predicate = " OR ".join(
+            f"(video_id = {_literal(video_id)} AND run_id = {_literal(run_id)} AND committed_at = {_literal(_iso(at))})"
+            for video_id, run_id, at in rows[start : start + PAIRS_PER_DELETE]
+        )
+        total += tables.delete("videos", predicate)
+    return total
+
+
+def _iso(epoch_us: int) -> str:
+    """Microseconds since the epoch as a UTC timestamp Delta's predicates compare, to the microsecond."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(epoch_us))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _delete_runs(tables: OutTables, table: str, run_ids: list[str], condition: str | None) -> int:

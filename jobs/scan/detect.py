@@ -33,8 +33,10 @@ class DetectClips:
         dtype: str | None = None,
         model_base: dict[str, str] | None = None,
         detector_class: str = "lavida_core.detector:LavidaDetector",
+        embed_only: bool = False,
     ) -> None:
         self.anomaly_types = list(anomaly_types)
+        self.embed_only = embed_only  # `lavida index`: the clips' embeddings, no LAVIDA scores or masks
         try:
             self.detector = load_class(detector_class).load(model, device=device, dtype=dtype, base_paths=model_base)
         except InputError as error:
@@ -57,7 +59,7 @@ class DetectClips:
         embeddings: list[np.ndarray] = [empty] * n_rows
         failures: dict[int, str] = {}
         clips = [batch["frames"][i] for i in clip_rows]
-        for i, detection in zip(clip_rows, self._detect(clips, failures, clip_rows)):
+        for i, detection in zip(clip_rows, [] if self.embed_only else self._detect(clips, failures, clip_rows)):
             if detection is None:
                 continue
             scores[i] = np.asarray(detection.scores, dtype=np.float32)  # [T]

@@ -63,7 +63,7 @@ class ScanOptions:
     batch_size: int = 4  # clips per detect call
     num_actors: int = 1  # detector actors in the pool
     gpus_per_actor: float = 0.0  # num_gpus per actor (0 on CPU)
-    kind: str = "scan"  # 'scan' | 'search' (written to the runs table)
+    kind: str = "scan"  # 'scan' | 'search' | 'index' (embeddings only: jobs/search/index.py; written to the runs table)
     description: str | None = None  # the search text for kind='search'
     uris: tuple[str, ...] | None = None  # explicit videos instead of listing `source`
     # uri -> the clips to score (a search's candidates, jobs/search); None: every clip of every video
@@ -104,6 +104,7 @@ def scan(options: ScanOptions) -> ScanSummary:
             batch_videos=options.batch_videos,
             batch_seconds=options.batch_seconds,
             subset=options.only_clips is not None,
+            index=options.kind == "index",
         ),
         run_id,
     )
@@ -162,8 +163,8 @@ def validate(options: ScanOptions) -> None:
         options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
         options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
-        not options.anomaly_types and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
-        options.kind not in ("scan", "search") and "kind must be 'scan' or 'search'",
+        not options.anomaly_types and options.kind != "index" and "give at least one anomaly type (--anomaly TEXT or --prompts FILE)",
+        options.kind not in ("scan", "search", "index") and "kind must be 'scan', 'search' or 'index'",
         options.only_clips is not None and any(not clips for clips in options.only_clips.values()) and "only_clips: a video with no clip",
         _out_problem(options.out),
         ("/" in options.model and not os.path.isdir(options.model)) and f"--model {options.model}: no such model folder",
@@ -284,6 +285,7 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
             "model_base": dict(options.model_base),
             "anomaly_types": list(options.anomaly_types),
             "detector_class": options.detector_class,
+            "embed_only": options.kind == "index",
         },
         batch_size=options.batch_size,
         batch_format="numpy",

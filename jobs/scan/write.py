@@ -22,6 +22,12 @@ claims the video keeps them (`run_ids` names both runs) and decodes only the cli
 
 Concurrency: each run claims its videos (jobs/out/claims.py); a video another live run holds is left
 to it and counted as skipped.
+
+Index runs (`lavida index`, WriterOptions.index) back-fill embeddings of videos OUT already shows:
+per batch, 1. embeddings, 2. each video's `videos` row again, the same but for `run_ids`, which now
+names the index run too, and `committed_at`: the commit marker, as in a scan. `run_id` (the run that
+scored the video) and its frames/clips/events are unchanged. A video the index run fails to decode
+keeps its row as it was (no embeddings, still 'ok').
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ class WriterOptions:
     batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or this long after the batch's first segment
     compact: bool = True  # compact OUT's tables when the run ends
     subset: bool = False  # the run scores some clips of each video (a search's candidates), not all
+    index: bool = False  # `lavida index`: embeddings of committed videos only (see `_commit_index`)
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class OutWriter:
     def start(self, listed: list[VideoFile], run_row: dict) -> WritePlan:
         """Decide what this run scans (UserError for a profile OUT does not hold, without --rescan)."""
         self.tables.refuse_old_layout()
+        if self.options.index:
+            return self._start_index(listed, run_row)
         committed = self._committed([v.uri for v in listed])
         mine = self.options.profile.profile_id
         if not self.options.rescan:
@@ -145,6 +154,25 @@ class OutWriter:
                 ", ".join(sorted(set(held.values()))),
             )
         return WritePlan(todo=[ToScan(v, tuple(sorted(self.videos[v.video_id].kept_clips))) for v in todo_files], n_done=n_done, held=held)
+
+    def _start_index(self, listed: list[VideoFile], run_row: dict) -> WritePlan:
+        """An index run: claim the videos, then take the rows OUT shows for them now; a video whose
+        file changed since its scan (another video_id), or that another run indexed meanwhile, is skipped."""
+        self.lease.acquire()
+        self.write_run(run_row)
+        held = claims.claim(self.tables, self.run_id, [v.video_id for v in listed])
+        con = self._connect_snapshot()
+        con.register("_listed", pa.table({"video_id": pa.array([v.video_id for v in listed if v.video_id not in held], pa.string())}))
+        rows = con.sql(
+            "SELECT * FROM videos WHERE status = 'ok' AND video_id IN (SELECT video_id FROM _listed) "
+            "AND video_id NOT IN (SELECT video_id FROM embeddings WHERE embedding_model = $model)",
+            params={"model": self.options.profile.model},
+        ).to_arrow_table()
+        self.current = {row["video_id"]: row for row in rows.to_pylist()}
+        todo = [v for v in listed if v.video_id in self.current]
+        for video in todo:
+            self.videos[video.video_id] = _Video()
+        return WritePlan(todo=[ToScan(v, ()) for v in todo], n_done=len(listed) - len(todo) - len(held), held=held)
 
     def _committed(self, uris: list[str]) -> dict[str, tuple[str, str]]:
         """uri -> (video_id, profile_id) of the videos OUT shows for these uris."""
@@ -246,9 +274,11 @@ class OutWriter:
         return []
 
     def commit(self) -> list[Committed]:
-        """Commit the finished segments and videos (steps 1-4 of the module docstring)."""
+        """Commit the finished segments and videos (steps 1-5 of the module docstring)."""
         if not self.ready_segments and not self.ready_videos:
             return []
+        if self.options.index:
+            return self._commit_index()
         today = datetime.now(UTC).date()
         failed = {video_id for video_id in self.ready_videos if self.videos[video_id].error is not None}
         segments = [rows for rows in self.ready_segments if rows[0].video_id not in failed]
@@ -265,6 +295,27 @@ class OutWriter:
             self.tables.append("clips", clips, self.run_id)
             self.tables.append("events", self._events(videos, frames), self.run_id)
             self.tables.append("videos", videos, self.run_id)
+        return self._batch_done()
+
+    def _commit_index(self) -> list[Committed]:
+        """An index run's batch: the finished videos' embeddings, then their `videos` rows again
+        (run_ids + this run, committed now); a failed video's row is left as it was."""
+        today, now = datetime.now(UTC).date(), datetime.now(UTC)
+        failed = {video_id for video_id in self.ready_videos if self.videos[video_id].error is not None}
+        segments = [rows for rows in self.ready_segments if rows[0].video_id not in failed]
+        model = self.options.profile.model
+        embeddings = _concat([embeddings_table(rows, self.run_id, model, today) for rows in segments], EMBEDDINGS_SCHEMA)
+        rows = []
+        for video_id in self.ready_videos:
+            if video_id not in failed:
+                row = self.current[video_id]
+                rows.append({**row, "run_ids": sorted(set(row["run_ids"]) | {self.run_id}), "committed_at": now, "scan_date": today})
+        with deferred_interrupts():
+            self.tables.append("embeddings", embeddings, self.run_id)
+            self.tables.append("videos", pa.Table.from_pylist(rows, schema=VIDEOS_SCHEMA), self.run_id)
+        return self._batch_done()
+
+    def _batch_done(self) -> list[Committed]:
         committed = []
         for video_id in self.ready_videos:
             video = self.videos.pop(video_id)
