@@ -3,7 +3,8 @@
 The tiny LAVIDA preset has random weights: its masks are usually empty and its scores arbitrary, so
 tests that check mask encoding or compare runs row by row use this instead (ScanOptions.detector_class
 = "fake_detector:BrightDetector"): score = mean brightness of the frame, mask = pixels brighter than
-200 (the moving square of video_factory.make_frames).
+200 (the moving square of video_factory.make_frames); clip embedding = the unit vector of the clip's
+mean R, G, B and 1 (so the scan writes an `embeddings` row per clip, as with LAVIDA's image tower).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lavida_core.errors import InputError
 
 class BrightDetector:
     trained = False
+    embeds = True
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
@@ -37,6 +39,10 @@ class BrightDetector:
             masks = frames.mean(axis=-1) > 200  # [T, H, W]
             out.append(ClipDetection(scores=scores.astype(np.float32), masks=masks))
         return out
+
+    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+        vectors = np.array([[*frames.reshape(-1, 3).mean(axis=0), 1.0] for frames in clips], dtype=np.float32)  # [B, 4]
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 class PickyDetector(BrightDetector):

@@ -137,6 +137,13 @@ def assert_commits_interleaved(tables: OutTables, run_ids: list[str]) -> None:
     assert a and b and min(a) < max(b) and min(b) < max(a), versions
 
 
+# every clip's embedding exactly once, and none without its clip
+EMBEDDINGS_ONCE = """
+    SELECT count(*), count(DISTINCT (e.video_id, e.clip_index)), count(*) FILTER (WHERE c.clip_index IS NULL)
+    FROM embeddings AS e LEFT JOIN clips AS c USING (video_id, clip_index)
+"""
+
+
 def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
@@ -150,6 +157,7 @@ def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_
     reference(source, tmp_path / "uninterrupted")
     assert rows(out) == rows(tmp_path / "uninterrupted")
     assert rows(out, "SELECT count(*), count(DISTINCT (video_id, frame_index)) FROM frames") == [(8 * 12, 8 * 12)]
+    assert rows(out, EMBEDDINGS_ONCE) == [(8 * 3, 8 * 3, 0)]  # each clip's embedding once, with its clip
 
 
 def test_two_scans_of_different_folders_into_one_out_at_once(local_ray, tmp_path):
@@ -172,6 +180,7 @@ def test_two_scans_of_different_folders_into_one_out_at_once(local_ray, tmp_path
     reference(second, tmp_path / "alone-s")
     assert rows(out) == sorted(rows(tmp_path / "alone-n") + rows(tmp_path / "alone-s"))
     assert rows(out, "SELECT count(*) FROM clips") == [(8 * 3,)]
+    assert rows(out, EMBEDDINGS_ONCE) == [(8 * 3, 8 * 3, 0)]
     assert rows(out, "SELECT count(DISTINCT run_id) FROM videos") == [(2,)]
 
 
@@ -197,6 +206,7 @@ def test_two_scans_of_the_same_folder_at_once_score_each_video_once(local_ray, t
     assert raw.num_rows == 6 == len(set(raw["video_id"].to_pylist()))  # no video was scored twice
     reference(source, tmp_path / "alone")
     assert rows(out) == rows(tmp_path / "alone")
+    assert rows(out, EMBEDDINGS_ONCE) == [(6 * 3, 6 * 3, 0)]
 
 
 def test_a_one_hour_video_killed_mid_scan_resumes_from_its_committed_segments(tmp_path):
@@ -221,6 +231,7 @@ def test_a_one_hour_video_killed_mid_scan_resumes_from_its_committed_segments(tm
         (3600, 3600, 0, 7198)
     ]
     assert rows(out, "SELECT count(*), count(DISTINCT clip_index) FROM clips") == [(900, 900)]
+    assert rows(out, EMBEDDINGS_ONCE) == [(900, 900, 0)]  # the kept segments' embeddings too
     assert rows(out, "SELECT len(run_ids) FROM videos") == [(2,)]
 
 
