@@ -142,6 +142,7 @@ def search(options: SearchOptions) -> SearchResult:
     if options.exhaustive or options.source is not None:
         uris = candidate_uris(con, options)
         return rescore(options, description, model, settings, uris, only_clips=None)
+    query = _query_encoder(model)  # refuses a model without an image tower first
     scope = Scope(uris=candidate_uris(con, options) if options.where is not None else None, since=options.since, until=options.until)
     covered = coverage(con, model, scope)
     if covered.n_videos and not covered.n_indexed:
@@ -156,8 +157,7 @@ def search(options: SearchOptions) -> SearchResult:
             covered.n_videos,
             options.out,
         )
-    query = _query_vector(model, description)
-    hits = top_clips(con, query, model=model, scope=scope, k=options.candidates)
+    hits = top_clips(con, _query_vector(query, description), model=model, scope=scope, k=options.candidates)
     selection = clip_selection(con, hits, model=model)
     result = rescore(options, description, model, settings, sorted(selection), only_clips=selection)
     log.info(
@@ -170,14 +170,18 @@ def search(options: SearchOptions) -> SearchResult:
     return dataclasses.replace(result, n_candidates=covered.n_videos, n_unindexed=covered.n_missing)
 
 
-def _query_vector(model: str, description: str) -> np.ndarray:
+def _query_encoder(model: str):
     from lavida_core.clip_query import ClipQuery
     from lavida_core.errors import InputError
 
     try:
-        embedded = ClipQuery.load(model).embed(description)
+        return ClipQuery.load(model)
     except InputError as error:
         raise UserError(str(error)) from None
+
+
+def _query_vector(query, description: str) -> np.ndarray:
+    embedded = query.embed(description)
     if embedded.truncated:
         log.warning(
             "the description is %d tokens; CLIP's text tower reads the first %d: retrieval uses only its start "
