@@ -12,8 +12,8 @@ keys. The only keys ever skipped are SAM2's video-memory modules (`SAM2_UNUSED_K
 CLIP checkpoint's image tower and projections (`CLIP_UNUSED_KEY_PREFIXES`) when the config has no
 `retrieval` part; with one (the presets), they load strictly into `model.retrieval` (search).
 
-Random parts come from the build's seed; the CLIP text tower and the retrieval part each from a
-seed of their own (`part_seed`), so that `lavida_core.clip_query` builds the same two alone.
+Random parts come from the build's seed; the retrieval part from a seed of its own (`part_seed`),
+so that adding it left every other part of a preset's random weights as they were.
 """
 
 from __future__ import annotations
@@ -238,8 +238,8 @@ def _build_qwen(
     return qwen
 
 
-# offsets from the build's seed of the parts that are also built alone (lavida_core.clip_query)
-_PART_SEED_OFFSETS = {"clip_text": 1_000_003, "retrieval": 2_000_003}
+# offsets from the build's seed of parts built from a seed of their own
+_PART_SEED_OFFSETS = {"retrieval": 2_000_003}
 
 
 @contextlib.contextmanager
@@ -253,14 +253,13 @@ def part_seed(part: str):
 
 
 def build_clip_text(config: LavidaConfig, tokenizer: PreTrainedTokenizerBase, folder: Path | None, *, dtype: torch.dtype) -> CLIPTextModel:
-    """The CLIP text tower: from a CLIP folder, or random from its own seed (`part_seed`)."""
+    """The CLIP text tower: from a CLIP folder, or random (from the build's random stream)."""
     if folder is None:
-        with part_seed("clip_text"):
-            return CLIPTextModel(
-                clip_text_config(
-                    config.text_encoder, bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id
-                )
+        return CLIPTextModel(
+            clip_text_config(
+                config.text_encoder, bos_id=tokenizer.bos_token_id, eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id
             )
+        )
     try:
         with _quiet_transformers():
             clip, info = CLIPTextModel.from_pretrained(

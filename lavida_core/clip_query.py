@@ -9,7 +9,7 @@
 Only the CLIP text tower and the retrieval part (`text_projection`) are loaded — megabytes, not the
 7B MLLM — with the weights the scan's detector uses for the same model: a folder's own tensors
 (read by key from its safetensors), a small folder's CLIP base, or a preset's random weights from
-the same seeds (`lavida_core.checkpoint.part_seed`).
+the same build (small presets only: a 7B preset of random weights is refused).
 """
 
 from __future__ import annotations
@@ -22,12 +22,23 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from lavida_core.checkpoint import WEIGHTS_FILE, base_checkpoint, build_clip_text, build_empty_parts, build_retrieval, check_keys
+from lavida_core.checkpoint import (
+    WEIGHTS_FILE,
+    base_checkpoint,
+    build_clip_text,
+    build_empty_parts,
+    build_lavida,
+    build_retrieval,
+    check_keys,
+    parameter_count,
+)
 from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import CheckpointError, InputError
 from lavida_core.model_folders import SHIPPED_MODELS, model_folder, read_meta
 from lavida_core.modeling.text_encoder import TextEncoder
 from lavida_core.tokenizer import CLIP_MAX_LENGTH, load_clip_tokenizer
+
+MAX_PRESET_PARAMETERS = 500_000_000  # a preset is built whole for its random text side; tiny is ~1 M
 
 
 @dataclass(frozen=True)
@@ -58,14 +69,15 @@ class ClipQuery:
 
     @classmethod
     def load(cls, model: str, *, base_paths: dict[str, str] | None = None) -> ClipQuery:
-        if model in PRESETS:
+        if model in PRESETS:  # random weights: the detector's, from the same build (small presets only)
             config = _with_retrieval(preset(model), model)
-            tokenizer = load_clip_tokenizer(None)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)  # build_lavida's default seed: the parts come out as in the detector
-                text = TextEncoder(build_clip_text(config, tokenizer, None, dtype=torch.float32))
-                parts = _TextSide(text, build_retrieval(config.retrieval, text.dim, None, dtype=torch.float32))
-            return cls(parts, tokenizer, model_name=model)
+            if parameter_count(config) > MAX_PRESET_PARAMETERS:
+                raise InputError(
+                    f"the {model!r} preset has random weights, so its clip embeddings find nothing; search an OUT "
+                    "scanned with a model folder (real CLIP weights), or re-score every video with --exhaustive"
+                )
+            loaded = build_lavida(config)
+            return cls(_TextSide(loaded.model.text_encoder, loaded.model.retrieval), loaded.clip_tokenizer, model_name=model)
         folder = model_folder(model)
         if folder is None:
             named = ", ".join(sorted([*PRESETS, *SHIPPED_MODELS]))
