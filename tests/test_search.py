@@ -98,7 +98,8 @@ def test_where_that_selects_nothing_scans_nothing(out, capsys):
     assert main(["search", str(out), "nothing at all", "--where", "false"]) == 0
     assert main(["search", str(out), "nothing at all", "--since", "2999-01-01"]) == 0
     assert main(["search", str(out), "nothing at all", "--where", "false", "--exhaustive"]) == 0
-    assert capsys.readouterr().out.count("(0 rows)") == 3
+    assert main(["search", str(out), "nothing at all", "--until", "2000-01-01", "--exhaustive"]) == 0
+    assert capsys.readouterr().out.count("(0 rows)") == 4
     assert results_of(out, "nothing at all") == []
 
 
@@ -184,6 +185,7 @@ def test_a_description_longer_than_the_text_tower_reads_is_said(out, caplog):
         (["--since", "yesterday"], "--since 'yesterday' is not a date or date-time"),
         (["--since", "2026-12-01", "--until", "2026-11-01"], "is not before --until"),
         (["--candidates", "0"], "--candidates must be >= 1"),
+        (["--source", "/nowhere", "--since", "2026-01-01"], "they do not apply to --source"),
     ],
 )
 def test_bad_search_options_are_one_line(out, capsys, argv, reason):

@@ -60,7 +60,7 @@ WITH event_stats AS (
 SELECT uri FROM candidates
 WHERE (
 {where}
-)
+){window}
 ORDER BY uri
 """
 
@@ -104,15 +104,21 @@ def search_id(description: str, model: str, sample_interval: int, frames_per_cli
 
 
 def candidate_uris(con: duckdb.DuckDBPyConnection, options: SearchOptions) -> list[str]:
-    """The videos to search: from --source, from a --where filter over OUT, or all of OUT's scanned videos."""
+    """The videos to search: from --source, or OUT's scanned videos (those a --where filter selects,
+    committed in --since/--until)."""
     if options.source is not None:
         from jobs.scan.listing import list_videos
 
         return [video.uri for video in list_videos(options.source, options.storage_options)]
     from jobs.query.sandbox import run_select
 
-    sql = _CANDIDATES_SQL.format(where=options.where if options.where is not None else "true")
-    _, rows = run_select(con, sql, what="--where filter")
+    window, params = "", {}
+    for name, condition in (("since", "committed_at >= $since"), ("until", "committed_at < $until")):
+        if getattr(options, name) is not None:
+            window += f" AND {condition}"
+            params[name] = getattr(options, name)
+    sql = _CANDIDATES_SQL.format(where=options.where if options.where is not None else "true", window=window)
+    _, rows = run_select(con, sql, params, what="--where filter")
     return [uri for (uri,) in rows]
 
 
@@ -282,6 +288,8 @@ def run(args: argparse.Namespace) -> int:
     if args.candidates < 1:
         raise UserError(f"--candidates must be >= 1, got {args.candidates}")
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
+    if args.source is not None and (since or until):
+        raise UserError("--since/--until select among OUT's videos (when they were committed); they do not apply to --source")
     if since is not None and until is not None and since >= until:
         raise UserError(f"--since {args.since} is not before --until {args.until}")
     result = search(
