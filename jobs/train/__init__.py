@@ -43,7 +43,11 @@ newest checkpoint; several workers (`--workers N`) run through Ray Train's Torch
 and nccl on GPU, each drawing its own samples; rank 0 writes OUT (a folder every worker's node can
 reach when they are on several nodes).
 
+A config with "stage": "clip_contrastive" trains something else: the search's CLIP image tower of
+a trained model folder ("init"), against its frozen text tower, every LAVIDA weight unchanged
+(jobs/train/clip_stage.py has its format; models/demo_clip_train.json made the demo model's).
+
 Modules: `config` (the file -> JobConfig, datasets -> sampler), `loop` (one process's training),
 `state` (the OUT folder: train states, loss.csv, grounding/), `validation` (probes, best/),
-`ray_train` (--workers N), `cli`.
+`ray_train` (--workers N), `clip_stage` (the clip_contrastive stage), `cli`.
 """

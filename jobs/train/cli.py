@@ -22,15 +22,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from jobs.train.config import build_sampler, job_config, read_config_file
-    from jobs.train.loop import train_process
-    from jobs.train.state import CHECKPOINTS_DIR, CONFIG_COPY, LOSS_CSV, MODEL_DIR, latest_train_state
+    from jobs.train.config import read_config_file
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     raw = read_config_file(args.config)
+    stage = raw.pop("stage", "lavida")
+    if stage not in STAGES:
+        raise UserError(f'unknown "stage" {stage!r}; choose one of {sorted(STAGES)} (leave it out to train LAVIDA)')
+    return STAGES[stage](raw, args)
+
+
+def _run_lavida(raw: dict, args: argparse.Namespace) -> int:
+    """The LAVIDA training job (jobs/train/loop.py), in this process or through Ray Train."""
+    import torch
+
+    from jobs.train.config import build_sampler, job_config
+    from jobs.train.loop import train_process
+    from jobs.train.state import CHECKPOINTS_DIR, CONFIG_COPY, LOSS_CSV, MODEL_DIR, latest_train_state
+
     overrides = {"out": args.out, "steps": args.steps}
     job = job_config(raw, overrides=overrides)
     existing = latest_train_state(Path(job.out) / CHECKPOINTS_DIR)
@@ -53,3 +63,14 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     print(f"trained {job.train.steps} steps; model folder: {out / MODEL_DIR}; loss curve: {out / LOSS_CSV}")
     return 0
+
+
+def _run_clip_contrastive(raw: dict, args: argparse.Namespace) -> int:
+    """The search image tower of a trained model, alone (jobs/train/clip_stage.py)."""
+    from jobs.train.clip_stage import run
+
+    return run(raw, args)
+
+
+# The config's "stage": what `lavida train` runs (absent: LAVIDA itself)
+STAGES = {"lavida": _run_lavida, "clip_contrastive": _run_clip_contrastive}
