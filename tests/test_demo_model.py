@@ -10,12 +10,15 @@ them as `lavida eval` does (the probe's code, jobs/train/validation.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from jobs.cli.demo import DEMO_TRAIN_CONFIG, demo_shapes
+from jobs.train.clip_stage import clip_stage_config
 from jobs.train.config import job_config, read_config_file
 from jobs.train.validation import ValidationConfig, ValidationSet, decoy_sets, prepare_sets, score_sets, set_metrics
 from lavida_core.checkpoint import load_lavida
@@ -40,12 +43,36 @@ def test_shipped_weights_are_a_trained_model_folder():
     assert (DEMO_MODEL / "model.safetensors").stat().st_size < 8 * 2**20  # a few MB, committed in the repo
 
 
+# sha256 over the names and bytes of every tensor but the search image tower's (retrieval.*), sorted by
+# name: the LAVIDA weights as trained by models/demo_train.json (issue 16), before the clip_contrastive
+# stage (issue 30) added the tower. The stage must leave every one of them as it was.
+LAVIDA_WEIGHTS_SHA256 = "bac561de8a8684490e13c038b6e4634d00c1769493fe217db4d2eea1e7cf1891"
+DEMO_CLIP_CONFIG = DEMO_TRAIN_CONFIG.with_name("demo_clip_train.json")
+
+
 def test_the_recipe_builds_the_shipped_models_config():
-    """models/demo_train.json's "model_config" on the tiny preset gives the config the shipped folder
-    holds, field by field: the recipe's named options are the ones the weights were trained with."""
+    """models/demo_train.json's "model_config" on the tiny preset, then the search image tower of
+    models/demo_clip_train.json, give the config the shipped folder holds, field by field: the recipes'
+    named options are the ones the weights were trained with."""
     job = job_config(read_config_file(DEMO_TRAIN_CONFIG), overrides={"out": "unused"})
+    lavida = preset(job.model).updated(job.model_config)
+    assert lavida.retrieval is None  # LAVIDA was trained without the tower
+    clip = clip_stage_config(read_config_file(DEMO_CLIP_CONFIG), overrides={"out": "unused"})
     shipped = LavidaConfig.from_dict(json.loads((DEMO_MODEL / "lavida.json").read_text())["config"])
-    assert preset(job.model).updated(job.model_config) == shipped
+    assert lavida.replace(retrieval=lavida.updated(clip.model_config).retrieval) == shipped
+
+
+def test_the_search_tower_stage_left_every_lavida_weight_as_it_was():
+    tensors = load_file(DEMO_MODEL / "model.safetensors")
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        if not name.startswith("retrieval."):
+            digest.update(name.encode())
+            digest.update(tensors[name].contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    assert digest.hexdigest() == LAVIDA_WEIGHTS_SHA256
+    assert any(name.startswith("retrieval.vision_model.") for name in tensors)
+    card = json.loads((DEMO_MODEL / "lavida.json").read_text())["card"]
+    assert "search image tower only: clip_contrastive stage" in card["trained_on"] and "(LAVIDA, 6000 steps)" in card["trained_on"]
 
 
 @pytest.fixture(scope="module")
