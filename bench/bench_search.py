@@ -10,7 +10,8 @@ clip embeddings cost the scan.
    `frames`, 1 `clips` row and 1 `embeddings` row (a random unit vector of the tiny model's 32
    dims) at --sample-interval 4 --frames-per-clip 4 with the tiny model.
 2. embedding cost: per clip, LavidaDetector.detect_batch against embed_clips on the tiny model (in
-   this process, best of 5), and FLOPs of the paper preset's image tower (ViT-B/32, 8 frames at
+   this process, best of 5); a real `lavida scan` with the tiny preset against the same preset
+   without its search tower (bench_scan_share); and FLOPs of the paper preset's image tower (ViT-B/32, 8 frames at
    224x224, torch's flop counter) against LAVIDA's ~8.4 TFLOP per 8-frame clip; bytes per clip in
    the `embeddings` table, and what a month of 100 cameras comes to.
 
@@ -156,10 +157,11 @@ def bench_search(workdir: Path, sizes: list[int], repeats: int) -> None:
         started = time.perf_counter()
         out = make_out(workdir, original, n)
         made = time.perf_counter() - started
-        times = [timed_search(out, f"{DESCRIPTIONS[i % len(DESCRIPTIONS)]} #{n}-{i}") for i in range(repeats)]
-        again = timed_search(out, f"{DESCRIPTIONS[0]} #{n}-0")
+        token = uuid.uuid4().hex[:6]  # descriptions new to this OUT, also when it is kept in --workdir from an earlier run
+        times = [timed_search(out, f"{DESCRIPTIONS[i % len(DESCRIPTIONS)]} #{token}-{i}") for i in range(repeats)]
+        again = timed_search(out, f"{DESCRIPTIONS[0]} #{token}-0")
         exhaustive = (
-            f"{min(timed_search(out, f'{DESCRIPTIONS[i]} #x{n}-{i}', '--exhaustive') for i in range(repeats)):.1f}" if n <= 20 else "-"
+            f"{min(timed_search(out, f'{DESCRIPTIONS[i]} #x{token}-{i}', '--exhaustive') for i in range(repeats)):.1f}" if n <= 20 else "-"
         )
         baseline = baseline or min(times)
         print(f"| {n:,} | {min(times):.1f} ({min(times) / baseline:.2f}x) | {again:.1f} | {exhaustive} |  (OUT written in {made:.0f} s)")
@@ -185,6 +187,58 @@ def bench_cost() -> None:
     tflop = counter.get_total_flops() / 1e12
     print(f"\npaper preset: image tower {tflop * 1e3:.1f} GFLOP per 8-frame clip = {tflop / PAPER_TFLOP_PER_CLIP:.2%} of LAVIDA's")
     print(f"  ~{PAPER_TFLOP_PER_CLIP} TFLOP per clip")
+
+
+def bench_scan_share(workdir: Path, n_videos: int = 12, repeats: int = 2) -> None:
+    """`lavida scan` of the same archive (320x240, 96 frames a video, the scan's defaults but
+    --sample-interval 4) with the tiny preset and with the tiny preset without its search tower,
+    fresh OUTs, fresh processes, best of `repeats`: what the embeddings cost a real scan (decode,
+    detect, writes)."""
+    from video_factory import write_video
+
+    from lavida_core.checkpoint import build_lavida, save_lavida
+    from lavida_core.config import preset
+
+    archive = workdir / "share-archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    for i in range(n_videos):
+        if not (archive / f"v{i:02d}.mp4").exists():
+            write_video(archive / f"v{i:02d}.mp4", width=320, height=240, n_frames=96)
+    no_tower = workdir / "tiny-no-tower"
+    if not (no_tower / "lavida.json").exists():
+        save_lavida(build_lavida(preset("tiny").replace(retrieval=None), seed=0), no_tower)
+    seconds = {}
+    for label, model in (("tiny (with the search tower)", "tiny"), ("tiny without it", str(no_tower))):
+        runs = []
+        for _ in range(repeats):
+            out = workdir / f"share-out-{uuid.uuid4().hex[:6]}"
+            env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bs", dir="/tmp")}
+            command = [
+                sys.executable,
+                "-m",
+                "jobs.cli",
+                "scan",
+                str(archive),
+                "--out",
+                str(out),
+                "--model",
+                model,
+                "--sample-interval",
+                "4",
+            ]
+            started = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            runs.append(time.perf_counter() - started)
+            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+            if done.returncode != 0:
+                raise SystemExit(f"scan failed ({done.returncode}): {done.stderr[-2000:]}")
+        seconds[label] = min(runs)
+    (with_tower, without) = seconds.values()
+    print(f"\n| lavida scan, {n_videos} videos of 96 frames at 320x240, --sample-interval 4, best of {repeats} | s |\n|---|---:|")
+    for label, value in seconds.items():
+        print(f"| {label} | {value:.1f} |")
+    print(f"| the embeddings' share of the scan | {(with_tower - without) / without:+.1%} |")
 
 
 def bytes_per_clip(out: Path) -> None:
@@ -213,6 +267,7 @@ def main() -> None:
         bytes_per_clip(workdir / f"out-{max(sizes)}")
     if not args.skip_cost:
         bench_cost()
+        bench_scan_share(workdir)
 
 
 if __name__ == "__main__":

@@ -96,24 +96,30 @@ def make_set(seed: int, kind: str, *, anomaly_videos: int, normal_videos: int) -
     return TestSet(name=f"{kind}_{seed}", kind=kind, types=types, clips=tuple(clips), videos=tuple(kept))
 
 
-def embed_set(detector: LavidaDetector, test_set: TestSet, batch: int = 64) -> np.ndarray:
-    """float32 [clips, P], the scan's clip embeddings."""
+def embed_set(detector: LavidaDetector, test_set: TestSet, *, pooling: str = "mean", batch: int = 64) -> np.ndarray:
+    """float32 [clips, P], the scan's clip embeddings (pooling 'mean'), or [clips, frames, P], each
+    frame's own (pooling 'max': a clip then scores as its most similar frame)."""
     clips = [c.frames for c in test_set.clips]
+    if pooling == "max":  # a one-frame clip's embedding is that frame's, normalised
+        frames = [f[None] for clip in clips for f in clip]
+        per_frame = np.concatenate([detector.embed_clips(frames[i : i + batch]) for i in range(0, len(frames), batch)])
+        return per_frame.reshape(len(clips), -1, per_frame.shape[-1])
     return np.concatenate([detector.embed_clips(clips[i : i + batch]) for i in range(0, len(clips), batch)])
 
 
 def recalls(embeddings: np.ndarray, query: np.ndarray, relevant: np.ndarray) -> dict[int, float]:
     """recall@K for each K of KS: relevant clips among the K most similar / relevant clips."""
-    order = np.argsort(-(embeddings @ query), kind="stable")
+    scores = embeddings @ query  # [clips] or [clips, frames]
+    order = np.argsort(-(scores if scores.ndim == 1 else scores.max(axis=1)), kind="stable")
     return {k: float(relevant[order[:k]].sum() / relevant.sum()) for k in KS}
 
 
-def retrieval_table(model: str, sets: list[TestSet]) -> dict[str, list[dict[int, float]]]:
+def retrieval_table(model: str, sets: list[TestSet], *, pooling: str = "mean") -> dict[str, list[dict[int, float]]]:
     """type -> recall@K per set that plants it."""
     detector, query = LavidaDetector.load(model, device="cpu"), ClipQuery.load(model)
     by_type: dict[str, list[dict[int, float]]] = {}
     for test_set in sets:
-        embeddings = embed_set(detector, test_set)
+        embeddings = embed_set(detector, test_set, pooling=pooling)
         for anomaly in test_set.types:
             relevant = np.array([c.anomaly == anomaly for c in test_set.clips])
             by_type.setdefault(anomaly, []).append(recalls(embeddings, query.embed(anomaly).vector, relevant))
@@ -126,6 +132,12 @@ def main() -> None:
     parser.add_argument("--baseline", default="tiny", help="the model compared with (default: the untrained tiny preset)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(TEST_SEEDS))
     parser.add_argument("--no-baseline", action="store_true", help="measure --model alone")
+    parser.add_argument(
+        "--pooling",
+        choices=["mean", "max"],
+        default="mean",
+        help="mean: a clip is its frames' mean embedding (what the scan stores); max: its most similar frame (per-frame index)",
+    )
     parser.add_argument("--anomaly-videos", type=int, default=20, help="videos with a planted anomaly per set (default 20)")
     parser.add_argument("--normal-videos", type=int, default=480, help="videos without one per set (default 480)")
     args = parser.parse_args()
@@ -136,7 +148,7 @@ def main() -> None:
     tables = {}
     for model in (args.model, args.baseline)[: 1 if args.no_baseline else 2]:
         begun = time.monotonic()
-        tables[model] = retrieval_table(model, sets)
+        tables[model] = retrieval_table(model, sets, pooling=args.pooling)
         print(f"{model}: embedded and ranked in {time.monotonic() - begun:.0f} s")
     print_table(args, sets, tables)
 

@@ -108,15 +108,17 @@ def sam_images(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
 
 def clip_pixels(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
     """CLIP input, as CLIP's own preprocessing: [T, 3, S, S] float, the shortest side resized to S
-    (bicubic), the centre S x S cropped, CLIP-normalised."""
-    x = _to_float_chw(frames)
+    (bicubic, antialiased, to uint8 as CLIP's PIL resize gives it), the centre S x S cropped,
+    CLIP-normalised. Resized as uint8 in channels-last layout: torch's fast path, ~5x the float one
+    on a 320x240 frame (the resize is most of what the search embedding costs the scan)."""
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
     height, width = x.shape[-2:]
     scale = image_size / min(height, width)
     rh, rw = max(image_size, round(height * scale)), max(image_size, round(width * scale))
     x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
     top, left = (rh - image_size) // 2, (rw - image_size) // 2
-    x = x[:, :, top : top + image_size, left : left + image_size]
-    return _normalise(x.clamp(0, 255), CLIP_MEAN, CLIP_STD)
+    x = x[:, :, top : top + image_size, left : left + image_size].float()
+    return _normalise(x, CLIP_MEAN, CLIP_STD)
 
 
 def masks_at_frame_size(mask_logits: torch.Tensor, height: int, width: int) -> np.ndarray:
