@@ -1,6 +1,6 @@
 """The clip_contrastive stage (lavida_core/training/clip_contrastive.py, jobs/train/clip_stage.py):
 CLIP's symmetric InfoNCE, a short run that learns and moves the search tower only, the stage through
-`lavida train`, and the shipped demo model: a search tower on LAVIDA weights that did not move."""
+`lavida train` (the shipped demo model's tower on LAVIDA weights that did not move: tests/test_demo_model.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from jobs.train.state import LOSS_CSV, MODEL_DIR
 from lavida_core.checkpoint import build_lavida, load_lavida, save_lavida
 from lavida_core.clip_query import ClipQuery
 from lavida_core.config import RetrievalConfig, preset
-from lavida_core.model_folders import SHIPPED_MODELS, ModelCard
+from lavida_core.model_folders import ModelCard
 from lavida_core.training.clip_contrastive import (
     ContrastiveConfig,
     add_retrieval,
@@ -32,11 +32,6 @@ from lavida_core.training.clip_contrastive import (
 )
 from lavida_core.training.synthetic_shapes import ShapesConfig, held_out_categories
 
-DEMO_MODEL = SHIPPED_MODELS["demo"]
-# sha256 of every non-`retrieval.` tensor (name, dtype, shape, bytes; names sorted) of models/demo as
-# LAVIDA's training left it (commit f7f35c1, before the clip_contrastive stage): the figures of
-# tests/test_demo_model.py and bench/RESULTS.md were measured on exactly these weights.
-DEMO_LAVIDA_DIGEST = "731a6310eaa09c3aeeeda5346120a563a77247523ca2f49659b912357c058da4"
 SMALL_SHAPES = {"n_videos": 12, "n_frames": 4, "height": 32, "width": 32, "max_objects": 2,
                 "colours": ["red", "green", "blue"], "shapes": ["circle", "square", "triangle"]}  # fmt: skip
 SMALL_TOWER = {"image_size": 32, "patch_size": 8, "hidden_size": 16, "intermediate_size": 32,
