@@ -136,16 +136,20 @@ def make_out(workdir: Path, original: Path, n: int) -> Path:
     return out
 
 
-def timed_search(out: Path, description: str, *extra: str) -> float:
+def timed_cli(*arguments: str) -> float:
+    """Seconds `lavida ARGUMENTS` takes in a fresh process with its own Ray folder; exits on a failure."""
     env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bs", dir="/tmp")}
-    command = [sys.executable, "-m", "jobs.cli", "search", str(out), description, "--format", "csv", *extra]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", *arguments], cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
     if done.returncode != 0:
-        raise SystemExit(f"search failed ({done.returncode}): {done.stderr[-2000:]}")
+        raise SystemExit(f"lavida {arguments[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
     return elapsed
+
+
+def timed_search(out: Path, description: str, *extra: str) -> float:
+    return timed_cli("search", str(out), description, "--format", "csv", *extra)
 
 
 def bench_search(workdir: Path, sizes: list[int], repeats: int) -> None:
@@ -212,27 +216,8 @@ def bench_scan_share(workdir: Path, n_videos: int = 12, repeats: int = 2) -> Non
         runs = []
         for _ in range(repeats):
             out = workdir / f"share-out-{uuid.uuid4().hex[:6]}"
-            env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bs", dir="/tmp")}
-            command = [
-                sys.executable,
-                "-m",
-                "jobs.cli",
-                "scan",
-                str(archive),
-                "--out",
-                str(out),
-                "--model",
-                model,
-                "--sample-interval",
-                "4",
-            ]
-            started = time.perf_counter()
-            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-            runs.append(time.perf_counter() - started)
-            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+            runs.append(timed_cli("scan", str(archive), "--out", str(out), "--model", model, "--sample-interval", "4"))
             shutil.rmtree(out, ignore_errors=True)
-            if done.returncode != 0:
-                raise SystemExit(f"scan failed ({done.returncode}): {done.stderr[-2000:]}")
         seconds[label] = min(runs)
     (with_tower, without) = seconds.values()
     print(f"\n| lavida scan, {n_videos} videos of 96 frames at 320x240, --sample-interval 4, best of {repeats} | s |\n|---|---:|")

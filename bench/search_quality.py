@@ -27,20 +27,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import platform
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from jobs.cli.demo import demo_shapes
 from lavida_core.clip_query import ClipQuery
 from lavida_core.clips import plan_clips
 from lavida_core.detector import LavidaDetector
-from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos, render_training_video
+from lavida_core.training.synthetic_shapes import disjoint_anomaly_videos, render_training_video, through_jpeg
 
 TEST_SEEDS = (5201, 5202, 5203, 5204, 5205)  # bench/demo_model_eval.py's test seeds
 KINDS = ("seen", "novel")
@@ -65,15 +63,6 @@ class TestSet:
     videos: tuple[tuple[np.ndarray, str | None], ...]  # (frames, the video's anomaly type or None)
 
 
-def through_jpeg(frames: np.ndarray, quality: int = 95) -> np.ndarray:
-    out = np.empty_like(frames)
-    for t, frame in enumerate(frames):
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
-        out[t] = np.asarray(Image.open(buffer).convert("RGB"))
-    return out
-
-
 def make_set(seed: int, kind: str, *, anomaly_videos: int, normal_videos: int) -> TestSet:
     """The set of one seed and kind (module docstring)."""
     config = demo_shapes(n_frames=N_FRAMES, seed=seed)
@@ -89,7 +78,7 @@ def make_set(seed: int, kind: str, *, anomaly_videos: int, normal_videos: int) -
             videos.append((video.frames, None, np.zeros(N_FRAMES, dtype=bool)))
     clips, kept = [], []
     for number, (frames, anomaly, labels) in enumerate(videos):
-        frames = through_jpeg(frames)
+        frames = through_jpeg(frames, 95)
         kept.append((frames, anomaly))
         for indices in plan_clips(len(frames), FRAMES_PER_CLIP, 1):
             clips.append(Clip(video=number, frames=frames[indices], anomaly=anomaly if labels[indices].any() else None))

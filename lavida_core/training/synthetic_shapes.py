@@ -260,12 +260,12 @@ def render_training_video(config: ShapesConfig, index: int) -> SyntheticVideo:
     visible = [_visible_frames(rng, config) for _ in tracks]
     frames, masks = _render(rng, config, tracks, visible)
     if config.jpeg_quality is not None:
-        frames = _through_jpeg(frames, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
+        frames = through_jpeg(frames, int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
     objects = tuple(SyntheticObject(name=n, masks=m) for n, m in zip(names, masks))
     return SyntheticVideo(video_id=f"shapes_{index:05d}", frames=frames, objects=objects)
 
 
-def _through_jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
+def through_jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
     """uint8 [T, H, W, 3] -> the same frames encoded as JPEG at `quality` and decoded again."""
     out = np.empty_like(frames)
     for t, frame in enumerate(frames):
