@@ -156,3 +156,34 @@ def make_archive(folder: str | Path, *, bad: bool = True) -> dict[str, str]:
             }
         )
     return expected
+
+
+def write_gop_video(
+    path: str | Path,
+    *,
+    keyframes: list[int],
+    n_frames: int,
+    pts_ms: list[int] | None = None,
+    b_frames: int = 2,
+    width: int = 64,
+    height: int = 48,
+) -> Path:
+    """H.264 with keyframes exactly at `keyframes` (irregular GOPs), B-frames (decode order is not
+    presentation order), and frame k shown at `pts_ms[k]` milliseconds (variable rate) or k / 25 s."""
+    path = Path(path)
+    wanted = set(keyframes)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        only_forced_keyframes = "keyint=100000:min-keyint=100000:scenecut=0"
+        stream.options = {"preset": "veryfast", "x264-params": f"{only_forced_keyframes}:bframes={b_frames}:log-level=none"}
+        if pts_ms is not None:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for k, array in enumerate(make_frames(n_frames, height, width)):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pict_type = av.video.frame.PictureType.I if k in wanted else av.video.frame.PictureType.NONE
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[k], Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

@@ -7,7 +7,7 @@ leaves out the clips a killed run already committed, and cuts the rest into segm
 video decode in parallel tasks and commit as they finish (jobs/scan/write.py), so a day-long file
 neither holds up the end of a run nor starts over after a kill.
 
-The video is read with jobs/video/reader.py (files through decord, frame folders, local or s3://);
+The video is read with jobs/video/reader.py (files in order through PyAV, frame folders, local or s3://);
 only the planned frames are decoded, and rows are yielded clip by clip, so a long video never sits in
 memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
 error row (status = the error kind) as its last row.

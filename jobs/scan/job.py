@@ -1,6 +1,6 @@
 """`lavida scan`: list an archive, decode sampled clips, run LAVIDA on an actor pool, commit to OUT's Delta tables.
 
-    list (driver, fsspec) -> plan + decode (Ray Data flat_maps, CPU tasks, decord)
+    list (driver, fsspec) -> plan + decode (Ray Data flat_maps, CPU tasks, jobs/video)
         -> detect (Ray Data map_batches, actor pool, LAVIDA) -> write (driver, batched commits)
 
 Other jobs (search, eval) call `scan(ScanOptions(...)) -> ScanSummary`. Stages: jobs/scan/listing.py,

@@ -3,8 +3,11 @@ and `lavida detect`.
 
 A video is a file (any container FFmpeg reads, through decord) or a folder of numbered images
 (jobs/video/frame_sequences.py), local or behind a URL (s3://…, downloaded to a temporary folder first;
-filesystems from jobs/out/storage.py). Only the asked-for frames are decoded (`get_batch` seeks), and
-each frame's timestamp comes from the decoder.
+filesystems from jobs/out/storage.py). decord opens and indexes a file (frame count, timestamps, the
+error kinds below); its frames are decoded by jobs/video/frame_decoder.py (PyAV), in order where samples
+are denser than keyframes and seeking where they are sparser, converting only the asked-for frames. A
+file whose packet index disagrees with decord's is read by decord's `get_batch` instead (one seek per
+sample, slower, same frames). Each frame's timestamp comes from the container (decord's index).
 
     with open_video(uri, storage_options) as video:     # VideoError if it cannot be opened
         video.info                                       # n_frames, fps, duration_s
@@ -18,6 +21,7 @@ open is diagnosed (with PyAV, which reads the same FFmpeg containers) to give th
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tempfile
@@ -29,7 +33,10 @@ import decord
 import numpy as np
 
 from jobs.out.storage import filesystem_for, is_remote
+from jobs.video.frame_decoder import FrameDecoder, FrameIndexMismatch
 from jobs.video.frame_sequences import FrameSequence
+
+log = logging.getLogger(__name__)
 
 decord.logging.set_level(decord.logging.QUIET)  # FFmpeg's own messages; failures are VideoErrors
 
@@ -76,11 +83,17 @@ class VideoInfo:
     duration_s: float
 
 
-@dataclass(frozen=True)
 class OpenVideo:
-    uri: str
-    reader: Reader
-    info: VideoInfo
+    """A video open for reading: `info`, and `read` of any frames (in order across calls is cheapest)."""
+
+    def __init__(self, uri: str, path: str, reader: Reader, info: VideoInfo, *, num_threads: int = 1) -> None:
+        self.uri = uri
+        self.path = path
+        self.reader = reader
+        self.info = info
+        self.num_threads = num_threads
+        self._decoder: FrameDecoder | None = None
+        self._in_order = not isinstance(reader, FrameSequence)  # False once the file is found unfit for it
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frames uint8 [T, H, W, 3] at `indices` and their start timestamps float64 [T]."""
@@ -88,12 +101,41 @@ class OpenVideo:
         if indices and max(indices) >= self.info.n_frames:
             raise VideoError("decode_error", f"{self.uri} has {self.info.n_frames} frames now, not {max(indices) + 1}: was it replaced?")
         try:
-            frames = self.reader.get_batch(indices).asnumpy()  # [T, H, W, 3]
+            frames = self._read_in_order(indices) if self._in_order else None
+            if frames is None:
+                frames = self.reader.get_batch(indices).asnumpy()  # [T, H, W, 3]
             starts = self.reader.get_frame_timestamp(indices)[:, 0]  # [T] float32 seconds
         except (decord.DECORDError, RuntimeError, IndexError, ValueError) as error:
             # e.g. decord 0.6 fails on some frame widths (48 px) with "DECORDArrayCopyFromTo: The size must exactly match"
             raise VideoError("decode_error", f"frames {indices[0]}..{indices[-1]} cannot be decoded: {first_line(error)}") from error
         return frames, np.round(starts.astype(np.float64), 6)  # [T], float32 noise removed
+
+    def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
+
+    def _read_in_order(self, indices: list[int]) -> np.ndarray | None:
+        """The frames through the in-order decoder, or None (and never again for this video) when its
+        index disagrees with decord's or it cannot decode them."""
+        try:
+            if self._decoder is None:
+                self._decoder = FrameDecoder.open(self.path, num_threads=self.num_threads)
+                self._check_index(self._decoder)
+            return self._decoder.read(indices)
+        except (FrameIndexMismatch, av.FFmpegError, ValueError) as error:
+            log.info("%s: reading frames with decord's get_batch (%s)", self.uri, first_line(error))
+            self._in_order = False
+            self.close()
+            return None
+
+    def _check_index(self, decoder: FrameDecoder) -> None:
+        """Frame k of the in-order decoder is frame k of decord's index (same count, same start times)."""
+        if len(decoder.pts) != self.info.n_frames:
+            raise FrameIndexMismatch(f"{len(decoder.pts)} packets, {self.info.n_frames} frames in decord's index")
+        starts = self.reader.get_frame_timestamp(range(self.info.n_frames))[:, 0].astype(np.float64)  # [N]
+        if np.abs(decoder.pts * decoder.time_base - starts).max() > 1e-3:
+            raise FrameIndexMismatch("the packets' timestamps are not decord's")
 
 
 @contextlib.contextmanager
@@ -101,7 +143,11 @@ def open_video(uri: str, storage_options: dict | None = None, *, num_threads: in
     """The video at `uri`, open for reading while the context lasts (a remote one is downloaded first)."""
     with local_copy(uri, storage_options or {}) as path:
         reader = open_reader(path, num_threads=num_threads)
-        yield OpenVideo(uri=uri, reader=reader, info=probe(reader))
+        video = OpenVideo(uri, path, reader, probe(reader), num_threads=num_threads)
+        try:
+            yield video
+        finally:
+            video.close()
 
 
 @contextlib.contextmanager

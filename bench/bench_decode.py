@@ -1,0 +1,137 @@
+"""Benchmark of decoding sampled frames (issue 31): source frames per second per core, 1080p H.264.
+
+A camera-like video (a static textured scene, a moving block, 30 fps, 40 s) is encoded once per GOP
+length (1 s, 2 s, 8 s). On one thread, in this process, best of `--repeats`:
+  every frame     PyAV decodes every frame in order, converting none (the floor for reading all)
+  every + rgb     every frame decoded and converted to RGB (what decord's sequential reading does)
+  old reader      decord `get_batch` of each planned clip (the scan's reader before issue 31: a seek
+                  back to a keyframe for each sample)
+  reader          jobs/video/reader.py now: in order where samples are denser than keyframes, seeking
+                  where they are sparser, converting only the sampled frames
+  keyframes       only the keyframes decoded (the decoder skips every other frame), each converted
+Figures: source frames per second (the video's frames / wall seconds, one thread), and each reader's
+time against `every frame` (<= 1.0: never slower than decoding everything).
+
+    python bench/bench_decode.py                      # 1080p, 40 s, GOP 1/2/8 s, intervals 4/16/128
+    python bench/bench_decode.py --seconds 10 --width 640 --height 360   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+import av  # noqa: E402
+import decord  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jobs.video.frame_decoder import FrameDecoder  # noqa: E402
+from jobs.video.reader import open_video  # noqa: E402
+from lavida_core.clips import plan_clips  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--gops", type=float, nargs="+", default=[1.0, 2.0, 8.0], help="seconds between keyframes")
+    parser.add_argument("--intervals", type=int, nargs="+", default=[4, 16, 128])
+    parser.add_argument("--frames-per-clip", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2)
+    return parser.parse_args()
+
+
+def write_camera_video(path: Path, args: argparse.Namespace, gop_frames: int) -> Path:
+    """A static textured scene with a bright block moving across it and a small changing corner."""
+    rng = np.random.default_rng(0)
+    height, width = args.height, args.width
+    scene = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)  # [H, W, 3]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(args.fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "28", "g": str(gop_frames), "keyint_min": str(gop_frames), "sc_threshold": "0"}
+        block = height // 5
+        for t in range(int(args.seconds * args.fps)):
+            frame = scene.copy()
+            left = (t * 13) % (width - block)
+            frame[height // 3 : height // 3 + block, left : left + block] = 255
+            frame[: 8 * (t % 100 + 1), :16] = (t * 7) % 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def every_frame(path: Path, *, convert: bool) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type, stream.thread_count = "SLICE", 1  # one thread, as the readers below
+        n = 0
+        for frame in container.decode(stream):
+            if convert:
+                frame.to_ndarray(format="rgb24")
+            n += 1
+    return n
+
+
+def old_reader(path: Path, clips: list[np.ndarray]) -> int:
+    reader = decord.VideoReader(str(path), num_threads=1)
+    return sum(len(reader.get_batch(c.tolist()).asnumpy()) for c in clips)
+
+
+def new_reader(path: Path, clips: list[np.ndarray]) -> int:
+    with open_video(str(path), num_threads=1) as video:
+        return sum(len(video.read(c)[0]) for c in clips)
+
+
+def keyframes_only(path: Path) -> int:
+    decoder = FrameDecoder.open(str(path), num_threads=1)
+    try:
+        return len(decoder.read_keyframes()[0])
+    finally:
+        decoder.close()
+
+
+def best_of(repeats: int, fn: Callable[..., int], *args, **kwargs) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(*args, **kwargs)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    args = parse_args()
+    n_frames = int(args.seconds * args.fps)
+    print(f"{args.width}x{args.height} H.264, {args.fps} fps, {args.seconds:g} s ({n_frames} frames), one thread, best of {args.repeats}")
+    header = f"{'GOP':>5} {'interval':>8} {'method':<12} {'seconds':>8} {'src fps':>8} {'vs every':>8}"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="bench-decode-") as folder:
+        for gop in args.gops:
+            gop_frames = max(1, round(gop * args.fps))
+            path = write_camera_video(Path(folder) / f"gop{gop_frames}.mp4", args, gop_frames)
+            every = best_of(args.repeats, every_frame, path, convert=False)
+            rows = [("-", "every frame", every), ("-", "every + rgb", best_of(args.repeats, every_frame, path, convert=True))]
+            for interval in args.intervals:
+                clips = plan_clips(n_frames, args.frames_per_clip, interval)
+                rows.append((str(interval), "old reader", best_of(args.repeats, old_reader, path, clips)))
+                rows.append((str(interval), "reader", best_of(args.repeats, new_reader, path, clips)))
+            rows.append(("key", "keyframes", best_of(args.repeats, keyframes_only, path)))
+            for interval, method, seconds in rows:
+                print(f"{gop:>4g}s {interval:>8} {method:<12} {seconds:8.2f} {n_frames / seconds:8.0f} {seconds / every:7.2f}x")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
