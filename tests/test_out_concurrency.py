@@ -147,7 +147,9 @@ EMBEDDINGS_ONCE = """
 def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
-    scan = Scan(source, out, *SLOW, "--commit-every", "2", delay_s=0.5)
+    # --plan-bytes 0: each video is planned and decoded by tasks of its own, so videos reach the detector
+    # one by one (files under 16 MiB are otherwise decoded 8 to a task and reach it, and OUT, together)
+    scan = Scan(source, out, *SLOW, "--commit-every", "2", "--plan-bytes", "0", delay_s=0.5)
     wait_for(lambda: committed(out) >= 2, scan.process)  # the next batch is under way: clips scored, not committed
     scan.kill()
     done = committed(out)
@@ -211,12 +213,14 @@ def test_two_scans_of_the_same_folder_at_once_score_each_video_once(local_ray, t
 
 def test_a_one_hour_video_killed_mid_scan_resumes_from_its_committed_segments(tmp_path):
     # one hour at 2 frames a second (small frames keep the encode short): 7,200 frames, 900 clips of
-    # 4 samples at interval 2, cut into segments of 50 clips that commit every second as they finish
+    # 4 samples at interval 2, cut into segments of 50 clips that commit every second as they finish.
+    # --plan-bytes 0: this small file is planned first and its segments decode in parallel tasks (under
+    # 16 MiB it would be decoded whole by one task, its clips reaching the detector all at once)
     source = tmp_path / "archive"
     source.mkdir()
     write_video(source / "day.mp4", codec="mpeg4", width=64, height=48, fps=2, n_frames=7200)
     out = tmp_path / "out"
-    options = ("--clips-per-segment", "50", "--commit-seconds", "1", "--batch-size", "10")
+    options = ("--clips-per-segment", "50", "--commit-seconds", "1", "--batch-size", "10", "--plan-bytes", "0")
     scan = Scan(source, out, *SLOW, *options, delay_s=0.01)
     wait_for(lambda: committed(out, "clips") >= 300, scan.process)
     scan.kill()

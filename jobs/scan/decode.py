@@ -1,14 +1,16 @@
 """Plan and decode stages: one listed video -> its segments -> their clips of sampled frames
-(two Ray Data `flat_map`s, CPU tasks).
+(Ray Data `flat_map`s, CPU tasks).
 
 `plan_video` opens the video once for its frame count, plans its clips (lavida_core.clips.plan_clips),
 leaves out the clips a killed run already committed, and cuts the rest into segments of at most
 `clips_per_segment` consecutive clips. `decode_segment` decodes one segment: the segments of a long
 video decode in parallel tasks and commit as they finish (jobs/scan/write.py), so a day-long file
-neither holds up the end of a run nor starts over after a kill.
+neither holds up the end of a run nor starts over after a kill. A short or remote video skips the plan
+task: its ROW_WHOLE row (`whole_video`) is decoded whole by one `decode_segment` call, its clips still
+labelled (and committed) by segment; jobs/scan/job.py decides which videos are planned first.
 
 The video is read with jobs/video/reader.py (files in order through PyAV, frame folders, local or s3://);
-only the planned frames are decoded, and rows are yielded clip by clip, so a long video never sits in
+only the planned frames are converted, and rows are yielded clip by clip, so a long video never sits in
 memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
 error row (status = the error kind) as its last row.
 """
@@ -45,11 +47,11 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     """flat_map fn: a listed video (VideoFile fields + `kept_clips`) -> its segments to decode
     (PlannedRow: consecutive clips, at most `clips_per_segment`), or its error row, or (all of its
     clips kept from a killed run) one ROW_KEPT row with its facts."""
-    video = _video_file(row)
+    video = video_file(row)
     kept = set(int(i) for i in row.get("kept_clips", ()))
     only = np.asarray(sorted(int(i) for i in row.get("only_clips", ())), dtype=np.int64)
     if is_remote(video.uri):  # opening it would download it: one task downloads and decodes it whole
-        yield planned(video, None, ROW_WHOLE, kept_clips=np.asarray(sorted(kept), dtype=np.int64), only_clips=only).as_row()
+        yield whole_video(video, kept_clips=row.get("kept_clips", ()), only_clips=row.get("only_clips", ())).as_row()
         return
     info: VideoInfo | None = None
     try:
@@ -74,6 +76,14 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         ).as_row()
 
 
+def whole_video(video: VideoFile, *, kept_clips, only_clips) -> PlannedRow:
+    """The ROW_WHOLE row of a video one task opens once and decodes whole (every segment but the kept
+    clips), without a plan task: a remote video, or a short one (jobs/scan/job.py)."""
+    kept = np.asarray(sorted(int(i) for i in kept_clips), dtype=np.int64)
+    only = np.asarray(sorted(int(i) for i in only_clips), dtype=np.int64)
+    return planned(video, None, ROW_WHOLE, kept_clips=kept, only_clips=only)
+
+
 def wanted_clips(n_clips: int, only: np.ndarray) -> list[int]:
     """The clips this run commits: all of the video's, or those of `only` that it has (a search's candidates)."""
     if len(only) == 0:
@@ -93,7 +103,7 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
     is opened once and all its clips but the kept ones decoded, labelled with the segments they
     commit in (consecutive runs of `clips_per_segment`)."""
     item = PlannedRow.from_row(row)
-    video = _video_file(row)
+    video = video_file(row)
     if item.row_kind not in (ROW_SEGMENT, ROW_WHOLE):
         yield _without_frames(item).as_row()
         return
@@ -167,7 +177,7 @@ def clip_row(
     item: PlannedRow, info: VideoInfo, clip_index: int, indices: np.ndarray, timestamps: np.ndarray, frames: np.ndarray
 ) -> DecodedRow:
     return DecodedRow(
-        **_video_fields(_video_file(item.as_row()), info, status="ok", error=""),
+        **_video_fields(video_file(item.as_row()), info, status="ok", error=""),
         height=int(frames.shape[1]),
         width=int(frames.shape[2]),
         row_kind=ROW_CLIP,
@@ -201,7 +211,7 @@ def _without_frames(item: PlannedRow) -> DecodedRow:
     )
 
 
-def _video_file(row: dict) -> VideoFile:
+def video_file(row: dict) -> VideoFile:
     return VideoFile(uri=row["uri"], size_bytes=int(row["size_bytes"]), version_tag=row["version_tag"], video_id=row["video_id"])
 
 

@@ -23,6 +23,7 @@ from jobs.common.arguments import parse_pairs, parse_storage_options
 from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK, Interrupted, UserError, cause_of
 from jobs.common.progress import Progress
 from jobs.out.leases import LEASES
+from jobs.out.storage import is_remote
 from jobs.scan.listing import VideoFile, describe_uris, list_videos
 from jobs.scan.options import (
     DEFAULT_ANOMALY_TYPES,
@@ -30,6 +31,7 @@ from jobs.scan.options import (
     DEFAULT_COMMIT_EVERY,
     DEFAULT_COMMIT_SECONDS,
     DEFAULT_FRAMES_PER_CLIP,
+    DEFAULT_PLAN_BYTES,
     DEFAULT_SAMPLE_INTERVAL,
 )
 from jobs.scan.ray_session import check_reachable, connect_ray
@@ -60,6 +62,7 @@ class ScanOptions:
     batch_videos: int = DEFAULT_COMMIT_EVERY  # commit every N finished videos ...
     batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or every T seconds, whichever comes first
     clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded (and committed) in segments
+    plan_bytes: int = DEFAULT_PLAN_BYTES  # local files this big are planned first (segments in parallel); 0: all
     batch_size: int = 4  # clips per detect call
     num_actors: int = 1  # detector actors in the pool
     gpus_per_actor: float = 0.0  # num_gpus per actor (0 on CPU)
@@ -160,6 +163,7 @@ def validate(options: ScanOptions) -> None:
         options.batch_videos < 1 and "--commit-every must be >= 1",
         options.batch_seconds <= 0 and "--commit-seconds must be > 0",
         options.clips_per_segment < 1 and "--clips-per-segment must be >= 1",
+        options.plan_bytes < 0 and "--plan-bytes must be >= 0",
         options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
         options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
@@ -253,11 +257,16 @@ def _list(options: ScanOptions) -> list[VideoFile]:
 
 
 def build_dataset(options: ScanOptions, todo: list[ToScan]):
-    """The Ray Data pipeline: listed videos -> segments -> decoded clips -> detected clips (jobs/scan/detect.py)."""
+    """The Ray Data pipeline: listed videos -> segments -> decoded clips -> detected clips (jobs/scan/detect.py).
+
+    A video that may be long (a local file of `options.plan_bytes` or more) is planned first, by a task of its
+    own, and its segments decode in parallel tasks. Any other video (a short file, or a remote one,
+    which one task downloads and decodes whole anyway) goes straight to the decode stage as a ROW_WHOLE
+    row, several to a task: an archive of short clips pays one task per few videos, not three per video.
+    """
     import ray
 
     from jobs.scan.decode import DecodeConfig, decode_segment, plan_video
-    from jobs.scan.detect import DetectClips
 
     config = DecodeConfig(
         frames_per_clip=options.frames_per_clip,
@@ -271,11 +280,47 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         {**dataclasses.asdict(item.video), "kept_clips": list(item.kept_clips), "only_clips": list(only.get(item.video.uri, ()))}
         for item in todo
     ]
-    dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 1000))  # ~ one plan task per video
-    dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
-    # one segment per block: a long video's segments decode in parallel tasks
-    dataset = dataset.repartition(target_num_rows_per_block=1)
-    dataset = dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1)
+    planned_first = [item for item in items if not is_remote(item["uri"]) and item["size_bytes"] >= options.plan_bytes]
+    whole = [whole_row(item) for item in items if is_remote(item["uri"]) or item["size_bytes"] < options.plan_bytes]
+    branches = []
+    if planned_first:
+        dataset = ray.data.from_items(planned_first, override_num_blocks=min(len(planned_first), 1000))  # one plan task per video
+        dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
+        dataset = dataset.repartition(target_num_rows_per_block=1)  # one segment per block: they decode in parallel tasks
+        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1))
+    if whole:
+        dataset = ray.data.from_items(whole, override_num_blocks=whole_blocks(whole))
+        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1))
+    dataset = branches[0] if len(branches) == 1 else branches[0].union(branches[1])
+    return detect_stage(options, dataset)
+
+
+# Videos decoded whole go by tasks of up to WHOLE_VIDEOS_PER_TASK videos and about WHOLE_BYTES_PER_TASK bytes.
+WHOLE_VIDEOS_PER_TASK = 8
+WHOLE_BYTES_PER_TASK = 16 * 2**20
+
+
+def whole_row(item: dict) -> dict:
+    """A listed video as a ROW_WHOLE row: the decode stage opens it once and decodes every segment."""
+    from jobs.scan.decode import video_file, whole_video
+
+    return whole_video(video_file(item), kept_clips=item["kept_clips"], only_clips=item["only_clips"]).as_row()
+
+
+def whole_blocks(rows: list[dict]) -> int:
+    """Blocks (= decode tasks) for videos decoded whole: at most WHOLE_VIDEOS_PER_TASK each, about
+    WHOLE_BYTES_PER_TASK bytes each, never fewer than one video per block."""
+    by_count = -(-len(rows) // WHOLE_VIDEOS_PER_TASK)
+    by_bytes = -(-sum(int(row["size_bytes"]) for row in rows) // WHOLE_BYTES_PER_TASK)
+    return max(1, min(len(rows), max(by_count, by_bytes)))
+
+
+def detect_stage(options: ScanOptions, dataset):
+    """The decoded clips through the detector actor pool."""
+    import ray
+
+    from jobs.scan.detect import DetectClips
+
     return dataset.map_batches(
         DetectClips,
         fn_constructor_kwargs={
@@ -390,6 +435,11 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         "--clips-per-segment", type=int, default=DEFAULT_CLIPS_PER_SEGMENT, metavar="N",
         help=f"decode a long video in segments of N clips, in parallel, committed as they finish (default {DEFAULT_CLIPS_PER_SEGMENT})",
     )  # fmt: skip
+    parser.add_argument(
+        "--plan-bytes", type=int, default=DEFAULT_PLAN_BYTES, metavar="BYTES",
+        help="a local file this big or bigger is planned first and its segments decode in parallel; smaller ones are decoded "
+        f"whole, several to a task (default {DEFAULT_PLAN_BYTES}; 0 plans every file: for long low-bitrate recordings)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
     parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
     parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
@@ -421,6 +471,7 @@ def runner_fields(args: argparse.Namespace) -> dict:
         batch_videos=args.commit_every,
         batch_seconds=args.commit_seconds,
         clips_per_segment=args.clips_per_segment,
+        plan_bytes=args.plan_bytes,
         batch_size=args.batch_size,
         num_actors=args.num_actors,
         gpus_per_actor=gpus,

@@ -30,3 +30,8 @@ DEFAULT_FRAMES_PER_CLIP = 8
 DEFAULT_COMMIT_EVERY = 64
 DEFAULT_COMMIT_SECONDS = 60.0
 DEFAULT_CLIPS_PER_SEGMENT = 150
+
+# A local file of this size or more may hold several segments: it is planned by a task of its own and
+# its segments decode in parallel tasks. Smaller files (and remote ones, downloaded whole anyway) are
+# decoded whole, several to a task: an archive of short clips pays one task per few videos.
+DEFAULT_PLAN_BYTES = 16 * 2**20
