@@ -14,6 +14,10 @@ import numpy as np
 
 from lavida_core.errors import InputError
 
+# sample_interval 0: sample the video's keyframes (intra frames) instead of every N-th frame
+# (`lavida scan --sample-interval keyframes`); the clips are runs of frames_per_clip keyframes.
+SAMPLE_KEYFRAMES = 0
+
 
 def plan_clips(n_frames: int, frames_per_clip: int, sample_interval: int) -> list[np.ndarray]:
     """n_frames of a video -> the clips, each an int64 array of frame indices in increasing order."""
@@ -24,4 +28,10 @@ def plan_clips(n_frames: int, frames_per_clip: int, sample_interval: int) -> lis
     if sample_interval < 1:
         raise InputError(f"sample_interval must be >= 1, got {sample_interval}")
     sampled = np.arange(0, n_frames, sample_interval, dtype=np.int64)  # [ceil(n / s)]
+    return clips_of(sampled, frames_per_clip)
+
+
+def clips_of(sampled: np.ndarray, frames_per_clip: int) -> list[np.ndarray]:
+    """Sampled frame indices (increasing) -> consecutive runs of `frames_per_clip`, the last one shorter."""
+    sampled = np.asarray(sampled, dtype=np.int64)
     return [sampled[start : start + frames_per_clip] for start in range(0, len(sampled), frames_per_clip)]

@@ -14,7 +14,8 @@ Every table is append-only for the scan (a re-scan appends new rows; the views p
 `videos` row of each uri, and the `frames`/`clips`/`events` rows of the runs that row names); the
 rows nothing shows any more are deleted by compaction (jobs/out/compact.py). See schemas/views.py.
 
-`frames` holds the frames the model saw (every `sample_interval`-th frame), not every decoded frame;
+`frames` holds the frames the model saw (every `sample_interval`-th frame, or the keyframes when a run's
+`sample_interval` is 0: `--sample-interval keyframes`), not every decoded frame;
 `frame_index` is the frame's index in the decoded video, `timestamp_s` its presentation time from
 the decoder. Changes to these schemas are additive only; bump SCHEMA_VERSION when one is made.
 

@@ -9,6 +9,7 @@ import pytest
 from video_factory import write_gop_video, write_video
 
 from jobs.video.reader import open_video
+from lavida_core.clips import SAMPLE_KEYFRAMES
 
 KEYFRAMES = [0, 7, 30, 31, 55]  # irregular GOPs: 7, 23, 1, 24 and 25 frames
 VFR_MS = [k * 40 + (k % 3) * 10 for k in range(80)]  # shown at 0, 50, 100, 120, 170, ... ms
@@ -90,3 +91,32 @@ def test_decords_48_pixel_bug_is_gone(tmp_path):
     with open_video(str(path)) as video:
         frames, _ = video.read([0, 3, 5])
     np.testing.assert_array_equal(frames, all_frames[[0, 3, 5]])
+
+
+@pytest.mark.parametrize("name", ["irregular GOPs, B-frames, 25 fps (mp4)", "irregular GOPs, B-frames, variable rate (mkv)"])
+def test_keyframe_sampling_reads_the_irregular_keyframes(gop_videos, name):
+    """`--sample-interval keyframes`: clips of the file's keyframes wherever they are, the decoder
+    skipping every other frame; the frames and timestamps are those of decoding every frame."""
+    path = gop_videos[name]
+    all_frames, all_times = every_frame(path)
+    with open_video(str(path), keyframes_only=True) as video:
+        clips = video.plan(2, SAMPLE_KEYFRAMES)
+        assert [c.tolist() for c in clips] == [[0, 7], [30, 31], [55]]
+        for indices in clips:
+            frames, timestamps = video.read(indices)
+            np.testing.assert_array_equal(frames, all_frames[indices])
+            np.testing.assert_allclose(timestamps, all_times[indices], atol=1e-6)
+        assert video._in_order and video._decoder.keyframes_only
+        with pytest.raises(ValueError, match="not keyframes"):
+            video.read([8])  # a frame the decoder skips is refused, never a wrong frame
+
+
+def test_keyframes_of_a_frame_folder_are_all_its_frames(tmp_path):
+    from PIL import Image
+
+    for k in range(5):
+        Image.fromarray(np.full((8, 8, 3), k * 40, dtype=np.uint8)).save(tmp_path / f"{k:03d}.png")
+    with open_video(str(tmp_path), keyframes_only=True) as video:
+        assert [c.tolist() for c in video.plan(3, SAMPLE_KEYFRAMES)] == [[0, 1, 2], [3, 4]]
+        frames, _ = video.read([4])
+        assert frames[0, 0, 0, 0] == 160

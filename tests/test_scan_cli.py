@@ -7,6 +7,7 @@ from jobs.common.arguments import parse_storage_options
 from jobs.common.errors import UserError
 from jobs.scan.job import ScanOptions, options_from_args, read_prompts, scan
 from jobs.scan.options import DEFAULT_ANOMALY_TYPES
+from lavida_core.clips import SAMPLE_KEYFRAMES
 
 
 def parse(*argv):
@@ -17,6 +18,7 @@ def test_defaults_and_options(tmp_path):
     options = parse("/archive", "--out", "/out")
     assert (options.sample_interval, options.frames_per_clip, options.model, options.device) == (16, 8, "tiny", "cpu")
     assert options.anomaly_types == DEFAULT_ANOMALY_TYPES and options.gpus_per_actor == 0
+    assert parse("/archive", "--out", "/out", "--sample-interval", "keyframes").sample_interval == SAMPLE_KEYFRAMES
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# surveillance\nsmoke near the dock\n\na person climbing the fence\n")
     options = parse("s3://cams/", "--out", "s3://out/", "--anomaly", "fire", "--prompts", str(prompts), "--device", "cuda",
@@ -29,7 +31,8 @@ def test_defaults_and_options(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--sample-interval", "0"], "--sample-interval must be >= 1"),
+        (["--sample-interval", "0"], "--sample-interval must be >= 1, or keyframes"),
+        (["--sample-interval", "keyframe"], "--sample-interval must be >= 1, or keyframes"),
         (["--frames-per-clip", "0"], "--frames-per-clip must be >= 1"),
         (["--num-actors", "0"], "--num-actors must be >= 1"),
         (["--device", "cuda", "--gpus-per-actor", "0"], "--gpus-per-actor > 0"),

@@ -11,14 +11,16 @@ from video_factory import (
     make_frames,
     write_audio_only,
     write_empty,
+    write_gop_video,
     write_no_frames,
     write_text,
     write_truncated,
     write_video,
 )
 
-from jobs.scan.decode import DecodeConfig, decode_segment, decode_video, plan_video, planned
+from jobs.scan.decode import DecodeConfig, decode_segment, decode_video, plan_video, planned, whole_video
 from jobs.scan.listing import list_videos
+from lavida_core.clips import SAMPLE_KEYFRAMES
 from schemas.stage_rows import ROW_WHOLE, DecodedRow, PlannedRow
 
 
@@ -142,3 +144,17 @@ def test_a_remote_video_is_decoded_whole_by_one_task_with_the_same_segments(tmp_
     assert (kept.row_kind, kept.n_clips, kept.n_frames, kept.height, kept.width) == ("kept", 5, 40, 48, 64)
     [local] = plan_video({**dataclasses.asdict(video), "kept_clips": list(range(5))}, config=config)
     assert (local["row_kind"], local["height"], local["width"]) == ("kept", 48, 64)
+
+
+def test_keyframe_sampling_plans_and_decodes_the_keyframes(tmp_path):
+    """sample_interval SAMPLE_KEYFRAMES: clips of the keyframes (irregular GOPs), planned and decoded
+    through both paths (a planned segment, and a video decoded whole)."""
+    path = write_gop_video(tmp_path / "gops.mp4", keyframes=[0, 7, 30, 31, 55], n_frames=80)
+    rows = _decode(path, frames_per_clip=2, sample_interval=SAMPLE_KEYFRAMES)
+    assert [r["frame_indices"].tolist() for r in rows] == [[0, 7], [30, 31], [55]]
+    np.testing.assert_allclose(np.concatenate([r["timestamps"] for r in rows]), [0.0, 0.28, 1.2, 1.24, 2.2])
+    [video] = list_videos(str(path))
+    config = DecodeConfig(frames_per_clip=2, sample_interval=SAMPLE_KEYFRAMES)
+    whole = list(decode_segment(whole_video(video, kept_clips=[1], only_clips=[]).as_row(), config=config))
+    assert [r["frame_indices"].tolist() for r in whole] == [[0, 7], [55]]  # clip 1 kept from a killed run
+    np.testing.assert_array_equal(np.concatenate([r["frames"] for r in whole]), np.concatenate([rows[0]["frames"], rows[2]["frames"]]))

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from pycocotools import mask as mask_utils
-from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_video
+from video_factory import GOOD_VIDEOS, make_archive, make_frames, write_gop_video, write_video
 
+from jobs.common.errors import UserError
 from jobs.out import duck
 from jobs.query.report import video_link
 from jobs.scan.job import ScanOptions, scan
+from lavida_core.clips import SAMPLE_KEYFRAMES
 
 pytestmark = pytest.mark.slow
 
@@ -204,3 +206,22 @@ def test_a_clip_the_model_fails_on_fails_its_video_only(local_ray, tmp_path):
     assert statuses == {"narrow.mp4": "ok", "wide.mp4": "detect_error"}
     assert sql(out, "select distinct regexp_extract(uri, '[^/]+$') from frames") == [("narrow.mp4",)]
     assert "width 96" in sql(out, "select error from videos where status <> 'ok'")[0][0]
+
+
+def test_keyframe_sampling_scores_the_keyframes(local_ray, tmp_path):
+    """`--sample-interval keyframes` on a file with irregular GOPs and B-frames: the frames table holds
+    exactly its keyframes with the decoder's timestamps, the run records the sampling (0), the video
+    row counts them, and a scan at another sampling is another profile."""
+    source = tmp_path / "archive"
+    source.mkdir()
+    write_gop_video(source / "gops.mp4", keyframes=[0, 7, 30, 31, 55], n_frames=80)
+    out = tmp_path / "out"
+    summary = scan(options(source, out, sample_interval=SAMPLE_KEYFRAMES, frames_per_clip=2, detector_class=FAKE))
+    assert (summary.n_ok, summary.n_failed) == (1, 0)
+    frames = sql(out, "select frame_index, timestamp_s from frames order by 1")
+    assert frames == [(0, 0.0), (7, 0.28), (30, 1.2), (31, 1.24), (55, 2.2)]
+    assert sql(out, "select count(*), list(len(frame_indices) order by clip_index) from clips") == [(3, [2, 2, 1])]
+    assert sql(out, "select sample_interval from runs") == [(SAMPLE_KEYFRAMES,)]
+    assert sql(out, "select n_sampled_frames, n_clips from videos") == [(5, 3)]
+    with pytest.raises(UserError, match=r"sample interval keyframes \(this scan: 4\)"):
+        scan(options(source, out, detector_class=FAKE))  # every 4th frame is another profile: refused without --rescan

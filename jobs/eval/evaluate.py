@@ -44,7 +44,9 @@ import numpy as np
 
 from jobs.common.errors import UserError
 from jobs.eval.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, EvalProtocol, protocol_of
-from jobs.scan.job import ScanOptions, add_runner_arguments, runner_fields
+from jobs.out.profile import sampling
+from jobs.scan.job import ScanOptions, add_runner_arguments, runner_fields, sample_interval_arg
+from lavida_core.clips import SAMPLE_KEYFRAMES
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ def evaluate(options: EvalOptions) -> EvalResult:
         raise UserError(f"{benchmark.title}: no test videos found in {options.root}")
     if options.pixel:
         _check_pixel_masks(benchmark, videos)
-    log.info("%s: %d test videos, sample interval %d", benchmark.title, len(videos), sample_interval)
+    log.info("%s: %d test videos, sample interval %s", benchmark.title, len(videos), sampling(sample_interval))
     scan_options = dataclasses.replace(
         options.scan,
         source=None,
@@ -249,7 +251,7 @@ def metrics_of(
 
     rules = protocol_of(protocol)
     interval = benchmark.sample_interval if sample_interval is None else sample_interval
-    window = frames_per_clip * interval if rules.full_windows_only else 1
+    window = frames_per_clip * interval if rules.full_windows_only and interval != SAMPLE_KEYFRAMES else 1  # keyframes: no fixed window
     kept = [(video, scored[video.uri], _scored_length(scored[video.uri].n_frames, window)) for video in videos if video.uri in scored]
     too_short = [video for video, _, length in kept if length == 0]
     kept = [item for item in kept if item[2] > 0]
@@ -365,7 +367,6 @@ def score_in_process(
     clips `lavida scan` plans (whole_windows_only: without a short last clip, which the reference
     never scores), with the object-score logits and the reference's pixel maps of every sampled frame."""
     from jobs.video.reader import VideoError, open_video
-    from lavida_core.clips import plan_clips
     from lavida_core.rle import encode_rles
     from lavida_core.vad_metrics import reference_pixel_logits
 
@@ -373,9 +374,7 @@ def score_in_process(
     try:
         with open_video(uri) as opened:
             n_frames = opened.info.n_frames
-            clips = [
-                c for c in plan_clips(n_frames, frames_per_clip, sample_interval) if len(c) == frames_per_clip or not whole_windows_only
-            ]
+            clips = [c for c in opened.plan(frames_per_clip, sample_interval) if len(c) == frames_per_clip or not whole_windows_only]
             height = width = 0  # stays 0 for a video without a clip to score (left out of the metrics)
             for start in range(0, len(clips), CLIPS_PER_BATCH):
                 batch = clips[start : start + CLIPS_PER_BATCH]
@@ -418,7 +417,7 @@ def format_result(result: EvalResult) -> str:
     header = (
         f"{result.title}: {result.n_scored} of {result.n_videos} test videos scored"
         f"{f' ({result.n_failed} failed, left out)' if result.n_failed else ''}, {result.n_frames} frames; "
-        f"sample interval {result.sample_interval}, {result.frames_per_clip} frames per clip; model {result.model} ({trained}); "
+        f"sample interval {sampling(result.sample_interval)}, {result.frames_per_clip} frames per clip; model {result.model} ({trained}); "
         f"protocol {result.protocol}{too_short}"
     )
     paper_for = {"frame AUC": "frame_auc", "frame AP": "frame_ap", "pixel AUC": "pixel_auc"}[result.paper_metric]
@@ -465,9 +464,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="OUT", help="where the scan writes its tables (re-runs skip what is there)")
     parser.add_argument(
         "--sample-interval",
-        type=int,
-        metavar="N",
-        help="score every N-th frame (default: the paper's: " + ", ".join(f"{k} {b.sample_interval}" for k, b in BENCHMARKS.items()) + ")",
+        type=sample_interval_arg,
+        metavar="N|keyframes",
+        help="score every N-th frame, or the keyframes (default: the paper's: "
+        + ", ".join(f"{k} {b.sample_interval}" for k, b in BENCHMARKS.items())
+        + ")",
     )
     parser.add_argument("--frames-per-clip", type=int, default=8, metavar="N", help="sampled frames per clip (default 8)")
     parser.add_argument(

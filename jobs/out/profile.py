@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from lavida_core.clips import SAMPLE_KEYFRAMES
+
 
 @dataclass(frozen=True)
 class ScanProfile:
@@ -27,7 +29,8 @@ class ScanProfile:
     def describe(self) -> str:
         names = ", ".join(repr(name) for name in self.anomaly_types)
         return (
-            f"model {self.model}, anomaly types [{names}], sample interval {self.sample_interval}, {self.frames_per_clip} frames per clip"
+            f"model {self.model}, anomaly types [{names}], sample interval {sampling(self.sample_interval)}, "
+            f"{self.frames_per_clip} frames per clip"
         )
 
     def differences(self, other: ScanProfile) -> str:
@@ -38,7 +41,12 @@ class ScanProfile:
         if other.anomaly_types != self.anomaly_types:
             said.append(f"anomaly types {list(other.anomaly_types)} (this scan: {list(self.anomaly_types)})")
         if other.sample_interval != self.sample_interval:
-            said.append(f"sample interval {other.sample_interval} (this scan: {self.sample_interval})")
+            said.append(f"sample interval {sampling(other.sample_interval)} (this scan: {sampling(self.sample_interval)})")
         if other.frames_per_clip != self.frames_per_clip:
             said.append(f"{other.frames_per_clip} frames per clip (this scan: {self.frames_per_clip})")
         return "; ".join(said)
+
+
+def sampling(sample_interval: int) -> str:
+    """A run's sample interval in words: the number, or 'keyframes' (lavida_core.clips.SAMPLE_KEYFRAMES)."""
+    return "keyframes" if sample_interval == SAMPLE_KEYFRAMES else str(sample_interval)

@@ -28,7 +28,7 @@ from jobs.out.storage import is_remote
 from jobs.scan.listing import VideoFile
 from jobs.scan.options import DEFAULT_CLIPS_PER_SEGMENT
 from jobs.video.reader import OpenVideo, VideoError, VideoInfo, open_video
-from lavida_core.clips import plan_clips
+from lavida_core.clips import SAMPLE_KEYFRAMES
 from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, ROW_WHOLE, DecodedRow, PlannedRow, VideoFields
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,11 @@ class DecodeConfig:
     storage_options: dict = field(default_factory=dict)
     num_threads: int = 1  # decoder threads per task (Ray gives a decode task one CPU)
     clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded by several tasks
+
+    @property
+    def keyframes(self) -> bool:
+        """Sampling the keyframes (`--sample-interval keyframes`): the decoder skips every other frame."""
+        return self.sample_interval == SAMPLE_KEYFRAMES
 
 
 def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
@@ -55,9 +60,9 @@ def plan_video(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         return
     info: VideoInfo | None = None
     try:
-        with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
+        with open_video(video.uri, config.storage_options, num_threads=config.num_threads, keyframes_only=config.keyframes) as opened:
             info = opened.info
-            clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            clips = opened.plan(config.frames_per_clip, config.sample_interval)
             wanted = wanted_clips(len(clips), only)
             segments = segments_of(wanted, kept, config.clips_per_segment)
             if not segments:
@@ -109,9 +114,9 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
         return
     info: VideoInfo | None = None
     try:
-        with open_video(video.uri, config.storage_options, num_threads=config.num_threads) as opened:
+        with open_video(video.uri, config.storage_options, num_threads=config.num_threads, keyframes_only=config.keyframes) as opened:
             info = opened.info
-            clips = plan_clips(info.n_frames, config.frames_per_clip, config.sample_interval)
+            clips = opened.plan(config.frames_per_clip, config.sample_interval)
             wanted = wanted_clips(len(clips), item.only_clips)
             if item.row_kind == ROW_SEGMENT:
                 segments = [(item.segment_index, item.clip_indices.tolist())]

@@ -35,6 +35,7 @@ from jobs.scan.options import (
     DEFAULT_SAMPLE_INTERVAL,
 )
 from jobs.scan.ray_session import check_reachable, connect_ray
+from lavida_core.clips import SAMPLE_KEYFRAMES
 from schemas.stage_rows import DetectedRow
 from schemas.tables import SCHEMA_VERSION, TABLE_NAMES
 
@@ -156,7 +157,7 @@ def validate(options: ScanOptions) -> None:
     """UserError for options that cannot work, before anything starts."""
     problems = [
         (options.source is None) == (options.uris is None) and "give either a source or a list of uris",
-        options.sample_interval < 1 and "--sample-interval must be >= 1",
+        options.sample_interval < 0 and "--sample-interval must be >= 1, or keyframes",
         options.frames_per_clip < 1 and "--frames-per-clip must be >= 1",
         options.batch_size < 1 and "--batch-size must be >= 1",
         options.num_actors < 1 and "--num-actors must be >= 1",
@@ -397,10 +398,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", metavar="FILE", help="a text file with one anomaly type per line (# comments)")
     parser.add_argument(
         "--sample-interval",
-        type=int,
+        type=sample_interval_arg,
         default=DEFAULT_SAMPLE_INTERVAL,
-        metavar="N",
-        help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps)",
+        metavar="N|keyframes",
+        help=f"score every N-th frame (default {DEFAULT_SAMPLE_INTERVAL}: about 2 frames a second at 30 fps), or only the "
+        "keyframes (one intra-frame decode per sample: cheapest for long static cameras; the spacing follows the encoder's GOP)",
     )
     parser.add_argument(
         "--frames-per-clip", type=int, default=DEFAULT_FRAMES_PER_CLIP, metavar="N", help="sampled frames per clip (default 8)"
@@ -502,6 +504,17 @@ def options_from_args(args: argparse.Namespace) -> ScanOptions:
         frames_per_clip=args.frames_per_clip,
         **runner_fields(args),
     )
+
+
+def sample_interval_arg(text: str) -> int:
+    """--sample-interval: N >= 1, 'keyframes' (SAMPLE_KEYFRAMES), or -1 for anything else, which
+    `validate` refuses in one line (0 must never mean keyframes by accident)."""
+    if text.strip().lower() == "keyframes":
+        return SAMPLE_KEYFRAMES
+    try:
+        return int(text) if int(text) >= 1 else -1
+    except ValueError:
+        return -1
 
 
 def read_prompts(path: str) -> list[str]:

@@ -51,6 +51,7 @@ from jobs.out.profile import ScanProfile
 from jobs.out.tables import OutTables
 from jobs.scan.listing import VideoFile
 from jobs.scan.options import DEFAULT_COMMIT_EVERY, DEFAULT_COMMIT_SECONDS
+from lavida_core.clips import SAMPLE_KEYFRAMES
 from lavida_core.rle import split_counts
 from schemas.stage_rows import DetectedRow
 from schemas.tables import CLIPS_SCHEMA, EMBEDDINGS_SCHEMA, EVENTS_SCHEMA, FRAMES_SCHEMA, RUNS_SCHEMA, SCHEMAS, VIDEOS_SCHEMA
@@ -352,11 +353,12 @@ class OutWriter:
         return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
 
     def _sampled_frames(self, video_id: str) -> int:
-        """The video's rows in `frames`: every sampled frame, or, when the run scores some clips only,
-        those of its clips (kept ones read back)."""
+        """The video's rows in `frames`: every sampled frame, or, when the run scores some clips only or
+        samples keyframes (not known from the frame count), those of its clips (kept ones read back)."""
         video = self.videos[video_id]
-        if not self.options.subset:
-            return -(-int(video.meta.n_frames) // self.options.profile.sample_interval)
+        interval = self.options.profile.sample_interval
+        if not self.options.subset and interval != SAMPLE_KEYFRAMES:
+            return -(-int(video.meta.n_frames) // interval)
         kept = 0
         if video.kept:
             stored = self.tables.read("frames", pc.field("video_id") == video_id)

@@ -18,6 +18,7 @@ from jobs.common.arguments import add_out_arguments, storage_options_of
 from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK, UserError
 from jobs.out import duck
 from jobs.out.duck import fetch
+from jobs.out.profile import sampling
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ def index(options: IndexOptions) -> IndexSummary:
         log.info("every video of %s has clip embeddings from %s", options.out, model)
     n_ok = n_failed = n_skipped = 0
     for (sample_interval, frames_per_clip), uris in groups.items():
-        log.info("indexing %d videos (every %d-th frame, %d per clip) with %s", len(uris), sample_interval, frames_per_clip, model)
+        log.info(
+            "indexing %d videos (sample interval %s, %d per clip) with %s", len(uris), sampling(sample_interval), frames_per_clip, model
+        )
         summary = scan(
             ScanOptions(
                 source=None,

@@ -35,18 +35,23 @@ class FrameIndexMismatch(Exception):
 
 
 class FrameDecoder:
-    def __init__(self, container: av.container.InputContainer, pts: np.ndarray, keyframes: np.ndarray) -> None:
+    def __init__(
+        self, container: av.container.InputContainer, pts: np.ndarray, keyframes: np.ndarray, *, keyframes_only: bool = False
+    ) -> None:
         self.container = container
         self.stream = container.streams.video[0]
         self.pts = pts  # int64 [N], in the stream's time base, sorted
         self.keyframes = keyframes  # int64 [K], frame indices of the keyframes, sorted
         self.time_base = float(self.stream.time_base)
+        self.keyframes_only = keyframes_only
         self._frames: Iterator[av.VideoFrame] | None = None
         self._position = -1  # index of the last frame the decoder returned
         self.seeks = 0  # how often it sought (for tests and benchmarks)
 
     @classmethod
-    def open(cls, path: str, *, num_threads: int = 1) -> FrameDecoder:
+    def open(cls, path: str, *, num_threads: int = 1, keyframes_only: bool = False) -> FrameDecoder:
+        """keyframes_only: FFmpeg skips every frame but the keyframes (`skip_frame=NONKEY`); only
+        keyframes can be read, each costing one intra-frame decode."""
         container = av.open(path)
         try:
             stream = container.streams.video[0]
@@ -60,10 +65,12 @@ class FrameDecoder:
                 raise FrameIndexMismatch("no keyframe, or two frames with one timestamp")
             stream.thread_count = max(1, num_threads)
             stream.thread_type = "AUTO" if num_threads > 1 else "SLICE"
+            if keyframes_only:
+                stream.codec_context.skip_frame = "NONKEY"
         except BaseException:
             container.close()
             raise
-        return cls(container, pts, keyframes)
+        return cls(container, pts, keyframes, keyframes_only=keyframes_only)
 
     def close(self) -> None:
         self.container.close()
@@ -74,22 +81,10 @@ class FrameDecoder:
         decoded = {index: self._decode(index) for index in wanted}
         return np.stack([decoded[int(i)] for i in indices])
 
-    def read_keyframes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every keyframe's index int64 [K] and frame uint8 [K, H, W, 3]: the decoder skips the other frames."""
-        self._seek(int(self.keyframes[0]))
-        self.stream.codec_context.skip_frame = "NONKEY"
-        try:
-            by_pts = {int(frame.pts): frame.to_ndarray(format="rgb24") for frame in self._frames if frame.pts is not None}
-        finally:
-            self.stream.codec_context.skip_frame = "DEFAULT"
-            self._frames = None
-        missing = [int(k) for k in self.keyframes if int(self.pts[k]) not in by_pts]
-        if missing:
-            raise FrameIndexMismatch(f"keyframes {missing[:5]} were not returned by the decoder")
-        return self.keyframes.copy(), np.stack([by_pts[int(self.pts[k])] for k in self.keyframes])
-
     def _decode(self, index: int) -> np.ndarray:
         keyframe = int(self.keyframes[np.searchsorted(self.keyframes, index, side="right") - 1])
+        if self.keyframes_only and keyframe != index:
+            raise ValueError(f"frame {index} is not a keyframe, and this decoder skips all but keyframes")
         if self._frames is None or index <= self._position or keyframe - self._position - 1 >= MIN_FRAMES_SKIPPED_BY_SEEK:
             self._seek(keyframe)
         target = int(self.pts[index])

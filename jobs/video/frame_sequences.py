@@ -85,6 +85,10 @@ class FrameSequence:
     def get_avg_fps(self) -> float:
         return self.fps
 
+    def get_key_indices(self) -> list[int]:
+        """Every image is a keyframe."""
+        return list(range(len(self.paths)))
+
     def get_frame_timestamp(self, indices: Sequence[int]) -> np.ndarray:
         """[N, 2] float64: (start, end) seconds of each frame."""
         starts = np.asarray(indices, dtype=np.float64) / self.fps  # [N]

@@ -35,6 +35,7 @@ import numpy as np
 from jobs.out.storage import filesystem_for, is_remote
 from jobs.video.frame_decoder import FrameDecoder, FrameIndexMismatch
 from jobs.video.frame_sequences import FrameSequence
+from lavida_core.clips import SAMPLE_KEYFRAMES, clips_of, plan_clips
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +87,33 @@ class VideoInfo:
 class OpenVideo:
     """A video open for reading: `info`, and `read` of any frames (in order across calls is cheapest)."""
 
-    def __init__(self, uri: str, path: str, reader: Reader, info: VideoInfo, *, num_threads: int = 1) -> None:
+    def __init__(self, uri: str, path: str, reader: Reader, info: VideoInfo, *, num_threads: int = 1, keyframes_only: bool = False) -> None:
         self.uri = uri
         self.path = path
         self.reader = reader
         self.info = info
         self.num_threads = num_threads
+        self.keyframes_only = keyframes_only  # the decoder skips every other frame: only keyframes can be read
         self._decoder: FrameDecoder | None = None
         self._in_order = not isinstance(reader, FrameSequence)  # False once the file is found unfit for it
+
+    def keyframes(self) -> np.ndarray:
+        """The keyframes' indices, int64 [K], increasing (every frame of a frame folder)."""
+        return np.asarray(self.reader.get_key_indices(), dtype=np.int64)
+
+    def plan(self, frames_per_clip: int, sample_interval: int) -> list[np.ndarray]:
+        """The video's clips (lavida_core.clips): every `sample_interval`-th frame, or its keyframes
+        when sample_interval is SAMPLE_KEYFRAMES."""
+        if sample_interval == SAMPLE_KEYFRAMES:
+            return clips_of(self.keyframes(), frames_per_clip)
+        return plan_clips(self.info.n_frames, frames_per_clip, sample_interval)
 
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frames uint8 [T, H, W, 3] at `indices` and their start timestamps float64 [T]."""
         indices = [int(i) for i in indices]
+        if self.keyframes_only and not set(indices) <= set(self.keyframes().tolist()):
+            raise ValueError(f"{self.uri}: frames {sorted(set(indices) - set(self.keyframes().tolist()))[:5]} are not keyframes, "
+                             "and this video was opened to read keyframes only")  # fmt: skip
         if indices and max(indices) >= self.info.n_frames:
             raise VideoError("decode_error", f"{self.uri} has {self.info.n_frames} frames now, not {max(indices) + 1}: was it replaced?")
         try:
@@ -120,7 +136,7 @@ class OpenVideo:
         index disagrees with decord's or it cannot decode them."""
         try:
             if self._decoder is None:
-                self._decoder = FrameDecoder.open(self.path, num_threads=self.num_threads)
+                self._decoder = FrameDecoder.open(self.path, num_threads=self.num_threads, keyframes_only=self.keyframes_only)
                 self._check_index(self._decoder)
             return self._decoder.read(indices)
         except (FrameIndexMismatch, av.FFmpegError, ValueError) as error:
@@ -136,14 +152,17 @@ class OpenVideo:
         starts = self.reader.get_frame_timestamp(range(self.info.n_frames))[:, 0].astype(np.float64)  # [N]
         if np.abs(decoder.pts * decoder.time_base - starts).max() > 1e-3:
             raise FrameIndexMismatch("the packets' timestamps are not decord's")
+        if not np.array_equal(decoder.keyframes, self.keyframes()):
+            raise FrameIndexMismatch("the packets' keyframes are not decord's")
 
 
 @contextlib.contextmanager
-def open_video(uri: str, storage_options: dict | None = None, *, num_threads: int = 1) -> Iterator[OpenVideo]:
-    """The video at `uri`, open for reading while the context lasts (a remote one is downloaded first)."""
+def open_video(uri: str, storage_options: dict | None = None, *, num_threads: int = 1, keyframes_only: bool = False) -> Iterator[OpenVideo]:
+    """The video at `uri`, open for reading while the context lasts (a remote one is downloaded first).
+    keyframes_only: only keyframes will be read, and the decoder skips every other frame."""
     with local_copy(uri, storage_options or {}) as path:
         reader = open_reader(path, num_threads=num_threads)
-        video = OpenVideo(uri, path, reader, probe(reader), num_threads=num_threads)
+        video = OpenVideo(uri, path, reader, probe(reader), num_threads=num_threads, keyframes_only=keyframes_only)
         try:
             yield video
         finally:
