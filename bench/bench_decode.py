@@ -14,6 +14,12 @@ time against `every frame` (<= 1.0: never slower than decoding everything).
 
     python bench/bench_decode.py                      # 1080p, 40 s, GOP 1/2/8 s, intervals 4/16/128
     python bench/bench_decode.py --seconds 10 --width 640 --height 360   # a quick look
+    python bench/bench_decode.py --archive-minutes 10     # a 10-minute 1080p file through `lavida scan`
+
+With --archive-minutes M: one M-minute video (GOP 2 s) is scanned by the real CLI in a fresh process
+(tiny model, CPU, default sampling), against decoding its planned clips alone with the reader (one
+thread), and the cores one GPU would need at the paper preset: an H100 scores ~47 clips/s (8.4 TFLOP
+per 8-frame clip at 40 % of 989 bf16 TFLOPS), one core decodes (clips / decode-only seconds).
 """
 
 from __future__ import annotations
@@ -47,7 +53,41 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--intervals", type=int, nargs="+", default=[4, 16, 128])
     parser.add_argument("--frames-per-clip", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--archive-minutes", type=float, help="scan one video this long instead (see above)")
     return parser.parse_args()
+
+
+PAPER_CLIPS_PER_GPU_SECOND = 47.0  # 989e12 * 0.4 / 8.4e12
+
+
+def scan_archive(args: argparse.Namespace) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from jobs.scan.options import DEFAULT_FRAMES_PER_CLIP, DEFAULT_SAMPLE_INTERVAL
+
+    args.seconds = args.archive_minutes * 60
+    with tempfile.TemporaryDirectory(prefix="bench-decode-scan-") as folder:
+        archive = Path(folder) / "archive"
+        archive.mkdir()
+        path = write_camera_video(archive / "camera.mp4", args, round(2 * args.fps))
+        clips = plan_clips(int(args.seconds * args.fps), DEFAULT_FRAMES_PER_CLIP, DEFAULT_SAMPLE_INTERVAL)
+        decode = best_of(1, new_reader, path, clips)
+        env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bd", dir="/tmp")}
+        command = [sys.executable, "-m", "jobs.cli", "scan", str(archive), "--out", str(Path(folder) / "out"), "--model", "tiny"]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        scanned = time.perf_counter() - start
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+        if done.returncode != 0:
+            raise SystemExit(f"lavida scan failed: {done.stderr[-2000:]}")
+    per_core = len(clips) / decode
+    sampling = f"every {DEFAULT_SAMPLE_INTERVAL}th frame: {len(clips)} clips"
+    print(f"{args.width}x{args.height} H.264, {args.archive_minutes:g} min, GOP 2 s, {sampling}")
+    print("| lavida scan (s) | decode only, one thread (s) | clips/s per core | cores per GPU at the paper preset |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {scanned:.1f} | {decode:.1f} | {per_core:.1f} | {PAPER_CLIPS_PER_GPU_SECOND / per_core:.1f} |")
 
 
 def write_camera_video(path: Path, args: argparse.Namespace, gop_frames: int) -> Path:
@@ -109,6 +149,9 @@ def best_of(repeats: int, fn: Callable[..., int], *args, **kwargs) -> float:
 
 def main() -> None:
     args = parse_args()
+    if args.archive_minutes:
+        scan_archive(args)
+        return
     n_frames = int(args.seconds * args.fps)
     print(f"{args.width}x{args.height} H.264, {args.fps} fps, {args.seconds:g} s ({n_frames} frames), one thread, best of {args.repeats}")
     header = f"{'GOP':>5} {'interval':>8} {'method':<12} {'seconds':>8} {'src fps':>8} {'vs every':>8}"
