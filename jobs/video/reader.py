@@ -21,6 +21,7 @@ open is diagnosed (with PyAV, which reads the same FFmpeg containers) to give th
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -97,9 +98,13 @@ class OpenVideo:
         self._decoder: FrameDecoder | None = None
         self._in_order = not isinstance(reader, FrameSequence)  # False once the file is found unfit for it
 
+    @functools.cached_property
+    def _keyframes(self) -> np.ndarray:
+        return np.asarray(self.reader.get_key_indices(), dtype=np.int64)
+
     def keyframes(self) -> np.ndarray:
         """The keyframes' indices, int64 [K], increasing (every frame of a frame folder)."""
-        return np.asarray(self.reader.get_key_indices(), dtype=np.int64)
+        return self._keyframes.copy()
 
     def plan(self, frames_per_clip: int, sample_interval: int) -> list[np.ndarray]:
         """The video's clips (lavida_core.clips): every `sample_interval`-th frame, or its keyframes
@@ -111,9 +116,9 @@ class OpenVideo:
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The frames uint8 [T, H, W, 3] at `indices` and their start timestamps float64 [T]."""
         indices = [int(i) for i in indices]
-        if self.keyframes_only and not set(indices) <= set(self.keyframes().tolist()):
-            raise ValueError(f"{self.uri}: frames {sorted(set(indices) - set(self.keyframes().tolist()))[:5]} are not keyframes, "
-                             "and this video was opened to read keyframes only")  # fmt: skip
+        if self.keyframes_only and not set(indices) <= set(self._keyframes.tolist()):
+            others = sorted(set(indices) - set(self._keyframes.tolist()))[:5]
+            raise ValueError(f"{self.uri}: frames {others} are not keyframes, and this video was opened to read keyframes only")
         if indices and max(indices) >= self.info.n_frames:
             raise VideoError("decode_error", f"{self.uri} has {self.info.n_frames} frames now, not {max(indices) + 1}: was it replaced?")
         try:
@@ -146,14 +151,15 @@ class OpenVideo:
             return None
 
     def _check_index(self, decoder: FrameDecoder) -> None:
-        """Frame k of the in-order decoder is frame k of decord's index (same count, same start times)."""
+        """Frame k of the in-order decoder is frame k of decord's index (same count, same start times,
+        and, when only keyframes are read, the same keyframes)."""
         if len(decoder.pts) != self.info.n_frames:
             raise FrameIndexMismatch(f"{len(decoder.pts)} packets, {self.info.n_frames} frames in decord's index")
         starts = self.reader.get_frame_timestamp(range(self.info.n_frames))[:, 0].astype(np.float64)  # [N]
         if np.abs(decoder.pts * decoder.time_base - starts).max() > 1e-3:
             raise FrameIndexMismatch("the packets' timestamps are not decord's")
-        if not np.array_equal(decoder.keyframes, self.keyframes()):
-            raise FrameIndexMismatch("the packets' keyframes are not decord's")
+        if self.keyframes_only and not np.array_equal(decoder.keyframes, self._keyframes):
+            raise FrameIndexMismatch("the packets' keyframes are not decord's")  # elsewhere they only steer the seeks
 
 
 @contextlib.contextmanager
