@@ -126,3 +126,14 @@ def test_keyframes_of_a_frame_folder_are_all_its_frames(tmp_path):
         assert [c.tolist() for c in video.plan(3, SAMPLE_KEYFRAMES)] == [[0, 1, 2], [3, 4]]
         frames, _ = video.read([4])
         assert frames[0, 0, 0, 0] == 160
+
+
+def test_frame_threads_return_the_same_frames(gop_videos):
+    """--decode-cpus 2: FFmpeg decodes with two threads (frame threading), in order and across seeks."""
+    path = gop_videos["irregular GOPs, B-frames, 25 fps (mp4)"]
+    all_frames, _ = every_frame(path)
+    with open_video(str(path), num_threads=2) as video:
+        for indices in ([0, 2, 4, 40, 41], [79, 3], [30, 56]):
+            frames, _ = video.read(indices)
+            np.testing.assert_array_equal(frames, all_frames[indices])
+        assert video._in_order and video._decoder.stream.thread_count == 2

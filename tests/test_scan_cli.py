@@ -17,7 +17,7 @@ def parse(*argv):
 def test_defaults_and_options(tmp_path):
     options = parse("/archive", "--out", "/out")
     assert (options.sample_interval, options.frames_per_clip, options.model, options.device) == (16, 8, "tiny", "cpu")
-    assert options.anomaly_types == DEFAULT_ANOMALY_TYPES and options.gpus_per_actor == 0
+    assert options.anomaly_types == DEFAULT_ANOMALY_TYPES and options.gpus_per_actor == 0 and options.decode_cpus == 1
     assert parse("/archive", "--out", "/out", "--sample-interval", "keyframes").sample_interval == SAMPLE_KEYFRAMES
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# surveillance\nsmoke near the dock\n\na person climbing the fence\n")
@@ -35,6 +35,7 @@ def test_defaults_and_options(tmp_path):
         (["--sample-interval", "keyframe"], "--sample-interval must be >= 1, or keyframes"),
         (["--frames-per-clip", "0"], "--frames-per-clip must be >= 1"),
         (["--num-actors", "0"], "--num-actors must be >= 1"),
+        (["--decode-cpus", "0"], "--decode-cpus must be >= 1"),
         (["--device", "cuda", "--gpus-per-actor", "0"], "--gpus-per-actor > 0"),
         (["--model", "/no/such/model"], "no such model folder"),
         (["--storage-option", "endpoint_url"], "KEY=VALUE"),

@@ -39,7 +39,7 @@ class DecodeConfig:
     frames_per_clip: int
     sample_interval: int
     storage_options: dict = field(default_factory=dict)
-    num_threads: int = 1  # decoder threads per task (Ray gives a decode task one CPU)
+    num_threads: int = 1  # FFmpeg threads per decode task: the Ray CPUs it reserves (--decode-cpus)
     clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded by several tasks
 
     @property

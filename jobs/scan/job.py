@@ -64,6 +64,7 @@ class ScanOptions:
     batch_seconds: float = DEFAULT_COMMIT_SECONDS  # ... or every T seconds, whichever comes first
     clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded (and committed) in segments
     plan_bytes: int = DEFAULT_PLAN_BYTES  # local files this big are planned first (segments in parallel); 0: all
+    decode_cpus: int = 1  # Ray CPUs each decode task reserves, and the FFmpeg threads it decodes with
     batch_size: int = 4  # clips per detect call
     num_actors: int = 1  # detector actors in the pool
     gpus_per_actor: float = 0.0  # num_gpus per actor (0 on CPU)
@@ -165,6 +166,7 @@ def validate(options: ScanOptions) -> None:
         options.batch_seconds <= 0 and "--commit-seconds must be > 0",
         options.clips_per_segment < 1 and "--clips-per-segment must be >= 1",
         options.plan_bytes < 0 and "--plan-bytes must be >= 0",
+        options.decode_cpus < 1 and "--decode-cpus must be >= 1",
         options.gpus_per_actor < 0 and "--gpus-per-actor must be >= 0",
         options.device not in ("cpu", "cuda") and "--device must be cpu or cuda",
         options.device == "cuda" and options.gpus_per_actor == 0 and "--device cuda needs --gpus-per-actor > 0",
@@ -274,6 +276,7 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         sample_interval=options.sample_interval,
         storage_options=dict(options.storage_options),
         clips_per_segment=options.clips_per_segment,
+        num_threads=options.decode_cpus,
     )
     ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
     only = options.only_clips or {}
@@ -288,10 +291,10 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         dataset = ray.data.from_items(planned_first, override_num_blocks=min(len(planned_first), 1000))  # one plan task per video
         dataset = dataset.flat_map(plan_video, fn_kwargs={"config": config}, num_cpus=1)
         dataset = dataset.repartition(target_num_rows_per_block=1)  # one segment per block: they decode in parallel tasks
-        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1))
+        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=options.decode_cpus))
     if whole:
         dataset = ray.data.from_items(whole, override_num_blocks=whole_blocks(whole))
-        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=1))
+        branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=options.decode_cpus))
     dataset = branches[0] if len(branches) == 1 else branches[0].union(branches[1])
     return detect_stage(options, dataset)
 
@@ -384,10 +387,11 @@ def _check_gpus(options: ScanOptions) -> None:
             "use --device cpu --gpus-per-actor 0, or join a GPU cluster with --ray-address"
         )
     cpus = resources.get("CPU", 0)
-    if cpus < options.num_actors + 1:
+    if cpus < options.num_actors + options.decode_cpus:
         raise UserError(
-            f"--num-actors {options.num_actors} GPU actors take one CPU each and decoding needs at least one more, "
-            f"but the Ray cluster has {cpus:g} CPUs: use fewer actors (--num-actors {max(1, int(cpus) - 1)}) or a node with more CPUs"
+            f"--num-actors {options.num_actors} GPU actors take one CPU each and decoding needs {options.decode_cpus} more "
+            f"(--decode-cpus), but the Ray cluster has {cpus:g} CPUs: use fewer actors "
+            f"(--num-actors {max(1, int(cpus) - options.decode_cpus)}) or a node with more CPUs"
         )
 
 
@@ -442,6 +446,10 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
         help="a local file this big or bigger is planned first and its segments decode in parallel; smaller ones are decoded "
         f"whole, several to a task (default {DEFAULT_PLAN_BYTES}; 0 plans every file: for long low-bitrate recordings)",
     )  # fmt: skip
+    parser.add_argument(
+        "--decode-cpus", type=int, default=1, metavar="N",
+        help="Ray CPUs each decode task reserves and FFmpeg threads it decodes with (default 1: one task per free core)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
     parser.add_argument("--num-actors", type=int, default=1, metavar="N", help="detector actors (default 1)")
     parser.add_argument("--gpus-per-actor", type=float, metavar="G", help="GPUs per actor (default 1 with --device cuda, else 0)")
@@ -474,6 +482,7 @@ def runner_fields(args: argparse.Namespace) -> dict:
         batch_seconds=args.commit_seconds,
         clips_per_segment=args.clips_per_segment,
         plan_bytes=args.plan_bytes,
+        decode_cpus=args.decode_cpus,
         batch_size=args.batch_size,
         num_actors=args.num_actors,
         gpus_per_actor=gpus,
