@@ -225,3 +225,13 @@ def test_keyframe_sampling_scores_the_keyframes(local_ray, tmp_path):
     assert sql(out, "select n_sampled_frames, n_clips from videos") == [(5, 3)]
     with pytest.raises(UserError, match=r"sample interval keyframes \(this scan: 4\)"):
         scan(options(source, out, detector_class=FAKE))  # every 4th frame is another profile: refused without --rescan
+
+
+def test_decode_tasks_the_cluster_cannot_fit_are_refused_before_any_video_is_decoded(local_ray, tmp_path):
+    """The tests' local Ray has 4 CPUs: one actor + a decode task of 4 CPUs would wait forever."""
+    source = tmp_path / "archive"
+    source.mkdir()
+    write_video(source / "a.mp4", n_frames=8)
+    with pytest.raises(UserError, match=r"a decode task 4 \(--decode-cpus\), but the Ray cluster has 4 CPUs"):
+        scan(options(source, tmp_path / "out", decode_cpus=4, detector_class=FAKE))
+    assert sql(tmp_path / "out", "select count(*) from videos") == [(0,)]

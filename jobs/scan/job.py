@@ -374,13 +374,20 @@ def _rows(dataset) -> Iterator[DetectedRow]:
 
 
 def _check_gpus(options: ScanOptions) -> None:
-    """UserError for GPU actors the cluster cannot run, or that would leave no CPU to decode (Ray Data
-    gives each GPU actor one CPU as well: with none left, the scan would wait forever)."""
+    """UserError for GPU actors the cluster cannot run, or actors that would leave too few CPUs for one
+    decode task (each actor takes one CPU, a GPU actor too; a decode task --decode-cpus): with too few
+    left, the scan would wait forever."""
     import ray
 
-    if options.gpus_per_actor == 0:
-        return
     resources = ray.cluster_resources()
+    if options.gpus_per_actor == 0:
+        cpus = resources.get("CPU", 0)
+        if cpus < options.num_actors + options.decode_cpus:
+            raise UserError(
+                f"--num-actors {options.num_actors} detector actors take one CPU each and a decode task "
+                f"{options.decode_cpus} (--decode-cpus), but the Ray cluster has {cpus:g} CPUs: use fewer actors or a smaller --decode-cpus"
+            )
+        return
     if resources.get("GPU", 0) < options.gpus_per_actor:
         raise UserError(
             f"--gpus-per-actor {options.gpus_per_actor} but the Ray cluster has no such GPUs; "
