@@ -22,3 +22,12 @@ def test_gpu_workers_and_our_environment():
     assert "pip install -q -e ~/lavida" in setup and "torch==2.14.1" in setup
     assert config["file_mounts"]["~/lavida"] == "."
     assert all("lavida-env/bin/ray start" in " ".join(config[k]) for k in ("head_start_ray_commands", "worker_start_ray_commands"))
+
+
+def test_a_cpu_only_worker_type_for_decoding():
+    """Decode tasks need CPUs only: a worker type without a GPU that the autoscaler can add (0..N)."""
+    config = prepare_config(yaml.safe_load(CONFIG.read_text()))
+    cpu = config["available_node_types"]["cpu_worker"]
+    assert cpu["node_config"]["InstanceType"].startswith(("c", "m")) and cpu["min_workers"] == 0 and cpu["max_workers"] >= 1
+    assert cpu["resources"].get("GPU", 0) == 0
+    assert cpu["node_config"]["ImageId"] == config["available_node_types"]["gpu_worker"]["node_config"]["ImageId"]  # same environment
