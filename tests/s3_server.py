@@ -24,6 +24,7 @@ import http.server
 import json
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -53,13 +54,18 @@ IDENTITIES = {
 }
 
 
+# Ports are drawn from 20000-22767 (gRPC twins 30000-32767): below the kernel's ephemeral range (32768+,
+# where every outgoing connection takes its local port, so a port seen free there can be taken before the
+# server binds it: that lost a CI run) and above Ray's worker ports (10002-19999).
+PORT_RANGE = (20000, 22768)
+
+
 def free_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now (and whose +10000 gRPC twin is free too)."""
+    """A TCP port that is free on 127.0.0.1 right now, outside the ephemeral range, whose +10000 gRPC twin is free too."""
+    rng = random.Random()
     while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 55000 and _is_free(port + 10000):
+        port = rng.randrange(*PORT_RANGE)
+        if _is_free(port) and _is_free(port + 10000):
             return port
 
 
@@ -138,13 +144,18 @@ def start_s3_server(tmp_dir: str | Path, *, prefer: str = "seaweedfs") -> S3Serv
     if os.environ.get("CI") == "true" and prefer == "seaweedfs":
         starters = [_start_seaweedfs]  # CI tests the real store or fails: no silent fallback to an emulator
     for start in starters:
-        server = start(tmp_dir)
-        if server is not None and _wait_ready(server, timeout_s=90):
-            log.info("S3 server: %s at %s", server.kind, server.endpoint_url)
-            return server
-        if server is not None:
-            log.warning("%s did not come up; log:\n%s", server.kind, server.log_path.read_text()[-3000:])
+        for _attempt in range(3):  # another process may bind one of the chosen ports first: choose again
+            server = start(tmp_dir)
+            if server is not None and _wait_ready(server, timeout_s=90):
+                log.info("S3 server: %s at %s", server.kind, server.endpoint_url)
+                return server
+            if server is None:
+                break
             server.stop()
+            output = server.log_path.read_text(errors="replace")
+            log.warning("%s did not come up; log:\n%s", server.kind, output[-3000:])
+            if "address already in use" not in output:
+                break
     raise RuntimeError(f"no S3-compatible server could be started ({' nor '.join(s.__name__ for s in starters)})")
 
 
