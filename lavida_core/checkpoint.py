@@ -27,8 +27,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from peft import LoraConfig as PeftLoraConfig
-from peft import inject_adapter_in_model
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from transformers import CLIPModel, CLIPTextModel, PreTrainedTokenizerBase, Qwen2VLForConditionalGeneration
@@ -132,6 +130,9 @@ def _assemble(
     vocab_size = max(config.mllm.vocab_size, len(qwen_tokenizer))
     qwen = _build_qwen(config, ids, checkpoint.qwen_dir, vocab_size=vocab_size, dtype=dtype)
     if config.lora.r > 0:
+        from peft import LoraConfig as PeftLoraConfig  # here: importing peft costs ~3 s, and only a build needs it
+        from peft import inject_adapter_in_model
+
         for targets, part in (
             (config.lora.target_modules, qwen.model.language_model),
             (config.lora.vision_target_modules, qwen.model.visual),

@@ -5,10 +5,12 @@ run jobs without asking for it get Ray from `jobs.scan.ray_session.connect_ray` 
 fixture replaces such an instance with its own (test helpers importable in actors, one torch thread
 per worker) the first time a test asks for it.
 
-Tiers: a test that starts Ray, an S3 server, Chromium or any other process is `slow`
-(`bash scripts/test.sh -m "not slow"` is the fast tier; CI runs both). Enforced, not by convention:
-a test that uses a fixture that starts one (SLOW_FIXTURES) is marked slow here, and a test not
-marked slow that starts a process anyway fails, naming the command.
+Tiers: a test that starts Ray, an S3 server, Chromium or any other process is `slow`, and so is
+one that spends more than ~2 s of CPU on its own (a training run that must learn, a property test
+over a real OUT): `bash scripts/test.sh -m "not slow"` is the fast tier (about a minute), CI runs both.
+Enforced for processes, not by convention: a test that uses a fixture that starts one
+(SLOW_FIXTURES) is marked slow here, and a test not marked slow that starts a process anyway fails,
+naming the command. The CPU rule is kept by hand: `pytest -m "not slow" --durations=10` shows it.
 """
 
 import os

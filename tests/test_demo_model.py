@@ -87,6 +87,7 @@ def scored(tmp_path_factory):
     return {p.name: set_metrics(p, results[p.name], protocol="reference") for p in prepared}
 
 
+@pytest.mark.slow  # over ~2 s of CPU work: the full tier's (conftest.py)
 @pytest.mark.parametrize("kind", list(TEST_SEEDS))
 def test_shipped_weights_score_anomalous_frames_above_normal_ones(scored, kind):
     frame_auc, measured = scored[kind]["frame_auc"], MEASURED[kind]
@@ -94,6 +95,7 @@ def test_shipped_weights_score_anomalous_frames_above_normal_ones(scored, kind):
     assert scored[kind]["pixel_auc"] > 0.75, scored[kind]  # the masks cover the anomaly, from the mask logits
 
 
+@pytest.mark.slow  # over ~2 s of CPU work: the full tier's (conftest.py)
 def test_shipped_weights_read_the_prompt_on_novel_combinations(tmp_path):
     """A novel anomaly is the one never-trained combination in its video, so a score that answers to
     anything unfamiliar would pass the test above without reading the prompt. Named with a prompt for

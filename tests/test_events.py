@@ -203,6 +203,7 @@ def reference_events(scores: list[float], times: list[float], p: EventParams, du
 score_lists = st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=1, max_size=30)
 
 
+@pytest.mark.slow  # over ~2 s of CPU work: the full tier's (conftest.py)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     videos=st.lists(score_lists, min_size=1, max_size=4),

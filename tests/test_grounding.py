@@ -96,6 +96,7 @@ def _held_out_auc(model, head, loaded, shapes: ShapesConfig) -> float:
     return roc_auc_score(np.concatenate(labels), np.concatenate(scores))
 
 
+@pytest.mark.slow  # over ~2 s of CPU work: the full tier's (conftest.py)
 def test_a_short_grounding_run_learns_to_find_named_shapes_in_unseen_videos():
     torch.manual_seed(0)
     loaded = build_lavida(preset("tiny"))

@@ -213,6 +213,7 @@ def test_another_profile_is_refused_and_rescan_replaces_atomically(tmp_path):
     assert after.execute("SELECT count(*), min(run_id), max(run_id) FROM embeddings").fetchone() == (3, "run4", "run4")
 
 
+@pytest.mark.slow  # over ~2 s of CPU work: the full tier's (conftest.py)
 def test_a_reader_never_sees_both_or_neither_while_a_video_is_rescanned(tmp_path):
     out, a = tmp_path / "out", video_file("a")
     scan_rows(out, "run0", {a: full_rows(a)})
