@@ -9,6 +9,7 @@ mean R, G, B and 1 (so the scan writes an `embeddings` row per clip, as with LAV
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -82,4 +83,22 @@ class GpuShareDetector(BrightDetector):
         deadline = time.monotonic() + 60
         while len([f for f in os.listdir(folder) if f.endswith(".txt")]) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
+        return cls(model)
+
+
+class PlacementDetector(BrightDetector):
+    """FAKE: BrightDetector that records, once per actor, where Ray placed it: a file `<pid>.json` in
+    $LAVIDA_FAKE_GPU_LOG with its node's id and total resources and the resources the actor holds."""
+
+    @classmethod
+    def load(cls, model: str = "tiny", *, device: str = "cpu", dtype: str | None = None, base_paths: dict | None = None) -> BrightDetector:
+        import ray
+
+        context = ray.get_runtime_context()
+        node = next(n for n in ray.nodes() if n["NodeID"] == context.get_node_id())
+        held = {name: amount for name, amount in context.get_assigned_resources().items() if name in ("CPU", "GPU")}
+        node_resources = {name: node["Resources"].get(name, 0.0) for name in ("CPU", "GPU")}
+        record = {"node_id": node["NodeID"], "node": node_resources, "held": held}
+        with open(os.path.join(os.environ["LAVIDA_FAKE_GPU_LOG"], f"{os.getpid()}.json"), "w") as file:
+            json.dump(record, file)
         return cls(model)

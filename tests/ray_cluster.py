@@ -38,8 +38,9 @@ class RayCluster:
     dashboard_url: str | None = None  # http://127.0.0.1:<port> when started with the dashboard (job server)
     _markers: list[str] = field(default_factory=list)
 
-    def add_worker(self, *, num_cpus: int = 1, object_store_mb: int = 150) -> None:
-        _ray_start(["--address", self.address, *_node_flags(num_cpus, object_store_mb)], self.env)
+    def add_worker(self, *, num_cpus: int = 1, object_store_mb: int = 150, num_gpus: int = 0) -> None:
+        """Start a worker node; num_gpus: LOGICAL GPUs it declares (as start_head's)."""
+        _ray_start(["--address", self.address, *_node_flags(num_cpus, object_store_mb, num_gpus)], self.env)
         self.nodes += 1
         _wait_nodes(self, self.nodes)
 

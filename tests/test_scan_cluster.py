@@ -1,10 +1,13 @@
 """`lavida scan` (the CLI, in a subprocess) on a local Ray cluster of two nodes started by the test.
 
 The head and the worker node have one CPU each: the detector actor holds one CPU for the whole run,
-so the decode tasks must run on the other node, and a run finishes only if both nodes work.
+so the decode tasks must run on the other node, and a run finishes only if both nodes work. The
+worker also declares a (LOGICAL) GPU: a scan with --gpus-per-actor 1 puts its detector there and its
+decoding on the CPU-only head, as cluster.yaml's gpu_workers and cpu_worker split a real cluster.
 The driver is a separate process, so the test can kill -9 it mid-run like a crashed nightly job.
 """
 
+import json
 import math
 import os
 import shutil
@@ -32,13 +35,17 @@ DELAY_S = 0.2
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    # the detector actors read the delay from their raylet's environment (cluster.env), not the driver's
+def cluster(tmp_path_factory):
+    # the detector actors read the delay (and where to record their placement) from their raylet's
+    # environment (cluster.env), not the driver's
+    placements = tmp_path_factory.mktemp("placements")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LAVIDA_FAKE_DELAY_S", str(DELAY_S))
+        env.setenv("LAVIDA_FAKE_GPU_LOG", str(placements))
         cluster = start_head(num_cpus=1)  # cluster.env: this environment, for every node of the cluster
+    cluster.placements = placements
     try:
-        cluster.add_worker(num_cpus=1)
+        cluster.add_worker(num_cpus=1, num_gpus=1)  # a GPU node whose one CPU a detector actor holds
         yield cluster
     finally:
         cluster.stop()
@@ -83,7 +90,12 @@ def test_two_node_rows_equal_single_node(cluster, tmp_path):
         single = run_scan({**cluster.env, "RAY_TMPDIR": ray_tmp}, archive, tmp_path / "single", *options, status=EXIT_FAILED_VIDEOS)
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    two = run_scan(cluster.env, archive, tmp_path / "two", *options, "--ray-address", cluster.address, status=EXIT_FAILED_VIDEOS)
+    # two nodes: the detector (one GPU and the one CPU of the GPU node) on the worker, decoding on the
+    # head, the only node with a CPU left: the split of cluster.yaml's GPU and CPU-only nodes
+    on_gpu = ["--gpus-per-actor", "1", "--detector-class", "fake_detector:PlacementDetector"]  # FAKE: BrightDetector's rows
+    two = run_scan(cluster.env, archive, tmp_path / "two", *options, *on_gpu, "--ray-address", cluster.address, status=EXIT_FAILED_VIDEOS)
+    placed = [json.loads(path.read_text()) for path in cluster.placements.glob("*.json")]
+    assert placed and all(p["node"] == {"CPU": 1.0, "GPU": 1.0} and p["held"] == {"CPU": 1.0, "GPU": 1.0} for p in placed), placed
     n_ok = sum(s == "ok" for s in expected.values())
     for line in (single, two):
         assert f"{n_ok} ok, {len(expected) - n_ok} failed, 0 skipped; list the failed videos with" in line, line
