@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,9 +100,11 @@ def test_sigint_mid_scan_stops_cleanly_and_a_rerun_resumes(tmp_path):
     folder.mkdir()
     for k in range(6):
         write_video(folder / f"v{k}.mp4", width=64, height=48, n_frames=40)
-    # FAKE detector that takes 0.3 s a clip (60 clips): the run is still going when the signal comes
+    # FAKE detector that takes 0.3 s a clip (60 clips): the run is still going when the signal comes.
+    # --plan-bytes 0: each video decoded by tasks of its own, so videos reach the detector (and OUT) one
+    # by one; small files are otherwise decoded 8 to a task and all six would commit together
     command = [sys.executable, "-m", "jobs.cli", "scan", folder, "--out", out, "--sample-interval", "1", "--frames-per-clip", "4",
-               "--batch-size", "1", "--anomaly", "x", "--commit-every", "1",
+               "--batch-size", "1", "--anomaly", "x", "--commit-every", "1", "--plan-bytes", "0",
                "--detector-class", "fake_detector:SlowBrightDetector"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "OMP_NUM_THREADS": "1", "LAVIDA_FAKE_DELAY_S": "0.3"}
     # the default SIGINT disposition in the child, whatever this process inherited (a shell's background
@@ -119,6 +122,7 @@ def test_sigint_mid_scan_stops_cleanly_and_a_rerun_resumes(tmp_path):
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
     assert "interrupted" in last and "run the same command again to resume" in last and "of 6 videos were committed" in last
+    assert re.search(r"\b[1-5] of 6 videos were committed", last), last  # the signal landed mid-run
 
     # the same command again; its detector need not be slow now (FAKE scores do not depend on the delay)
     rerun = subprocess.run(list(map(str, command)), cwd=tmp_path, env={**env, "LAVIDA_FAKE_DELAY_S": "0"}, capture_output=True, text=True,

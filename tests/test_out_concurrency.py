@@ -34,6 +34,10 @@ SLOW = ["--detector-class", "fake_detector:SlowBrightDetector"]
 FAST = ["--detector-class", "fake_detector:BrightDetector"]
 MEET = ["--detector-class", "rendezvous_detector:RendezvousSlowDetector"]  # SLOW, both scans' scoring starts together
 KEYS = "SELECT video_id, frame_index, score FROM frames ORDER BY 1, 2"
+# Each video planned and decoded by tasks of its own, so that videos reach the detector, and OUT, one by
+# one, as a kill, an outage or the other scan's commits need: files under --plan-bytes (16 MiB) are
+# otherwise decoded up to 8 to a task and reach the detector, and OUT, together.
+ONE_BY_ONE = ["--plan-bytes", "0"]
 
 
 class Scan:
@@ -148,9 +152,7 @@ EMBEDDINGS_ONCE = """
 def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
-    # --plan-bytes 0: each video is planned and decoded by tasks of its own, so videos reach the detector
-    # one by one (files under 16 MiB are otherwise decoded 8 to a task and reach it, and OUT, together)
-    scan = Scan(source, out, *SLOW, "--commit-every", "2", "--plan-bytes", "0", delay_s=0.5)
+    scan = Scan(source, out, *SLOW, *ONE_BY_ONE, "--commit-every", "2", delay_s=0.5)
     wait_for(lambda: committed(out) >= 2, scan.process)  # the next batch is under way: clips scored, not committed
     scan.kill()
     done = committed(out)
@@ -169,7 +171,7 @@ def test_two_scans_of_different_folders_into_one_out_at_once(local_ray, tmp_path
     out = tmp_path / "out"
     # 1.5 s a video once both score: 4 commits each, over 6 s
     scans = [
-        Scan(folder, out, *MEET, "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
+        Scan(folder, out, *MEET, *ONE_BY_ONE, "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
         for folder in (first, second)
     ]
     results = [scan.finish() for scan in scans]
@@ -278,7 +280,7 @@ def test_two_scans_into_one_s3_out_at_once(s3_server, local_ray, tmp_path):
     second = archive(tmp_path / "south", ["s0", "s1", "s2"])
     url = "s3://concurrency/shared"
     scans = [
-        Scan(folder, url, *MEET, *s3_args(s3), "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
+        Scan(folder, url, *MEET, *ONE_BY_ONE, *s3_args(s3), "--commit-every", "1", delay_s=0.5, env=meeting(tmp_path / "meet", folder.name))
         for folder in (first, second)
     ]
     results = [scan.finish() for scan in scans]
@@ -296,7 +298,7 @@ def test_two_scans_into_one_s3_out_at_once(s3_server, local_ray, tmp_path):
 def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(s3, local_ray, tmp_path):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(6)])
     url = "s3://results/out"
-    scan = Scan(source, url, *SLOW, *s3_args(s3), "--commit-every", "1", delay_s=1.0)
+    scan = Scan(source, url, *SLOW, *ONE_BY_ONE, *s3_args(s3), "--commit-every", "1", delay_s=1.0)
     wait_for(lambda: s3_committed(s3, url) >= 1, scan.process)
     s3.process.terminate()  # the outage
     s3.process.wait()

@@ -112,8 +112,9 @@ def test_kill_driver_mid_run_then_rerun(cluster, tmp_path):
     for k in range(n_videos):
         write_video(archive / f"cam{k:02d}.mp4", width=64, height=48, n_frames=n_frames)
     out = tmp_path / "out"
+    # --plan-bytes 0: videos reach the detector one by one (small files are otherwise decoded 8 to a task)
     options = ["--sample-interval", str(interval), "--frames-per-clip", "4", "--batch-size", "1", "--ray-address", cluster.address,
-               "--commit-every", "2"]  # fmt: skip
+               "--commit-every", "2", "--plan-bytes", "0"]  # fmt: skip
     # SlowBrightDetector: 8 clips a video at DELAY_S each, a batch of 2 videos takes >= 3.2 s on any machine
     log = tmp_path / "killed.log"
     with open(log, "w") as stderr:
