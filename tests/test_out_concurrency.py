@@ -308,6 +308,8 @@ def test_an_s3_outage_mid_run_is_one_line_and_a_rerun_loses_and_repeats_nothing(
     # one line naming OUT: the commit it could not make, or the store that stopped answering (whichever met the outage first)
     said = re.match(r"lavida scan: error: (cannot .*|s3://results/out: the S3 endpoint does not answer)", last)
     assert status == 2 and said and url in last, stderr[-3000:]
+    # ... and what the run kept, and what to do
+    assert re.search(r"; [1-5] of 6 videos were committed by this run .* run the same command again to resume", last), last
     assert "Traceback" not in stderr
     s3.restart()
     done = s3_committed(s3, url)

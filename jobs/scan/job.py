@@ -24,6 +24,7 @@ from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK, Interrupted, UserErr
 from jobs.common.progress import Progress
 from jobs.out.leases import LEASES
 from jobs.out.storage import is_remote
+from jobs.out.tables import OutUnavailable
 from jobs.scan.listing import VideoFile, describe_uris, list_videos
 from jobs.scan.options import (
     DEFAULT_ANOMALY_TYPES,
@@ -143,6 +144,11 @@ def scan(options: ScanOptions) -> ScanSummary:
                 f"({writer.counts['ok']} ok, {writer.counts['failed']} failed) and nothing half-written is visible; "
                 "run the same command again to resume"
             ) from None
+        except OutUnavailable as error:  # OUT's store failed mid-run (a server down, a disk full): say what was kept
+            raise OutUnavailable(
+                f"{error}; {writer.counts['ok'] + writer.counts['failed']} of {len(plan.todo)} videos were committed by this run "
+                "and nothing half-written is visible: run the same command again to resume once OUT's storage is back"
+            ) from error
     finally:
         writer.close()
     return ScanSummary(run_id=run_id, n_ok=writer.counts["ok"], n_failed=writer.counts["failed"], n_skipped=n_skipped)
