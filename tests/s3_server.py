@@ -58,14 +58,18 @@ IDENTITIES = {
 # where every outgoing connection takes its local port, so a port seen free there can be taken before the
 # server binds it: that lost a CI run) and above Ray's worker ports (10002-19999).
 PORT_RANGE = (20000, 22768)
+_HANDED_OUT: set[int] = set()  # never the same port twice in this process (one server asks for several before binding any)
 
 
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now, outside the ephemeral range, whose +10000 gRPC twin is free too."""
     rng = random.Random()
+    if len(_HANDED_OUT) >= (PORT_RANGE[1] - PORT_RANGE[0]) // 2:  # a long session: the oldest servers are long gone
+        _HANDED_OUT.clear()
     while True:
         port = rng.randrange(*PORT_RANGE)
-        if _is_free(port) and _is_free(port + 10000):
+        if port not in _HANDED_OUT and _is_free(port) and _is_free(port + 10000):
+            _HANDED_OUT.add(port)
             return port
 
 
