@@ -8,6 +8,7 @@ Interface that jobs rely on (stable):
     det.detect(frames, anomaly_types) -> ClipDetection
         frames: np.ndarray uint8 [T, H, W, 3] (RGB), anomaly_types: list[str] (non-empty)
     det.detect_batch(clips, anomaly_types) -> list[ClipDetection]   # clips: list of such arrays
+        (or of lavida_core.frames.ScaledClip: frames decoded at the towers' sizes, masks at the video's)
     ClipDetection.scores: np.ndarray float32 [T] in 0..1
     ClipDetection.masks:  np.ndarray bool [T, H, W] at each frame's own resolution
     ClipDetection.score_logits, .mask_logits: float32 [T], [T, h, w] the raw logits (evaluation)
@@ -32,7 +33,7 @@ import torch
 from lavida_core.checkpoint import LoadedLavida, build_lavida, load_lavida, parameter_count
 from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import InputError
-from lavida_core.frames import clip_pixels, masks_at_frame_size, validate_clip
+from lavida_core.frames import Clip, clip_frames, clip_pixels, frame_size, masks_at_frame_size, validate_clip
 from lavida_core.inputs import build_inputs, move_inputs
 from lavida_core.model_folders import SHIPPED_MODELS, model_folder
 from lavida_core.modeling.model import LavidaInputs
@@ -108,7 +109,7 @@ class LavidaDetector:
         return self.detect_batch([frames], anomaly_types)[0]
 
     @torch.inference_mode()
-    def detect_batch(self, clips: list[np.ndarray], anomaly_types: list[str]) -> list[ClipDetection]:
+    def detect_batch(self, clips: list[Clip], anomaly_types: list[str]) -> list[ClipDetection]:
         if not isinstance(clips, (list, tuple)) or len(clips) == 0:
             raise InputError("give at least one clip")
         clips = [validate_clip(c) for c in clips]
@@ -123,7 +124,7 @@ class LavidaDetector:
         best_logits = best.float().cpu().numpy()  # [sum T, h, w]
         results, start = [], 0
         for clip in clips:
-            t, h, w, _ = clip.shape
+            t, (h, w) = len(clip), frame_size(clip)
             frames = slice(start, start + t)
             start += t
             results.append(
@@ -141,7 +142,7 @@ class LavidaDetector:
         return self.model.retrieval is not None
 
     @torch.inference_mode()
-    def embed_clips(self, clips: list[np.ndarray]) -> np.ndarray:
+    def embed_clips(self, clips: list[Clip]) -> np.ndarray:
         """float32 [B, P]: each clip's mean frame embedding in CLIP's joint space, L2-normalised.
         The mean of unit vectors retrieves a clip by what most of its frames show; a short event
         inside a clip still moves it (measured in bench/RESULTS.md, issue 30)."""
@@ -149,13 +150,13 @@ class LavidaDetector:
             raise InputError(f"model {self.model_name!r} has no CLIP image tower (its config has no `retrieval` part)")
         clips = [validate_clip(c) for c in clips]
         retrieval = self.model.retrieval
-        pixels = torch.cat([clip_pixels(c, image_size=retrieval.config.image_size) for c in clips])
+        pixels = torch.cat([clip_pixels(clip_frames(c), image_size=retrieval.config.image_size) for c in clips])
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._dtype == torch.bfloat16):
             frames = retrieval.embed_images(pixels.to(self.device, self._dtype)).float()  # [sum T, P]
         means = torch.stack([part.mean(dim=0) for part in torch.split(frames, [len(c) for c in clips])])
         return torch.nn.functional.normalize(means, dim=-1).cpu().numpy().astype(np.float32)
 
-    def prepare(self, clips: list[np.ndarray], names: list[str]) -> LavidaInputs:
+    def prepare(self, clips: list[Clip], names: list[str]) -> LavidaInputs:
         """The model's inputs for validated clips, on the detector's device (what detect_batch runs)."""
         inputs = build_inputs(
             clips,

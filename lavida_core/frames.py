@@ -5,16 +5,21 @@
 - `sam_images`: SAM2's image input (square resize, ImageNet normalisation).
 - `clip_pixels`: CLIP's image input (shortest side resize, centre crop, CLIP normalisation), for search.
 - `masks_at_frame_size`: low-resolution mask logits back to each frame's own size.
+- `InputSizes`, `ScaledClip`: a clip decoded at the sizes the towers read (`lavida scan
+  --frames-at-model-size`); the three functions above then resize nothing (a resize to an array's
+  own size is the identity) and masks still come back at the video's size.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lavida_core.config import LavidaConfig
 from lavida_core.errors import InputError
 
 QWEN_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's statistics, which Qwen2-VL reuses
@@ -27,8 +32,90 @@ MAX_FRAMES_PER_CLIP = 256
 MAX_ASPECT_RATIO = 200
 
 
-def validate_clip(frames: object) -> np.ndarray:
-    """Check one clip: a uint8 array [T, H, W, 3], 1 <= T <= 256, 1 <= H, W <= 8192."""
+@dataclass(frozen=True)
+class InputSizes:
+    """The frame sizes a model's towers read, from its config (inference pixel budget): Qwen2-VL's
+    smart-resized frame, SAM2's square, CLIP's centre crop (None: the model has no image tower)."""
+
+    factor: int  # Qwen's patch size x merge size: its frame sides are multiples of this
+    min_pixels: int
+    max_pixels: int
+    sam_size: int
+    clip_size: int | None
+
+    @classmethod
+    def of(cls, config: LavidaConfig) -> InputSizes:
+        mllm = config.mllm
+        return cls(
+            factor=mllm.patch_size * mllm.spatial_merge_size,
+            min_pixels=mllm.min_pixels,
+            max_pixels=mllm.max_pixels,
+            sam_size=config.image_encoder.image_size,
+            clip_size=config.retrieval.image_size if config.retrieval is not None else None,
+        )
+
+    def qwen(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) Qwen2-VL reads a frame of this size at (read as it is: `qwen_video_patches(sized=True)`)."""
+        return smart_resize(height, width, factor=self.factor, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+
+    def clip_resized(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) CLIP resizes a frame to before its centre crop (`clip_pixels`' rule)."""
+        assert self.clip_size is not None
+        return clip_resize(height, width, self.clip_size)
+
+
+@dataclass(frozen=True)
+class ScaledClip:
+    """One clip decoded at `InputSizes` (uint8 RGB, T frames each): `qwen` [T, qh, qw, 3], `sam`
+    [T, S, S, 3], `clip` [T, C, C, 3] (the centre crop) or None, and the video's own frame size, at
+    which the masks are returned (the OUT contract)."""
+
+    qwen: np.ndarray
+    sam: np.ndarray
+    clip: np.ndarray | None
+    height: int
+    width: int
+
+    def __len__(self) -> int:
+        return len(self.qwen)
+
+
+Clip = np.ndarray | ScaledClip  # what the detector and build_inputs take
+
+
+def qwen_frames(clip: Clip) -> np.ndarray:
+    return clip.qwen if isinstance(clip, ScaledClip) else clip
+
+
+def sam_frames(clip: Clip) -> np.ndarray:
+    return clip.sam if isinstance(clip, ScaledClip) else clip
+
+
+def clip_frames(clip: Clip) -> np.ndarray:
+    if isinstance(clip, ScaledClip):
+        if clip.clip is None:
+            raise InputError("the clip was decoded without CLIP's frames (for a model without an image tower)")
+        return clip.clip
+    return clip
+
+
+def frame_size(clip: Clip) -> tuple[int, int]:
+    """(height, width) of the video's frames: the size masks are returned at."""
+    return (clip.height, clip.width) if isinstance(clip, ScaledClip) else (clip.shape[1], clip.shape[2])
+
+
+def validate_clip(frames: object) -> Clip:
+    """Check one clip: a uint8 array [T, H, W, 3], 1 <= T <= 256, 1 <= H, W <= 8192 (or a ScaledClip
+    whose arrays are each such a clip of T frames)."""
+    if isinstance(frames, ScaledClip):
+        parts = [frames.qwen, frames.sam] + ([] if frames.clip is None else [frames.clip])
+        for part in parts:
+            validate_clip(part)
+        if len({len(part) for part in parts}) != 1:
+            raise InputError(f"a scaled clip's arrays have different frame counts: {[len(part) for part in parts]}")
+        if not (1 <= frames.height <= MAX_SIDE and 1 <= frames.width <= MAX_SIDE):
+            raise InputError(f"frame size {frames.width}x{frames.height} is outside 1..{MAX_SIDE} pixels per side")
+        return frames
     if not isinstance(frames, np.ndarray):
         raise InputError(f"frames must be a numpy array of shape [T, H, W, 3], got {type(frames).__name__}")
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -81,11 +168,17 @@ def qwen_video_patches(
     merge_size: int,
     min_pixels: int,
     max_pixels: int,
+    sized: bool = False,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
-    """Qwen2-VL video input: patches [t*gh*gw, 3*tp*p*p] and grid (t, gh, gw), in Qwen's patch order."""
+    """Qwen2-VL video input: patches [t*gh*gw, 3*tp*p*p] and grid (t, gh, gw), in Qwen's patch order.
+    sized: the frames are already at their smart-resized size (a ScaledClip's), read as they are
+    (smart_resize is not idempotent where min_pixels is close to max_pixels)."""
     _, height, width, _ = frames.shape
     factor = patch_size * merge_size
-    rh, rw = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
+    if sized:
+        rh, rw = height, width
+    else:
+        rh, rw = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     x = _to_float_chw(frames)
     x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
     x = _normalise(x.clamp(0, 255), QWEN_MEAN, QWEN_STD)  # [T, 3, rh, rw]
@@ -112,13 +205,17 @@ def clip_pixels(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
     CLIP-normalised. Resized as uint8 in channels-last layout: torch's fast path, ~5x the float one
     on a 320x240 frame (the resize is most of what the search embedding costs the scan)."""
     x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
-    height, width = x.shape[-2:]
-    scale = image_size / min(height, width)
-    rh, rw = max(image_size, round(height * scale)), max(image_size, round(width * scale))
+    rh, rw = clip_resize(*x.shape[-2:], image_size)
     x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
     top, left = (rh - image_size) // 2, (rw - image_size) // 2
     x = x[:, :, top : top + image_size, left : left + image_size].float()
     return _normalise(x, CLIP_MEAN, CLIP_STD)
+
+
+def clip_resize(height: int, width: int, image_size: int) -> tuple[int, int]:
+    """CLIP's resize: the shortest side to `image_size`, the other in proportion."""
+    scale = image_size / min(height, width)
+    return max(image_size, round(height * scale)), max(image_size, round(width * scale))
 
 
 def masks_at_frame_size(mask_logits: torch.Tensor, height: int, width: int) -> np.ndarray:

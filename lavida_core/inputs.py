@@ -20,7 +20,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from lavida_core.config import LavidaConfig, MLLMConfig
-from lavida_core.frames import qwen_video_patches, sam_images
+from lavida_core.frames import Clip, ScaledClip, qwen_frames, qwen_video_patches, sam_frames, sam_images
 from lavida_core.modeling.model import LavidaInputs
 from lavida_core.tokenizer import choose_prompt, encode_anomaly_types, encode_prompt
 
@@ -46,7 +46,7 @@ def prompt_rng(clip: np.ndarray, names: list[str]) -> np.random.Generator:
 
 
 def build_inputs(
-    clips: list[np.ndarray],
+    clips: list[Clip],
     anomaly_types: list[list[str]],
     *,
     config: LavidaConfig,
@@ -56,14 +56,16 @@ def build_inputs(
     is_image: list[bool] | None = None,
     rng: np.random.Generator | None = None,
 ) -> LavidaInputs:
-    """clips: validated uint8 [T, H, W, 3] arrays; anomaly_types: the names asked for each clip.
+    """clips: validated uint8 [T, H, W, 3] arrays (or ScaledClips: each tower reads its own array);
+    anomaly_types: the names asked for each clip.
 
     training: the training pixel budget and LM labels; is_image: per clip, an image sample (T == 1);
     rng: draws the prompt templates (None: seeded by each clip, see the module docstring)."""
     mllm = config.mllm
     is_image = is_image or [False] * len(clips)
     patches, grids, prompts, labels = [], [], [], []
-    for clip, names, image in zip(clips, anomaly_types, is_image, strict=True):
+    for scaled, names, image in zip(clips, anomaly_types, is_image, strict=True):
+        clip = qwen_frames(scaled)
         if image and clip.shape[0] != 1:
             raise ValueError(f"an image sample has one frame, got {clip.shape[0]}")
         min_pixels, max_pixels = pixel_budget(mllm, image=image, training=training)
@@ -74,6 +76,7 @@ def build_inputs(
             merge_size=mllm.spatial_merge_size,
             min_pixels=min_pixels,
             max_pixels=max_pixels,
+            sized=isinstance(scaled, ScaledClip),
         )  # an image is one frame, repeated to a temporal patch as Qwen's image processor does
         patches.append(patches_b)
         grids.append(grid)
@@ -88,8 +91,8 @@ def build_inputs(
         input_ids=_right_pad(prompts, qwen_tokenizer.pad_token_id),
         pixel_values=torch.cat(patches),
         grid_thw=torch.tensor(grids, dtype=torch.long),
-        sam_images=torch.cat([sam_images(c, image_size=config.image_encoder.image_size) for c in clips]),
-        frames_per_clip=[c.shape[0] for c in clips],
+        sam_images=torch.cat([sam_images(sam_frames(c), image_size=config.image_encoder.image_size) for c in clips]),
+        frames_per_clip=[len(c) for c in clips],
         text_input_ids=[t["input_ids"] for t in texts],
         text_attention_mask=[t["attention_mask"] for t in texts],
         labels=_right_pad(labels, IGNORE_INDEX) if training else None,

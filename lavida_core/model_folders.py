@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lavida_core.config import PRESETS, LavidaConfig, preset
 from lavida_core.errors import CheckpointError
 
 CONFIG_FILE = "lavida.json"
@@ -79,3 +80,13 @@ def read_meta(folder: Path) -> dict:
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{meta_path} has format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
     return meta
+
+
+def model_config(model: str) -> LavidaConfig:
+    """The config of a --model value (a preset, a shipped model or a model folder), without its weights."""
+    if model in PRESETS:
+        return preset(model)
+    folder = model_folder(model)
+    if folder is None:
+        raise CheckpointError(f"--model {model!r} is neither a preset, a shipped model nor a model folder")
+    return LavidaConfig.from_dict(read_meta(folder)["config"])

@@ -97,7 +97,9 @@ class PlannedRow(VideoFields):
 class DecodedRow(ClipFields):
     """decode -> detect."""
 
-    frames: np.ndarray  # uint8 [T, H, W, 3]
+    frames: np.ndarray  # uint8 [T, H, W, 3]; with --frames-at-model-size, at Qwen2-VL's size (H, W: height, width)
+    sam_frames: np.ndarray  # uint8 [T, S, S, 3] at SAM2's size with --frames-at-model-size, else [0, 1, 1, 3]
+    clip_frames: np.ndarray  # uint8 [T, C, C, 3] CLIP's crop with --frames-at-model-size (and an image tower), else [0, 1, 1, 3]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -131,6 +131,32 @@ def test_masks_decode_to_each_frames_size(local_ray, tmp_path):
         assert (mask & square).sum() / (mask | square).sum() > 0.8
 
 
+def test_frames_at_model_size_score_as_the_default_and_are_a_profile_of_their_own(local_ray, tmp_path):
+    """--frames-at-model-size through the whole pipeline (the shipped demo model): the same frames, the
+    same scores within what a fraction of a level of pixels moves, masks where the default has them and
+    at each video's size (tests/test_frame_scaling.py checks the sizes on masks that are there); OUT
+    keeps the two profiles apart."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    sizes = {"wide.mp4": (96, 48), "tall.mkv": (64, 96)}  # (width, height)
+    for name, (width, height) in sizes.items():
+        write_video(folder / name, codec="h264", width=width, height=height, n_frames=12)
+    query = "select regexp_extract(uri, '[^/]+$'), frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
+    demo = dict(model="demo", anomaly_types=("a white square",), sample_interval=5)  # a trained model: it segments
+    scan(options(folder, tmp_path / "plain", **demo))
+    scaled = scan(options(folder, tmp_path / "scaled", frames_at_model_size=True, **demo))
+    assert (scaled.n_ok, scaled.n_failed) == (2, 0)
+    plain_rows, scaled_rows = sql(tmp_path / "plain", query), sql(tmp_path / "scaled", query)
+    assert [row[:3] for row in scaled_rows] == [row[:3] for row in plain_rows] and len(scaled_rows) == 2 * 3
+    for (name, _, _, plain_score, plain_rle), (_, _, _, score, rle) in zip(plain_rows, scaled_rows, strict=True):
+        assert abs(score - plain_score) < 0.01 and (rle is None) == (plain_rle is None)
+        if rle is not None:
+            width, height = sizes[name]
+            assert mask_utils.decode({"size": rle["size"], "counts": rle["counts"]}).shape == (height, width)
+    with pytest.raises(UserError, match="--frames-at-model-size"):
+        scan(options(folder, tmp_path / "scaled", **demo))  # the default profile into the scaled OUT
+
+
 def test_new_and_replaced_files(local_ray, tmp_path):
     folder = tmp_path / "archive"
     folder.mkdir()

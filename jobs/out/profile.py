@@ -20,10 +20,15 @@ class ScanProfile:
     anomaly_types: tuple[str, ...]
     sample_interval: int
     frames_per_clip: int
+    # frames converted at the model's sizes by the decoder (--frames-at-model-size): pixels differ a
+    # little from the model's own resize, so its scores are another profile's (the id of a profile
+    # without it is what it was before the option existed)
+    frames_at_model_size: bool = False
 
     @property
     def profile_id(self) -> str:
-        text = json.dumps([self.model, list(self.anomaly_types), self.sample_interval, self.frames_per_clip])
+        fields = [self.model, list(self.anomaly_types), self.sample_interval, self.frames_per_clip]
+        text = json.dumps(fields + (["frames at model size"] if self.frames_at_model_size else []))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -44,6 +49,8 @@ class ScanProfile:
             said.append(f"sample interval {sampling(other.sample_interval)} (this scan: {sampling(self.sample_interval)})")
         if other.frames_per_clip != self.frames_per_clip:
             said.append(f"{other.frames_per_clip} frames per clip (this scan: {self.frames_per_clip})")
+        if not said and other.profile_id != self.profile_id:  # all that the runs table shows is the same
+            said.append(f"frames {'not ' if self.frames_at_model_size else ''}decoded at the model's sizes (--frames-at-model-size)")
         return "; ".join(said)
 
 

@@ -10,8 +10,9 @@ task: its ROW_WHOLE row (`whole_video`) is decoded whole by one `decode_segment`
 labelled (and committed) by segment; jobs/scan/job.py decides which videos are planned first.
 
 The video is read with jobs/video/reader.py (files in order through PyAV, frame folders, local or s3://);
-only the planned frames are converted, and rows are yielded clip by clip, so a long video never sits in
-memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
+only the planned frames are converted (to full-size RGB, or with `DecodeConfig.scaler` straight to the
+model's input sizes: jobs/video/frame_scaling.py), and rows are yielded clip by clip, so a long video
+never sits in memory whole. Rows are `schemas.stage_rows.DecodedRow`: one per clip, or, when the video fails, one
 error row (status = the error kind) as its last row.
 """
 
@@ -27,11 +28,15 @@ import numpy as np
 from jobs.out.storage import is_remote
 from jobs.scan.listing import VideoFile
 from jobs.scan.options import DEFAULT_CLIPS_PER_SEGMENT
+from jobs.video.frame_scaling import FrameScaler
 from jobs.video.reader import OpenVideo, VideoError, VideoInfo, open_video
 from lavida_core.clips import SAMPLE_KEYFRAMES
+from lavida_core.frames import ScaledClip, frame_size, qwen_frames
 from schemas.stage_rows import ROW_CLIP, ROW_ERROR, ROW_KEPT, ROW_SEGMENT, ROW_WHOLE, DecodedRow, PlannedRow, VideoFields
 
 log = logging.getLogger(__name__)
+
+NO_FRAMES = np.zeros((0, 1, 1, 3), dtype=np.uint8)  # a row without (these) frames
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +46,7 @@ class DecodeConfig:
     storage_options: dict = field(default_factory=dict)
     num_threads: int = 1  # FFmpeg threads per decode task: the Ray CPUs it reserves (--decode-cpus)
     clips_per_segment: int = DEFAULT_CLIPS_PER_SEGMENT  # a longer video is decoded by several tasks
+    scaler: FrameScaler | None = None  # frames converted at the model's sizes (--frames-at-model-size)
 
     @property
     def keyframes(self) -> bool:
@@ -128,7 +134,7 @@ def decode_segment(row: dict, *, config: DecodeConfig) -> Iterator[dict]:
                 segment = dataclasses.replace(item, n_clips=len(wanted), segment_index=segment_index, clip_indices=np.asarray(clip_indices))
                 for clip_index in clip_indices:
                     indices = clips[clip_index]
-                    frames, timestamps = opened.read(indices)
+                    frames, timestamps = opened.read(indices, config.scaler)
                     yield clip_row(segment, info, clip_index, indices, timestamps, frames).as_row()
     except VideoError as error:
         log.warning("%s: %s (%s)", video.uri, error.kind, error)
@@ -179,12 +185,14 @@ def planned(
 
 
 def clip_row(
-    item: PlannedRow, info: VideoInfo, clip_index: int, indices: np.ndarray, timestamps: np.ndarray, frames: np.ndarray
+    item: PlannedRow, info: VideoInfo, clip_index: int, indices: np.ndarray, timestamps: np.ndarray, frames: np.ndarray | ScaledClip
 ) -> DecodedRow:
+    (height, width) = frame_size(frames)
+    scaled = frames if isinstance(frames, ScaledClip) else None
     return DecodedRow(
         **_video_fields(video_file(item.as_row()), info, status="ok", error=""),
-        height=int(frames.shape[1]),
-        width=int(frames.shape[2]),
+        height=int(height),
+        width=int(width),
         row_kind=ROW_CLIP,
         n_clips=item.n_clips,
         segment_index=item.segment_index,
@@ -192,7 +200,9 @@ def clip_row(
         clip_index=clip_index,
         frame_indices=indices.astype(np.int64),  # [T]
         timestamps=timestamps,  # [T]
-        frames=frames,  # [T, H, W, 3]
+        frames=qwen_frames(frames),  # [T, H, W, 3], or at Qwen2-VL's size
+        sam_frames=NO_FRAMES if scaled is None else scaled.sam,
+        clip_frames=NO_FRAMES if scaled is None or scaled.clip is None else scaled.clip,
     )
 
 
@@ -212,7 +222,9 @@ def _without_frames(item: PlannedRow) -> DecodedRow:
         clip_index=-1,
         frame_indices=np.zeros(0, dtype=np.int64),
         timestamps=np.zeros(0, dtype=np.float64),
-        frames=np.zeros((0, 1, 1, 3), dtype=np.uint8),
+        frames=NO_FRAMES,
+        sam_frames=NO_FRAMES,
+        clip_frames=NO_FRAMES,
     )
 
 

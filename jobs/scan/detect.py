@@ -2,7 +2,7 @@
 
 `DetectClips` is the callable class given to `map_batches`: `__init__` loads the detector once per
 actor; `__call__` takes a batch of `schemas.stage_rows.DecodedRow` columns and returns
-`DetectedRow` columns: the `frames` column replaced by `scores` float32 [T] and `mask_counts` (the
+`DetectedRow` columns: the frame columns replaced by `scores` float32 [T] and `mask_counts` (the
 T COCO compressed RLE counts joined by `lavida_core.rle.join_counts`; the mask size is the frame's
 `height` x `width`) and `embedding` (the clip's CLIP image embedding, float32 [P]; empty when the
 detector has no image tower). Error rows pass through. A clip the model fails on becomes an error
@@ -17,10 +17,13 @@ import logging
 import numpy as np
 
 from lavida_core.errors import InputError
+from lavida_core.frames import Clip, ScaledClip
 from lavida_core.rle import encode_rles, join_counts
 from schemas.stage_rows import ROW_CLIP, ROW_ERROR, DecodedRow
 
 log = logging.getLogger(__name__)
+
+FRAME_COLUMNS = ("frames", "sam_frames", "clip_frames")  # what detection replaces
 
 
 class DetectClips:
@@ -58,7 +61,7 @@ class DetectClips:
         counts: list[str] = [""] * n_rows
         embeddings: list[np.ndarray] = [empty] * n_rows
         failures: dict[int, str] = {}
-        clips = [batch["frames"][i] for i in clip_rows]
+        clips = [clip_of(batch, i) for i in clip_rows]
         for i, detection in zip(clip_rows, [] if self.embed_only else self._detect(clips, failures, clip_rows)):
             if detection is None:
                 continue
@@ -66,7 +69,7 @@ class DetectClips:
             counts[i] = join_counts(encode_rles(detection.masks))
         for i, vector in zip(clip_rows, self._embed(clips, failures, clip_rows)):
             embeddings[i] = empty if vector is None else vector  # [P]
-        out = {name: batch[name] for name in DecodedRow.columns() if name != "frames"}  # + DetectedRow's own:
+        out = {name: batch[name] for name in DecodedRow.columns() if name not in FRAME_COLUMNS}  # + DetectedRow's own:
         out["scores"] = _object_column(scores)
         out["mask_counts"] = np.array(counts, dtype=object)
         out["model_trained"] = np.full(n_rows, bool(self.detector.trained))
@@ -90,7 +93,7 @@ class DetectClips:
             try:
                 results.append(self.detector.detect(clip, self.anomaly_types))
             except Exception as error:  # noqa: BLE001 - becomes the video's error row
-                failures[row] = f"model failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}"
+                failures[row] = f"model failed on clip of shape {shape_of(clip)}: {type(error).__name__}: {error}"
                 results.append(None)
         return results
 
@@ -107,9 +110,23 @@ class DetectClips:
             try:
                 results.append(self.detector.embed_clips([clip])[0])
             except Exception as error:  # noqa: BLE001 - becomes the video's error row
-                failures.setdefault(row, f"CLIP image tower failed on clip of shape {tuple(clip.shape)}: {type(error).__name__}: {error}")
+                failures.setdefault(row, f"CLIP image tower failed on clip of shape {shape_of(clip)}: {type(error).__name__}: {error}")
                 results.append(None)
         return results
+
+
+def clip_of(batch: dict[str, np.ndarray], i: int) -> Clip:
+    """Row i's clip: its frames, or (decoded with --frames-at-model-size) a ScaledClip of its arrays."""
+    if len(batch["sam_frames"][i]) == 0:
+        return batch["frames"][i]
+    clip = batch["clip_frames"][i]
+    height, width = int(batch["height"][i]), int(batch["width"][i])
+    return ScaledClip(batch["frames"][i], batch["sam_frames"][i], clip if len(clip) else None, height, width)
+
+
+def shape_of(clip: Clip) -> tuple[int, ...]:
+    """The clip's shape at the video's size, for messages."""
+    return tuple(clip.shape) if isinstance(clip, np.ndarray) else (len(clip), clip.height, clip.width, 3)
 
 
 def load_class(path: str) -> type:

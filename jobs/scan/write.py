@@ -191,7 +191,9 @@ class OutWriter:
             "SELECT model, anomaly_types, sample_interval, frames_per_clip FROM runs WHERE profile_id = $p LIMIT 1", {"p": min(others)}
         ).fetchone()
         n = sum(1 for _, profile in committed.values() if profile in others)
-        theirs = ScanProfile(row[0], tuple(row[1]), int(row[2]), int(row[3])) if row else None
+        candidates = [ScanProfile(row[0], tuple(row[1]), int(row[2]), int(row[3]), scaled) for scaled in (False, True)] if row else []
+        theirs = next((profile for profile in candidates if profile.profile_id == min(others)), None)  # the runs row has no
+        # column for --frames-at-model-size: the profile id tells it
         differs = self.options.profile.differences(theirs) if theirs else "other settings"
         raise UserError(
             f"OUT {self.options.out} already holds {n} of these videos scored with {differs}; "

@@ -20,7 +20,8 @@ jobs/video/reader.py checks the two indexes agree before it uses this one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -28,6 +29,13 @@ import numpy as np
 # Seek only when it skips at least this many frames: a seek flushes the decoder (and its frame threads),
 # which costs about what decoding a few frames costs.
 MIN_FRAMES_SKIPPED_BY_SEEK = 8
+
+T = TypeVar("T")
+
+
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded picture as uint8 RGB [H, W, 3] at its own size."""
+    return frame.to_ndarray(format="rgb24")
 
 
 class FrameIndexMismatch(Exception):
@@ -77,11 +85,16 @@ class FrameDecoder:
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
         """Frames uint8 [T, H, W, 3] at `indices` (any order, repeats allowed), decoded in order."""
-        wanted = sorted(set(int(i) for i in indices))
-        decoded = {index: self._decode(index) for index in wanted}
-        return np.stack([decoded[int(i)] for i in indices])
+        return np.stack(self.read_converted(indices, to_rgb))
 
-    def _decode(self, index: int) -> np.ndarray:
+    def read_converted(self, indices: Sequence[int], convert: Callable[[av.VideoFrame], T]) -> list[T]:
+        """`convert` of each frame at `indices` (any order, repeats allowed): frames decoded in order,
+        each asked-for one converted once (jobs/video/frame_scaling.py converts to a model's sizes)."""
+        wanted = sorted(set(int(i) for i in indices))
+        converted = {index: convert(self._decode(index)) for index in wanted}
+        return [converted[int(i)] for i in indices]
+
+    def _decode(self, index: int) -> av.VideoFrame:
         keyframe = int(self.keyframes[np.searchsorted(self.keyframes, index, side="right") - 1])
         if self.keyframes_only and keyframe != index:
             raise ValueError(f"frame {index} is not a keyframe, and this decoder skips all but keyframes")
@@ -96,7 +109,7 @@ class FrameDecoder:
             if frame.pts > target:
                 raise FrameIndexMismatch(f"frame {index} (pts {target}) was not returned by the decoder")
             self._position = index
-            return frame.to_ndarray(format="rgb24")  # [H, W, 3]
+            return frame
         raise FrameIndexMismatch(f"the stream ended before frame {index}")
 
     def _seek(self, keyframe: int) -> None:

@@ -12,6 +12,7 @@ sample, slower, same frames). Each frame's timestamp comes from the container (d
     with open_video(uri, storage_options) as video:     # VideoError if it cannot be opened
         video.info                                       # n_frames, fps, duration_s
         frames, timestamps = video.read(indices)         # uint8 [T, H, W, 3], float64 [T]
+        scaled, _ = video.read(indices, scaler)          # ScaledClip: at a model's sizes (frame_scaling.py)
 
 Every failure is a `VideoError` whose `kind` is the video's `videos.status`. A file decord cannot
 open is diagnosed (with PyAV, which reads the same FFmpeg containers) to give the kind: 'empty',
@@ -35,8 +36,10 @@ import numpy as np
 
 from jobs.out.storage import filesystem_for, is_remote
 from jobs.video.frame_decoder import FrameDecoder, FrameIndexMismatch
+from jobs.video.frame_scaling import FrameScaler
 from jobs.video.frame_sequences import FrameSequence
 from lavida_core.clips import SAMPLE_KEYFRAMES, clips_of, plan_clips
+from lavida_core.frames import ScaledClip
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +116,9 @@ class OpenVideo:
             return clips_of(self.keyframes(), frames_per_clip)
         return plan_clips(self.info.n_frames, frames_per_clip, sample_interval)
 
-    def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The frames uint8 [T, H, W, 3] at `indices` and their start timestamps float64 [T]."""
+    def read(self, indices: Sequence[int] | np.ndarray, scaler: FrameScaler | None = None) -> tuple[np.ndarray | ScaledClip, np.ndarray]:
+        """The frames uint8 [T, H, W, 3] at `indices` and their start timestamps float64 [T]; with a
+        `scaler`, the frames as a ScaledClip at a model's sizes (jobs/video/frame_scaling.py)."""
         indices = [int(i) for i in indices]
         if self.keyframes_only and not set(indices) <= set(self._keyframes.tolist()):
             others = sorted(set(indices) - set(self._keyframes.tolist()))[:5]
@@ -122,9 +126,10 @@ class OpenVideo:
         if indices and max(indices) >= self.info.n_frames:
             raise VideoError("decode_error", f"{self.uri} has {self.info.n_frames} frames now, not {max(indices) + 1}: was it replaced?")
         try:
-            frames = self._read_in_order(indices) if self._in_order else None
+            frames = self._read_in_order(indices, scaler) if self._in_order else None
             if frames is None:
                 frames = self.reader.get_batch(indices).asnumpy()  # [T, H, W, 3]
+                frames = frames if scaler is None else scaler.scale_rgb(frames)
             starts = self.reader.get_frame_timestamp(indices)[:, 0]  # [T] float32 seconds
         except (decord.DECORDError, RuntimeError, IndexError, ValueError) as error:
             # e.g. decord 0.6 fails on some frame widths (48 px) with "DECORDArrayCopyFromTo: The size must exactly match"
@@ -136,14 +141,16 @@ class OpenVideo:
             self._decoder.close()
             self._decoder = None
 
-    def _read_in_order(self, indices: list[int]) -> np.ndarray | None:
+    def _read_in_order(self, indices: list[int], scaler: FrameScaler | None) -> np.ndarray | ScaledClip | None:
         """The frames through the in-order decoder, or None (and never again for this video) when its
         index disagrees with decord's or it cannot decode them."""
         try:
             if self._decoder is None:
                 self._decoder = FrameDecoder.open(self.path, num_threads=self.num_threads, keyframes_only=self.keyframes_only)
                 self._check_index(self._decoder)
-            return self._decoder.read(indices)
+            if scaler is None:
+                return self._decoder.read(indices)
+            return scaler.assemble(self._decoder.read_converted(indices, scaler.convert))
         except (FrameIndexMismatch, av.FFmpegError, ValueError) as error:
             log.info("%s: reading frames with decord's get_batch (%s)", self.uri, first_line(error))
             self._in_order = False
