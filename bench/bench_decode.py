@@ -15,11 +15,20 @@ time against `every frame` (<= 1.0: never slower than decoding everything).
     python bench/bench_decode.py                      # 1080p, 40 s, GOP 1/2/8 s, intervals 4/16/128
     python bench/bench_decode.py --seconds 10 --width 640 --height 360   # a quick look
     python bench/bench_decode.py --archive-minutes 10     # a 10-minute 1080p file through `lavida scan`
+    python bench/bench_decode.py --preprocess             # CPU per clip at the paper preset, both frame paths
 
 With --archive-minutes M: one M-minute video (GOP 2 s) is scanned by the real CLI in a fresh process
 (tiny model, CPU, default sampling), against decoding its planned clips alone with the reader (one
 thread), and the cores one GPU would need at the paper preset: an H100 scores ~47 clips/s (8.4 TFLOP
-per 8-frame clip at 40 % of 989 bf16 TFLOPS), one core decodes (clips / decode-only seconds).
+per 8-frame clip at 40 % of 989 bf16 TFLOPS), one core decodes (clips / decode-only seconds); once with
+the default frames and once with `--frames-at-model-size` (frames scaled by the decoder to the tiny
+preset's sizes).
+
+With --preprocess: what one 8-frame 1080p clip costs the CPU at the paper preset's input sizes, one
+thread, on each frame path: the decode task (reading the sampled frames: full-size RGB, or scaled by
+FFmpeg to each tower's size) and the detector's process (building the towers' pixel inputs: Qwen2-VL's
+patches, SAM2's and CLIP's images, which resize full-size frames, or nothing), and the cores one GPU
+needs for both at ~47 clips/s.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames-per-clip", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--archive-minutes", type=float, help="scan one video this long instead (see above)")
+    parser.add_argument("--preprocess", action="store_true", help="CPU per clip at the paper preset's sizes instead (see above)")
     return parser.parse_args()
 
 
@@ -73,21 +83,76 @@ def scan_archive(args: argparse.Namespace) -> None:
         archive.mkdir()
         path = write_camera_video(archive / "camera.mp4", args, round(2 * args.fps))
         clips = plan_clips(int(args.seconds * args.fps), DEFAULT_FRAMES_PER_CLIP, DEFAULT_SAMPLE_INTERVAL)
-        decode = best_of(1, new_reader, path, clips)
-        env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bd", dir="/tmp")}
-        command = [sys.executable, "-m", "jobs.cli", "scan", str(archive), "--out", str(Path(folder) / "out"), "--model", "tiny"]
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        scanned = time.perf_counter() - start
-        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
-        if done.returncode != 0:
-            raise SystemExit(f"lavida scan failed: {done.stderr[-2000:]}")
-    per_core = len(clips) / decode
+        rows = []
+        for frames, extra, scaler in [("full size", [], None), ("at model size", ["--frames-at-model-size"], scaler_for("tiny"))]:
+            decode = best_of(1, new_reader, path, clips, scaler=scaler)
+            env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bd", dir="/tmp")}
+            out = str(Path(folder) / f"out{len(rows)}")
+            command = [sys.executable, "-m", "jobs.cli", "scan", str(archive), "--out", out, "--model", "tiny", *extra]
+            start = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            scanned = time.perf_counter() - start
+            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+            if done.returncode != 0:
+                raise SystemExit(f"lavida scan failed: {done.stderr[-2000:]}")
+            rows.append((frames, scanned, decode))
     sampling = f"every {DEFAULT_SAMPLE_INTERVAL}th frame: {len(clips)} clips"
     print(f"{args.width}x{args.height} H.264, {args.archive_minutes:g} min, GOP 2 s, {sampling}")
-    print("| lavida scan (s) | decode only, one thread (s) | clips/s per core | cores per GPU at the paper preset |")
-    print("|---:|---:|---:|---:|")
-    print(f"| {scanned:.1f} | {decode:.1f} | {per_core:.1f} | {PAPER_CLIPS_PER_GPU_SECOND / per_core:.1f} |")
+    print("| frames | lavida scan (s) | decode only, one thread (s) | clips/s per core |")
+    print("|---|---:|---:|---:|")
+    for frames, scanned, decode in rows:
+        print(f"| {frames} | {scanned:.1f} | {decode:.1f} | {len(clips) / decode:.1f} |")
+
+
+def scaler_for(model: str):
+    from jobs.video.frame_scaling import FrameScaler
+    from lavida_core.config import preset
+    from lavida_core.frames import InputSizes
+
+    return FrameScaler(InputSizes.of(preset(model)))
+
+
+def preprocess(args: argparse.Namespace) -> None:
+    """CPU seconds per 8-frame clip at the paper preset's sizes: decode task and detector process."""
+    import torch
+
+    from jobs.scan.options import DEFAULT_SAMPLE_INTERVAL
+    from lavida_core.config import preset
+    from lavida_core.frames import clip_frames, clip_pixels, qwen_frames, qwen_video_patches, sam_frames, sam_images
+
+    torch.set_num_threads(1)
+    config = preset("paper")
+    mllm = config.mllm
+    scaler = scaler_for("paper")
+
+    def towers(clip, sized: bool) -> None:  # what build_inputs does to the pixels (the text side costs the same on both paths)
+        qwen_video_patches(
+            qwen_frames(clip), patch_size=mllm.patch_size, temporal_patch_size=mllm.temporal_patch_size,
+            merge_size=mllm.spatial_merge_size, min_pixels=mllm.min_pixels, max_pixels=mllm.max_pixels, sized=sized,
+        )  # fmt: skip
+        sam_images(sam_frames(clip), image_size=config.image_encoder.image_size)
+        clip_pixels(clip_frames(clip), image_size=config.retrieval.image_size)
+
+    def prepare_all(read: list, *, sized: bool) -> int:
+        for clip in read:
+            towers(clip, sized)
+        return len(read)
+
+    with tempfile.TemporaryDirectory(prefix="bench-preprocess-") as folder:
+        path = write_camera_video(Path(folder) / "camera.mp4", args, round(2 * args.fps))
+        clips = plan_clips(int(args.seconds * args.fps), args.frames_per_clip, DEFAULT_SAMPLE_INTERVAL)[:8]
+        print(f"{args.width}x{args.height} H.264, {len(clips)} clips of {args.frames_per_clip} frames (every {DEFAULT_SAMPLE_INTERVAL}th), "
+              f"one thread, best of {args.repeats}; seconds per clip")  # fmt: skip
+        print("| frames | decode task | detector's preprocessing | both | cores per GPU at ~47 clips/s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, scaler_or_none in [("full size (default)", None), ("at model size", scaler)]:
+            decode = best_of(args.repeats, new_reader, path, clips, scaler=scaler_or_none) / len(clips)
+            with open_video(str(path), num_threads=1) as video:
+                read = [video.read(c, scaler_or_none)[0] for c in clips]
+            actor = best_of(args.repeats, prepare_all, read, sized=scaler_or_none is not None) / len(clips)
+            total = decode + actor
+            print(f"| {name} | {decode:.3f} | {actor:.3f} | {total:.3f} | {PAPER_CLIPS_PER_GPU_SECOND * total:.1f} |")
+            sys.stdout.flush()
 
 
 def write_camera_video(path: Path, args: argparse.Namespace, gop_frames: int) -> Path:
@@ -127,9 +192,9 @@ def old_reader(path: Path, clips: list[np.ndarray]) -> int:
     return sum(len(reader.get_batch(c.tolist()).asnumpy()) for c in clips)
 
 
-def new_reader(path: Path, clips: list[np.ndarray]) -> int:
+def new_reader(path: Path, clips: list[np.ndarray], scaler=None) -> int:
     with open_video(str(path), num_threads=1) as video:
-        return sum(len(video.read(c)[0]) for c in clips)
+        return sum(len(video.read(c, scaler)[0]) for c in clips)
 
 
 def keyframes_only(path: Path, frames_per_clip: int) -> int:
@@ -151,6 +216,9 @@ def main() -> None:
     args = parse_args()
     if args.archive_minutes:
         scan_archive(args)
+        return
+    if args.preprocess:
+        preprocess(args)
         return
     n_frames = int(args.seconds * args.fps)
     print(f"{args.width}x{args.height} H.264, {args.fps} fps, {args.seconds:g} s ({n_frames} frames), one thread, best of {args.repeats}")

@@ -150,20 +150,22 @@ class LavidaDetector:
             raise InputError(f"model {self.model_name!r} has no CLIP image tower (its config has no `retrieval` part)")
         clips = [validate_clip(c) for c in clips]
         retrieval = self.model.retrieval
-        pixels = torch.cat([clip_pixels(clip_frames(c), image_size=retrieval.config.image_size) for c in clips])
+        pixels = torch.cat([clip_pixels(clip_frames(c), image_size=retrieval.config.image_size, device=self.device) for c in clips])
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._dtype == torch.bfloat16):
             frames = retrieval.embed_images(pixels.to(self.device, self._dtype)).float()  # [sum T, P]
         means = torch.stack([part.mean(dim=0) for part in torch.split(frames, [len(c) for c in clips])])
         return torch.nn.functional.normalize(means, dim=-1).cpu().numpy().astype(np.float32)
 
     def prepare(self, clips: list[Clip], names: list[str]) -> LavidaInputs:
-        """The model's inputs for validated clips, on the detector's device (what detect_batch runs)."""
+        """The model's inputs for validated clips, on the detector's device (what detect_batch runs): the
+        frames go there as uint8 and are resized and normalised there (on a GPU, not the actor's CPU)."""
         inputs = build_inputs(
             clips,
             [names] * len(clips),
             config=self.config,
             qwen_tokenizer=self.loaded.qwen_tokenizer,
             clip_tokenizer=self.loaded.clip_tokenizer,
+            device=self.device,
         )
         return move_inputs(inputs, self.device, self._dtype)
 

@@ -7,7 +7,11 @@
 - `masks_at_frame_size`: low-resolution mask logits back to each frame's own size.
 - `InputSizes`, `ScaledClip`: a clip decoded at the sizes the towers read (`lavida scan
   --frames-at-model-size`); the three functions above then resize nothing (a resize to an array's
-  own size is the identity) and masks still come back at the video's size.
+  own size is the identity, skipped) and masks still come back at the video's size.
+
+The three input functions take a `device`: the uint8 frames move there and are resized and normalised
+there (the detector passes its own; on a GPU this keeps the resize of full-size frames, seconds of CPU
+per 1080p clip at the paper preset, off the actor's CPU).
 """
 
 from __future__ import annotations
@@ -149,15 +153,27 @@ def smart_resize(height: int, width: int, *, factor: int, min_pixels: int, max_p
     return h_bar, w_bar
 
 
-def _to_float_chw(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float()  # [T, 3, H, W], 0..255 (a copy:
-    # frames from Ray's object store are read-only)
+def _to_float_chw(frames: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """uint8 [T, H, W, 3] -> float [T, 3, H, W], 0..255, on `device` (moved as uint8: a quarter of the
+    bytes, and the float work runs where the model does). A copy: frames from Ray's object store are read-only."""
+    return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float()
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], *, mode: str) -> torch.Tensor:
+    """Antialiased resize of [T, 3, H, W] to `size`; an array already that size is returned as it is
+    (the resize would be the identity, at the cost of a full filter pass: frames decoded at the model's
+    sizes, lavida_core.frames.ScaledClip)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
 
 
 def _normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    mean_t = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
-    std_t = torch.tensor(std).view(1, 3, 1, 1) * 255.0
-    return (x - mean_t) / std_t
+    """(x - mean) / std per channel, in place: `x` is a fresh tensor of ours, and in place keeps its
+    memory layout (half the time of a new tensor on CPU, the same values)."""
+    mean_t = torch.tensor(mean, device=x.device).view(1, 3, 1, 1) * 255.0
+    std_t = torch.tensor(std, device=x.device).view(1, 3, 1, 1) * 255.0
+    return x.sub_(mean_t).div_(std_t)
 
 
 def qwen_video_patches(
@@ -169,18 +185,19 @@ def qwen_video_patches(
     min_pixels: int,
     max_pixels: int,
     sized: bool = False,
+    device: torch.device | None = None,
 ) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """Qwen2-VL video input: patches [t*gh*gw, 3*tp*p*p] and grid (t, gh, gw), in Qwen's patch order.
     sized: the frames are already at their smart-resized size (a ScaledClip's), read as they are
-    (smart_resize is not idempotent where min_pixels is close to max_pixels)."""
+    (smart_resize is not idempotent where min_pixels is close to max_pixels). device: where the float
+    work runs and the patches are (default: the CPU)."""
     _, height, width, _ = frames.shape
     factor = patch_size * merge_size
     if sized:
         rh, rw = height, width
     else:
         rh, rw = smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
-    x = _to_float_chw(frames)
-    x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
+    x = _resize(_to_float_chw(frames, device), (rh, rw), mode="bicubic")
     x = _normalise(x.clamp(0, 255), QWEN_MEAN, QWEN_STD)  # [T, 3, rh, rw]
     remainder = x.shape[0] % temporal_patch_size
     if remainder:
@@ -192,21 +209,20 @@ def qwen_video_patches(
     return x.reshape(t * gh * gw, 3 * tp * p * p), (t, gh, gw)
 
 
-def sam_images(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
-    """SAM2 input: [T, 3, S, S] float, squarely resized, ImageNet-normalised."""
-    x = _to_float_chw(frames)
-    x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+def sam_images(frames: np.ndarray, *, image_size: int, device: torch.device | None = None) -> torch.Tensor:
+    """SAM2 input: [T, 3, S, S] float on `device`, squarely resized, ImageNet-normalised."""
+    x = _resize(_to_float_chw(frames, device), (image_size, image_size), mode="bilinear")
     return _normalise(x, SAM_MEAN, SAM_STD)
 
 
-def clip_pixels(frames: np.ndarray, *, image_size: int) -> torch.Tensor:
+def clip_pixels(frames: np.ndarray, *, image_size: int, device: torch.device | None = None) -> torch.Tensor:
     """CLIP input, as CLIP's own preprocessing: [T, 3, S, S] float, the shortest side resized to S
     (bicubic, antialiased, to uint8 as CLIP's PIL resize gives it), the centre S x S cropped,
     CLIP-normalised. Resized as uint8 in channels-last layout: torch's fast path, ~5x the float one
-    on a 320x240 frame (the resize is most of what the search embedding costs the scan)."""
-    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
+    on a 320x240 frame (the resize is most of what the search embedding costs the scan). On `device`."""
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).to(device).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
     rh, rw = clip_resize(*x.shape[-2:], image_size)
-    x = F.interpolate(x, size=(rh, rw), mode="bicubic", align_corners=False, antialias=True)
+    x = _resize(x, (rh, rw), mode="bicubic")
     top, left = (rh - image_size) // 2, (rw - image_size) // 2
     x = x[:, :, top : top + image_size, left : left + image_size].float()
     return _normalise(x, CLIP_MEAN, CLIP_STD)

@@ -55,12 +55,15 @@ def build_inputs(
     training: bool = False,
     is_image: list[bool] | None = None,
     rng: np.random.Generator | None = None,
+    device: torch.device | None = None,
 ) -> LavidaInputs:
     """clips: validated uint8 [T, H, W, 3] arrays (or ScaledClips: each tower reads its own array);
     anomaly_types: the names asked for each clip.
 
     training: the training pixel budget and LM labels; is_image: per clip, an image sample (T == 1);
-    rng: draws the prompt templates (None: seeded by each clip, see the module docstring)."""
+    rng: draws the prompt templates (None: seeded by each clip, see the module docstring); device: where
+    the pixels are prepared and left (the detector's: frames cross to it as uint8 and are resized there,
+    which on a GPU takes the resize off the CPU; None: the CPU)."""
     mllm = config.mllm
     is_image = is_image or [False] * len(clips)
     patches, grids, prompts, labels = [], [], [], []
@@ -77,6 +80,7 @@ def build_inputs(
             min_pixels=min_pixels,
             max_pixels=max_pixels,
             sized=isinstance(scaled, ScaledClip),
+            device=device,
         )  # an image is one frame, repeated to a temporal patch as Qwen's image processor does
         patches.append(patches_b)
         grids.append(grid)
@@ -91,7 +95,7 @@ def build_inputs(
         input_ids=_right_pad(prompts, qwen_tokenizer.pad_token_id),
         pixel_values=torch.cat(patches),
         grid_thw=torch.tensor(grids, dtype=torch.long),
-        sam_images=torch.cat([sam_images(sam_frames(c), image_size=config.image_encoder.image_size) for c in clips]),
+        sam_images=torch.cat([sam_images(sam_frames(c), image_size=config.image_encoder.image_size, device=device) for c in clips]),
         frames_per_clip=[len(c) for c in clips],
         text_input_ids=[t["input_ids"] for t in texts],
         text_attention_mask=[t["attention_mask"] for t in texts],

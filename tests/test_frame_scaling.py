@@ -60,6 +60,13 @@ def test_the_towers_resize_nothing_at_the_decoded_sizes(monkeypatch):
     monkeypatch.setattr(frames_module.F, "interpolate", no_resize)
     for got, expected in zip(resized, run(), strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    monkeypatch.undo()
+    # the towers skip a resize to an array's own size: it is the identity, in float and in uint8
+    x = torch.from_numpy(qwen).permute(0, 3, 1, 2)
+    for mode in ("bicubic", "bilinear"):
+        for tensor in (x, x.float()):
+            same = F.interpolate(tensor, size=tuple(x.shape[-2:]), mode=mode, align_corners=False, antialias=True)
+            torch.testing.assert_close(same.float(), tensor.float(), rtol=0, atol=1e-3)
 
 
 def _coloured_frames(n: int, height: int, width: int) -> np.ndarray:
