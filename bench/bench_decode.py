@@ -143,15 +143,17 @@ def preprocess(args: argparse.Namespace) -> None:
         clips = plan_clips(int(args.seconds * args.fps), args.frames_per_clip, DEFAULT_SAMPLE_INTERVAL)[:8]
         print(f"{args.width}x{args.height} H.264, {len(clips)} clips of {args.frames_per_clip} frames (every {DEFAULT_SAMPLE_INTERVAL}th), "
               f"one thread, best of {args.repeats}; seconds per clip")  # fmt: skip
-        print("| frames | decode task | detector's preprocessing | both | cores per GPU at ~47 clips/s |")
-        print("|---|---:|---:|---:|---:|")
+        print("| frames | bytes per clip | decode task (s) | detector's preprocessing on CPU (s) | both (s) | cores/GPU at 47 clips/s |")
+        print("|---|---:|---:|---:|---:|---:|")
         for name, scaler_or_none in [("full size (default)", None), ("at model size", scaler)]:
             decode = best_of(args.repeats, new_reader, path, clips, scaler=scaler_or_none) / len(clips)
             with open_video(str(path), num_threads=1) as video:
                 read = [video.read(c, scaler_or_none)[0] for c in clips]
             actor = best_of(args.repeats, prepare_all, read, sized=scaler_or_none is not None) / len(clips)
             total = decode + actor
-            print(f"| {name} | {decode:.3f} | {actor:.3f} | {total:.3f} | {PAPER_CLIPS_PER_GPU_SECOND * total:.1f} |")
+            size = sum(a.nbytes for a in ([read[0]] if scaler_or_none is None else [read[0].qwen, read[0].sam, read[0].clip]))
+            cores = PAPER_CLIPS_PER_GPU_SECOND * total
+            print(f"| {name} | {size / 2**20:.1f} MiB | {decode:.3f} | {actor:.3f} | {total:.3f} | {cores:.1f} |")
             sys.stdout.flush()
 
 
