@@ -475,7 +475,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--frames-at-model-size", action="store_true",
-        help="decode task scales frames to the sizes the model's towers read (FFmpeg's scaler) instead of handing full-size frames "
+        help="decode tasks scale frames to the sizes the model's towers read (FFmpeg's scaler) instead of handing full-size frames "
         "to the detector to resize: for a detector on CPU over HD video; pixels a little different (another scan profile)",
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per detector call (default 4)")
