@@ -132,24 +132,34 @@ def test_masks_decode_to_each_frames_size(local_ray, tmp_path):
 
 
 def test_frames_at_model_size_score_as_the_default_and_are_a_profile_of_their_own(local_ray, tmp_path):
-    """--frames-at-model-size through the whole pipeline (the shipped demo model): the same frames, the
-    same scores within what a fraction of a level of pixels moves, masks where the default has them and
-    at each video's size (tests/test_frame_scaling.py checks the sizes on masks that are there); OUT
-    keeps the two profiles apart."""
+    """--frames-at-model-size through the whole pipeline (the shipped demo model): the frames and scores
+    of the default path (the same detector on full-size frames, in this process) within what a fraction
+    of a level of pixels moves, masks where it has them and at each video's size; OUT keeps the two
+    profiles apart."""
+    from jobs.video.reader import open_video
+    from lavida_core.detector import LavidaDetector
+
     folder = tmp_path / "archive"
     folder.mkdir()
-    sizes = {"wide.mp4": (96, 48), "tall.mkv": (64, 96)}  # (width, height)
+    sizes = {"tall.mkv": (64, 96), "wide.mp4": (96, 48)}  # (width, height), in uri order
     for name, (width, height) in sizes.items():
         write_video(folder / name, codec="h264", width=width, height=height, n_frames=12)
-    query = "select regexp_extract(uri, '[^/]+$'), frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
-    demo = dict(model="demo", anomaly_types=("a white square",), sample_interval=5)  # a trained model: it segments
-    scan(options(folder, tmp_path / "plain", **demo))
+    demo = dict(model="demo", anomaly_types=("a white square",), sample_interval=5)  # a trained model
     scaled = scan(options(folder, tmp_path / "scaled", frames_at_model_size=True, **demo))
     assert (scaled.n_ok, scaled.n_failed) == (2, 0)
-    plain_rows, scaled_rows = sql(tmp_path / "plain", query), sql(tmp_path / "scaled", query)
-    assert [row[:3] for row in scaled_rows] == [row[:3] for row in plain_rows] and len(scaled_rows) == 2 * 3
-    for (name, _, _, plain_score, plain_rle), (_, _, _, score, rle) in zip(plain_rows, scaled_rows, strict=True):
-        assert abs(score - plain_score) < 0.01 and (rle is None) == (plain_rle is None)
+    rows = sql(
+        tmp_path / "scaled", "select regexp_extract(uri, '[^/]+$'), frame_index, timestamp_s, score, mask_rle from frames order by 1, 2"
+    )
+    detector, expected = LavidaDetector.load("demo"), []
+    for name in sizes:
+        with open_video(str(folder / name)) as video:
+            for clip in video.plan(FRAMES_PER_CLIP, demo["sample_interval"]):
+                frames, timestamps = video.read(clip)
+                found = detector.detect(frames, list(demo["anomaly_types"]))
+                expected += [(name, int(i), t, s, m.any()) for i, t, s, m in zip(clip, timestamps, found.scores, found.masks, strict=True)]
+    assert [row[:2] for row in rows] == [row[:2] for row in expected] and len(rows) == 2 * 3
+    for (name, _, timestamp, score, rle), (_, _, want_timestamp, want_score, want_mask) in zip(rows, expected, strict=True):
+        assert timestamp == pytest.approx(want_timestamp) and abs(score - want_score) < 0.01 and (rle is not None) == want_mask
         if rle is not None:
             width, height = sizes[name]
             assert mask_utils.decode({"size": rle["size"], "counts": rle["counts"]}).shape == (height, width)
