@@ -84,6 +84,8 @@ def scan_archive(args: argparse.Namespace) -> None:
         path = write_camera_video(archive / "camera.mp4", args, round(2 * args.fps))
         clips = plan_clips(int(args.seconds * args.fps), DEFAULT_FRAMES_PER_CLIP, DEFAULT_SAMPLE_INTERVAL)
         rows = []
+        from jobs.video.frame_scaling import scaler_for
+
         for frames, extra, scaler in [("full size", [], None), ("at model size", ["--frames-at-model-size"], scaler_for("tiny"))]:
             decode = best_of(1, new_reader, path, clips, scaler=scaler)
             env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="bd", dir="/tmp")}
@@ -104,19 +106,12 @@ def scan_archive(args: argparse.Namespace) -> None:
         print(f"| {frames} | {scanned:.1f} | {decode:.1f} | {len(clips) / decode:.1f} |")
 
 
-def scaler_for(model: str):
-    from jobs.video.frame_scaling import FrameScaler
-    from lavida_core.config import preset
-    from lavida_core.frames import InputSizes
-
-    return FrameScaler(InputSizes.of(preset(model)))
-
-
 def preprocess(args: argparse.Namespace) -> None:
     """CPU seconds per 8-frame clip at the paper preset's sizes: decode task and detector process."""
     import torch
 
     from jobs.scan.options import DEFAULT_SAMPLE_INTERVAL
+    from jobs.video.frame_scaling import scaler_for
     from lavida_core.config import preset
     from lavida_core.frames import clip_frames, clip_pixels, qwen_frames, qwen_video_patches, sam_frames, sam_images
 

@@ -158,3 +158,32 @@ def test_the_detector_reads_a_scaled_clip_and_returns_masks_at_the_videos_size()
     assert at_model_size.masks.shape == plain.masks.shape == (3, 90, 160)
     np.testing.assert_allclose(at_model_size.scores, plain.scores, atol=1e-3)
     assert (detector.embed_clips([scaled]) @ detector.embed_clips([frames]).T).item() > 0.99
+
+
+@pytest.mark.slow  # builds the tiny preset (~3 s of CPU)
+def test_eval_rescores_in_process_on_the_frames_the_scan_scored(tmp_path):
+    """`lavida eval --frames-at-model-size` with the reference's pixel AUC scores videos again in process
+    for their logits: on scaled frames too, masks still at the video's size."""
+    from jobs.eval.evaluate import score_in_process
+    from jobs.video.frame_scaling import scaler_for
+    from lavida_core.detector import LavidaDetector
+
+    path = str(write_video(tmp_path / "v.mp4", width=96, height=48, n_frames=12))
+    detector = LavidaDetector.load("tiny")
+    asked = dict(anomaly_types=["fire"], frames_per_clip=3, sample_interval=4)
+    plain = score_in_process(detector, path, **asked)
+    scaled = score_in_process(detector, path, **asked, scaler=scaler_for("tiny"))
+    assert (scaled.height, scaled.width) == (plain.height, plain.width) == (48, 96)
+    np.testing.assert_array_equal(scaled.frame_indices, plain.frame_indices)
+    np.testing.assert_allclose(scaled.scores, plain.scores, atol=1e-3)
+
+
+def test_only_lavidas_detector_scans_at_model_size(tmp_path):
+    from jobs.common.errors import UserError
+    from jobs.scan.job import ScanOptions, validate
+
+    options = ScanOptions(
+        source=str(tmp_path), out=str(tmp_path / "out"), frames_at_model_size=True, detector_class="fake_detector:BrightDetector"
+    )
+    with pytest.raises(UserError, match="--frames-at-model-size works with LAVIDA's detector only"):
+        validate(options)

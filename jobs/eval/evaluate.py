@@ -39,6 +39,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +48,9 @@ from jobs.eval.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVi
 from jobs.out.profile import sampling
 from jobs.scan.job import ScanOptions, add_runner_arguments, runner_fields, sample_interval_arg
 from lavida_core.clips import SAMPLE_KEYFRAMES
+
+if TYPE_CHECKING:
+    from jobs.video.frame_scaling import FrameScaler
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +346,7 @@ CLIPS_PER_BATCH = 4
 def rescore_with_logits(options: ScanOptions, uris: list[str], *, whole_windows_only: bool) -> dict[str, ScoredVideo]:
     """uri -> the video scored in process with its logits (the scan's model, anomaly types and clips)."""
     from jobs.scan.detect import load_class
+    from jobs.video.frame_scaling import scaler_for
 
     detector = load_class(options.detector_class).load(
         options.model, device=options.device, dtype=options.dtype, base_paths=options.model_base
@@ -355,18 +360,28 @@ def rescore_with_logits(options: ScanOptions, uris: list[str], *, whole_windows_
             frames_per_clip=options.frames_per_clip,
             sample_interval=options.sample_interval,
             whole_windows_only=whole_windows_only,
+            scaler=scaler_for(options.model) if options.frames_at_model_size else None,  # the frames the scan scored
         )  # fmt: skip
         for uri in uris
     }
 
 
 def score_in_process(
-    detector, uri: str, *, anomaly_types: list[str], frames_per_clip: int, sample_interval: int, whole_windows_only: bool = True
+    detector,
+    uri: str,
+    *,
+    anomaly_types: list[str],
+    frames_per_clip: int,
+    sample_interval: int,
+    whole_windows_only: bool = True,
+    scaler: FrameScaler | None = None,
 ) -> ScoredVideo:
     """One video through `detector` (LavidaDetector's interface) here, clip batch by clip batch: the
     clips `lavida scan` plans (whole_windows_only: without a short last clip, which the reference
-    never scores), with the object-score logits and the reference's pixel maps of every sampled frame."""
+    never scores), with the object-score logits and the reference's pixel maps of every sampled frame;
+    `scaler`: the frames at the model's sizes, as a --frames-at-model-size scan reads them."""
     from jobs.video.reader import VideoError, open_video
+    from lavida_core.frames import frame_size
     from lavida_core.rle import encode_rles
     from lavida_core.vad_metrics import reference_pixel_logits
 
@@ -378,8 +393,8 @@ def score_in_process(
             height = width = 0  # stays 0 for a video without a clip to score (left out of the metrics)
             for start in range(0, len(clips), CLIPS_PER_BATCH):
                 batch = clips[start : start + CLIPS_PER_BATCH]
-                frames = [opened.read(c)[0] for c in batch]  # [T, H, W, 3] each
-                height, width = frames[0].shape[1:3]
+                frames = [opened.read(c, scaler)[0] for c in batch]  # [T, H, W, 3] each (or ScaledClips)
+                height, width = frame_size(frames[0])
                 for clip, found in zip(batch, detector.detect_batch(frames, anomaly_types)):
                     if found.score_logits is None or found.mask_logits is None:
                         raise UserError(f"the detector {type(detector).__name__} gives no logits; the reference's pixel AUC needs them")

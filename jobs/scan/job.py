@@ -282,9 +282,7 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
     import ray
 
     from jobs.scan.decode import DecodeConfig, decode_segment, plan_video
-    from jobs.video.frame_scaling import FrameScaler
-    from lavida_core.frames import InputSizes
-    from lavida_core.model_folders import model_config
+    from jobs.video.frame_scaling import scaler_for
 
     config = DecodeConfig(
         frames_per_clip=options.frames_per_clip,
@@ -292,7 +290,7 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         storage_options=dict(options.storage_options),
         clips_per_segment=options.clips_per_segment,
         num_threads=options.decode_cpus,
-        scaler=FrameScaler(InputSizes.of(model_config(options.model))) if options.frames_at_model_size else None,
+        scaler=scaler_for(options.model) if options.frames_at_model_size else None,
     )
     ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
     only = options.only_clips or {}

@@ -23,6 +23,7 @@ import av
 import numpy as np
 
 from lavida_core.frames import InputSizes, ScaledClip
+from lavida_core.model_folders import model_config
 
 QWEN_INTERPOLATION = "BICUBIC"
 SAM_INTERPOLATION = "BILINEAR"
@@ -65,6 +66,11 @@ class FrameScaler:
         """RGB frames uint8 [T, H, W, 3] already converted (a frame folder, or decord's reading) -> the
         same arrays as a decoded picture gives, through the same scaler."""
         return self.assemble([self.convert(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")) for f in frames])
+
+
+def scaler_for(model: str) -> FrameScaler:
+    """The scaler for a --model value (a preset, a shipped model or a model folder): its config's sizes."""
+    return FrameScaler(InputSizes.of(model_config(model)))
 
 
 def centre_crop(frame: np.ndarray, side: int) -> np.ndarray:
