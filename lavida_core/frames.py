@@ -219,12 +219,13 @@ def clip_pixels(frames: np.ndarray, *, image_size: int, device: torch.device | N
     """CLIP input, as CLIP's own preprocessing: [T, 3, S, S] float, the shortest side resized to S
     (bicubic, antialiased, to uint8 as CLIP's PIL resize gives it), the centre S x S cropped,
     CLIP-normalised. Resized as uint8 in channels-last layout: torch's fast path, ~5x the float one
-    on a 320x240 frame (the resize is most of what the search embedding costs the scan). On `device`."""
-    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).to(device).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
+    on a 320x240 frame (the resize is most of what the search embedding costs the scan). The resize
+    runs on the CPU (CUDA has no antialiased uint8 resize); the crop goes to `device` for the rest."""
+    x = torch.from_numpy(np.array(frames, dtype=np.uint8)).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8, channels-last
     rh, rw = clip_resize(*x.shape[-2:], image_size)
     x = _resize(x, (rh, rw), mode="bicubic")
     top, left = (rh - image_size) // 2, (rw - image_size) // 2
-    x = x[:, :, top : top + image_size, left : left + image_size].float()
+    x = x[:, :, top : top + image_size, left : left + image_size].to(device).float()
     return _normalise(x, CLIP_MEAN, CLIP_STD)
 
 
