@@ -46,7 +46,7 @@ import numpy as np
 from jobs.common.errors import UserError
 from jobs.eval.vad_datasets import BENCHMARKS, PROTOCOLS, Benchmark, BenchmarkVideo, EvalProtocol, protocol_of
 from jobs.out.profile import sampling
-from jobs.scan.job import ScanOptions, add_runner_arguments, runner_fields, sample_interval_arg
+from jobs.scan.job import ScanOptions, add_runner_arguments, frame_scaler, runner_fields, sample_interval_arg
 from lavida_core.clips import SAMPLE_KEYFRAMES
 
 if TYPE_CHECKING:
@@ -346,7 +346,6 @@ CLIPS_PER_BATCH = 4
 def rescore_with_logits(options: ScanOptions, uris: list[str], *, whole_windows_only: bool) -> dict[str, ScoredVideo]:
     """uri -> the video scored in process with its logits (the scan's model, anomaly types and clips)."""
     from jobs.scan.detect import load_class
-    from jobs.video.frame_scaling import scaler_for
 
     detector = load_class(options.detector_class).load(
         options.model, device=options.device, dtype=options.dtype, base_paths=options.model_base
@@ -360,7 +359,7 @@ def rescore_with_logits(options: ScanOptions, uris: list[str], *, whole_windows_
             frames_per_clip=options.frames_per_clip,
             sample_interval=options.sample_interval,
             whole_windows_only=whole_windows_only,
-            scaler=scaler_for(options.model) if options.frames_at_model_size else None,  # the frames the scan scored
+            scaler=frame_scaler(options),  # the frames the scan scored
         )  # fmt: skip
         for uri in uris
     }

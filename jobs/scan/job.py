@@ -282,7 +282,6 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
     import ray
 
     from jobs.scan.decode import DecodeConfig, decode_segment, plan_video
-    from jobs.video.frame_scaling import scaler_for
 
     config = DecodeConfig(
         frames_per_clip=options.frames_per_clip,
@@ -290,7 +289,7 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         storage_options=dict(options.storage_options),
         clips_per_segment=options.clips_per_segment,
         num_threads=options.decode_cpus,
-        scaler=scaler_for(options.model) if options.frames_at_model_size else None,
+        scaler=frame_scaler(options),
     )
     ray.data.DataContext.get_current().raise_original_map_exception = True  # typed errors from the stages (_rows)
     only = options.only_clips or {}
@@ -311,6 +310,15 @@ def build_dataset(options: ScanOptions, todo: list[ToScan]):
         branches.append(dataset.flat_map(decode_segment, fn_kwargs={"config": config}, num_cpus=options.decode_cpus))
     dataset = branches[0] if len(branches) == 1 else branches[0].union(branches[1])
     return detect_stage(options, dataset)
+
+
+def frame_scaler(options: ScanOptions):
+    """The decoder's FrameScaler for the model with --frames-at-model-size (jobs/video/frame_scaling.py), else None."""
+    if not options.frames_at_model_size:
+        return None
+    from jobs.video.frame_scaling import scaler_for
+
+    return scaler_for(options.model)
 
 
 # Videos decoded whole go by tasks of up to WHOLE_VIDEOS_PER_TASK videos and about WHOLE_BYTES_PER_TASK bytes.
