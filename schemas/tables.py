@@ -10,6 +10,9 @@ OUT (a local folder or an s3:// prefix) holds one Delta Lake table per name (job
     OUT/runs/      one row when a run starts, one when it ends
     OUT/claims/    which run is scanning which video (jobs/out/claims.py)
 
+and beside them, not a table: OUT/clip_index/, the approximate index's faiss shards over `embeddings`
+(jobs/out/clip_index.py; derived data: deleting it costs only search speed).
+
 Every table is append-only for the scan (a re-scan appends new rows; the views pick the newest
 `videos` row of each uri, and the `frames`/`clips`/`events` rows of the runs that row names); the
 rows nothing shows any more are deleted by compaction (jobs/out/compact.py). See schemas/views.py.

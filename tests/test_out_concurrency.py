@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from video_factory import write_video
 
 from jobs.common.errors import EXIT_OK, UserError
-from jobs.out import duck
+from jobs.out import clip_index, duck
 from jobs.out.tables import OutTables
 
 pytestmark = pytest.mark.slow
@@ -149,7 +150,7 @@ EMBEDDINGS_ONCE = """
 """
 
 
-def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path):
+def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_ray, tmp_path, monkeypatch):
     source = archive(tmp_path / "archive", [f"cam{k}" for k in range(8)])
     out = tmp_path / "out"
     scan = Scan(source, out, *SLOW, *ONE_BY_ONE, "--commit-every", "2", delay_s=0.5)
@@ -157,12 +158,22 @@ def test_kill_9_mid_batch_then_rerun_has_the_rows_of_an_uninterrupted_run(local_
     scan.kill()
     done = committed(out)
     assert 2 <= done < 8, done
+    monkeypatch.setattr(clip_index, "DEFAULT_MIN_ROWS", 0)  # a scan's end puts every embedding into an index shard
     rerun = reference(source, out)  # the rerun: the same job, in this process on the session's Ray
     assert (rerun.n_ok, rerun.n_failed, rerun.n_skipped) == (8 - done, 0, done), rerun
     reference(source, tmp_path / "uninterrupted")
     assert rows(out) == rows(tmp_path / "uninterrupted")
     assert rows(out, "SELECT count(*), count(DISTINCT (video_id, frame_index)) FROM frames") == [(8 * 12, 8 * 12)]
     assert rows(out, EMBEDDINGS_ONCE) == [(8 * 3, 8 * 3, 0)]  # each clip's embedding once, with its clip
+    # the index holds the killed run's kept rows and the rerun's, each clip once, as the uninterrupted
+    # scan's shard does (if the killed run's lease was still live when the rerun ended, the rerun left
+    # the index to it, as it does compaction, and `lavida index`'s update here builds it)
+    root = duck.open_out(str(out))
+    clip_index.update_index(root, duck.connect(root), "tiny")
+    for folder in (out, tmp_path / "uninterrupted"):
+        shards = clip_index.ShardSet.load(duck.open_out(str(folder)), "tiny")
+        held = shards.search(np.ones(shards.dim, np.float32) / np.sqrt(shards.dim), 100).to_pylist()
+        assert len(shards.shards) == 1 and len(held) == len({(h["video_id"], h["clip_index"]) for h in held}) == 8 * 3
 
 
 def test_two_scans_of_different_folders_into_one_out_at_once(local_ray, tmp_path):

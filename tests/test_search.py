@@ -7,21 +7,28 @@ default), or re-scores every clip of every candidate (`--exhaustive`)."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from frames_factory import SCANNED_VIDEOS, scanned_out
 
 from jobs.cli import main
 from jobs.common.errors import UserError
 from jobs.out import duck
+from jobs.out.clip_index import ShardSet, update_index
 from jobs.out.compact import compact
 from jobs.out.tables import OutTables
 from jobs.query.sandbox import run_select
+from jobs.search import retrieve
+from jobs.search.retrieve import Coverage, Scope, coverage, top_clips
 from jobs.search.search import SearchOptions, search, search_id
 from lavida_core.clip_query import ClipQuery
+from schemas.tables import VIDEOS_SCHEMA
 from schemas.views import EventParams
 
 pytestmark = pytest.mark.slow
@@ -173,6 +180,95 @@ def test_index_back_fills_the_embeddings_exactly_once_and_search_then_finds_them
     assert rows_of(bare, "SELECT count(*) FROM embeddings") == [(4 + 3,)]
 
 
+# --- the approximate index's shards (jobs/out/clip_index.py) -----------------------------------------
+
+
+def hit_ids(hits) -> list[tuple[str, int]]:
+    return [(Path(hit.uri).name, hit.clip_index) for hit in hits]
+
+
+def test_index_shards_answer_as_the_exact_search_and_drop_rows_a_rescan_replaced(out, tmp_path, capsys, caplog, monkeypatch):
+    """`lavida index --min-shard-rows 0` puts every clip into one shard (no video to back-fill: no Ray);
+    retrieval through it finds what the exact search finds, in and out of a scope; a video whose
+    `videos` row no longer names the shard's run (a re-scan) drops out of the shard's answers."""
+    copy = tmp_path / "sharded"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("searches"))
+    assert main(["index", str(copy), "--min-shard-rows", "0"]) == 0
+    assert "indexed 0 videos with tiny: 0 failed, 0 skipped; 7 clip embeddings into a new index shard" in capsys.readouterr().out
+    assert main(["index", str(copy), "--min-shard-rows", "0"]) == 0  # nothing new: no second shard
+    assert "index shard" not in capsys.readouterr().out
+    root = duck.open_out(str(copy))
+    shards = ShardSet.load(root, "tiny")
+    assert (len(shards.shards), shards.n_vectors) == (1, 4 + 3)
+    con = duck.connect(root)
+    stored = rows_of(copy, "SELECT uri, clip_index, embedding FROM embeddings ORDER BY uri, clip_index")
+    cam2 = [uri for uri, *_ in stored if uri.endswith("cam2.avi")][0]
+    for uri, clip, vector in stored:  # a query equal to a stored vector finds that clip first
+        query = np.asarray(vector, np.float32)
+        for scope in (Scope(), Scope(uris=[cam2])):
+            exact = top_clips(con, query, model="tiny", scope=scope, k=7)
+            approx = top_clips(con, query, model="tiny", scope=scope, k=7, shards=shards)
+            assert sorted(hit_ids(approx)) == sorted(hit_ids(exact)) and len(exact) == (7 if scope.uris is None else 3)
+            assert abs(approx[0].similarity - exact[0].similarity) < 0.02
+            if scope.uris is None or uri == cam2:
+                assert hit_ids(approx)[0] == hit_ids(exact)[0] == (Path(uri).name, clip)
+            one = top_clips(con, query, model="tiny", scope=scope, k=1, shards=shards)
+            assert hit_ids(one) == hit_ids(exact)[:1]
+    assert coverage(con, "tiny", Scope(), shards) == coverage(con, "tiny", Scope()) == Coverage(2, 2)
+    # a shard whose answers all fall outside the scope may hide in-scope clips: the scope is searched exactly
+    monkeypatch.setattr(retrieve, "SHARD_K_FACTOR", 1)
+    caplog.set_level(logging.INFO, logger="jobs.search.retrieve")
+    cam1_first = np.asarray(stored[0][2], np.float32)
+    [(cam1_id,)] = rows_of(copy, "SELECT video_id FROM videos WHERE uri LIKE '%cam1.mp4'")
+    assert shards.search(cam1_first, 1).column("video_id").to_pylist() == [cam1_id]  # out of the scope
+    narrow = top_clips(con, cam1_first, model="tiny", scope=Scope(uris=[cam2]), k=1, shards=shards)
+    assert hit_ids(narrow) == hit_ids(top_clips(con, cam1_first, model="tiny", scope=Scope(uris=[cam2]), k=1))
+    assert "searching the scope exactly" in caplog.text
+    monkeypatch.undo()
+    # two updates at once may both index the same rows: each clip is still found once
+    [folder] = (copy / "clip_index").glob("*/*")
+    shutil.copytree(folder, folder.with_name(folder.name + "-twin"))
+    twins = ShardSet.load(root, "tiny")
+    assert len(twins.shards) == 2
+    once = top_clips(con, query, model="tiny", scope=Scope(), k=7, shards=shards)
+    assert hit_ids(top_clips(con, query, model="tiny", scope=Scope(), k=7, shards=twins)) == hit_ids(once)
+    # cam1 re-scanned by a run that wrote no embeddings: its old pair is no longer shown
+    [row] = duck.fetch_arrow(con, "SELECT * FROM videos WHERE uri LIKE '%cam1.mp4'").to_pylist()
+    replaced = {**row, "run_id": "rescan", "run_ids": ["rescan"], "committed_at": datetime.now(UTC)}
+    OutTables(str(copy)).append("videos", pa.Table.from_pylist([replaced], schema=VIDEOS_SCHEMA), "rescan")
+    con = duck.connect(root)
+    assert coverage(con, "tiny", Scope(), shards) == coverage(con, "tiny", Scope()) == Coverage(2, 1)
+    approx = top_clips(con, np.asarray(stored[0][2], np.float32), model="tiny", scope=Scope(), k=7, shards=shards)
+    assert sorted(hit_ids(approx)) == [("cam2.avi", c) for c in range(3)]
+
+
+def test_an_index_older_than_the_rows_is_searched_exactly_beside_it(out, tmp_path, capsys):
+    """The shard holds cam1 only; cam2's embeddings come later (`lavida index` back-fills them, fewer
+    than --min-shard-rows: no shard): a search retrieves from both, and LAVIDA re-scores all 7 clips."""
+    partial = tmp_path / "partial"
+    shutil.copytree(out, partial, ignore=shutil.ignore_patterns("searches"))
+    OutTables(str(partial)).delete("embeddings", "uri LIKE '%cam2%'")
+    root = duck.open_out(str(partial))
+    assert update_index(root, duck.connect(root), "tiny", ClipQuery.load("tiny").dim, min_rows=0) == 4
+    assert main(["index", str(partial), "--min-shard-rows", "100"]) == 0
+    assert "indexed 1 videos with tiny: 0 failed, 0 skipped\n" in capsys.readouterr().out
+    shards = ShardSet.load(root, "tiny")
+    assert (len(shards.shards), shards.n_vectors) == (1, 4)
+    con = duck.connect(root)
+    query = ClipQuery.load("tiny").embed("a red square in the corner").vector
+    approx = top_clips(con, query, model="tiny", scope=Scope(), k=7, shards=shards)
+    assert sorted(hit_ids(approx)) == sorted(hit_ids(top_clips(con, query, model="tiny", scope=Scope(), k=7)))
+    assert {name for name, _ in hit_ids(approx)} == {"cam1.mp4", "cam2.avi"}
+    result = search(SearchOptions(out=str(partial), description="a red square in the corner", candidates=7, params=EVERYTHING))
+    assert (result.n_candidates, result.n_unindexed, result.n_rescored_clips) == (2, 0, 7)
+
+
+def test_bad_index_options_are_one_line(out, capsys):
+    assert main(["index", str(out), "--min-shard-rows", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--min-shard-rows must be >= 0" in err
+
+
 def test_a_description_longer_than_the_text_tower_reads_is_said(out, caplog):
     long = "a person " + "slowly " * 40 + "climbing a fence"  # > 77 CLIP tokens
     assert main(["search", str(out), long, "--candidates", "1"]) == 0
@@ -240,10 +336,18 @@ def test_events_and_query_over_s3(s3_out, out, capsys):
         run_select(con, "SELECT * FROM read_csv('/etc/passwd')")
 
 
-def test_search_over_s3(s3_out):
+def test_search_over_s3(s3_out, tmp_path, monkeypatch, capsys):
+    """Through an index shard on S3 too: `lavida index` writes it there, a search downloads it once into
+    the local cache (LAVIDA_CACHE) and finds every clip."""
     server, url = s3_out
+    monkeypatch.setenv("LAVIDA_CACHE", str(tmp_path / "cache"))
+    option = [f"--storage-option={k}={v}" for k, v in server.storage_options.items()]
+    assert main(["index", url, *option, "--min-shard-rows", "0"]) == 0
+    assert "7 clip embeddings into a new index shard" in capsys.readouterr().out
     result = search(SearchOptions(out=url, description="fire", params=EVERYTHING, storage_options=server.storage_options))
     assert result.out.startswith(f"{url}/searches/") and result.n_rescored_clips == 4 + 3  # 64 candidates: every clip
     assert sorted(Path(row[1]).name for row in result.rows) == sorted(SCANNED_VIDEOS)
     con = duck.connect(result.out, storage_options=server.storage_options)
     assert con.sql("SELECT count(*) FROM videos").fetchall() == [(2,)]
+    [cached] = (tmp_path / "cache" / "clip_index").iterdir()
+    assert sorted(p.name for p in cached.iterdir()) == ["ivf.faiss", "pairs.parquet", "shard.json"]

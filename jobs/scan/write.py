@@ -405,7 +405,21 @@ class OutWriter:
                 log.info("compaction left to the last run writing into OUT (%s still running)", ", ".join(sorted(live)))
             else:
                 compact(self.tables, live=live, retention_hours=DEFAULT_RETENTION_HOURS)
+                if not (self.options.subset or self.options.index):
+                    self._update_clip_index()
         return committed
+
+    def _update_clip_index(self) -> None:
+        """A new shard of the approximate clip index when enough rows wait (jobs/out/clip_index.py). The
+        rows are committed either way, and a search reads the ones no shard holds exactly: a failure
+        here is a warning, and `lavida index OUT` does it later."""
+        from jobs.out.clip_index import update_index
+        from jobs.out.duck import Out, snapshot_connection
+
+        try:
+            update_index(Out(self.tables.root, self.tables.fs), snapshot_connection(self.tables), self.options.profile.model)
+        except (OSError, RuntimeError, duckdb.Error) as error:
+            log.warning("the clip index was not brought up to date (%s); `lavida index %s` does it later", error, self.tables.root)
 
     def close(self) -> None:
         self.lease.release()

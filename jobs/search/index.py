@@ -6,6 +6,11 @@ clips of every 'ok' video that has no embeddings from the model, runs only the m
 tower, and commits the embeddings with the video's `videos` row again (jobs/scan/write.py, index
 runs): the same claims, batches and exactly-once rules as a scan, so it may run beside scans, be
 killed and re-run. Videos are decoded with the sampling they were scanned with.
+
+Then it brings the approximate clip index up to date (jobs/out/clip_index.py): the embeddings rows no
+shard holds become a new shard once there are `--min-shard-rows` of them (default 200,000; fewer are
+searched exactly, which is as fast). Run it after each night's scan: the index grows by one shard a
+night, and never has to be rebuilt.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from jobs.common.arguments import add_out_arguments, storage_options_of
 from jobs.common.errors import EXIT_FAILED_VIDEOS, EXIT_OK, UserError
 from jobs.out import duck
+from jobs.out.clip_index import DEFAULT_MIN_ROWS, update_index
 from jobs.out.duck import fetch
 from jobs.out.profile import sampling
 
@@ -29,6 +35,7 @@ class IndexOptions:
     model: str | None = None  # None: the model of OUT's latest scan
     device: str = "cpu"
     ray_address: str | None = None
+    min_shard_rows: int = DEFAULT_MIN_ROWS
     storage_options: dict = field(default_factory=dict)
 
 
@@ -38,6 +45,7 @@ class IndexSummary:
     n_indexed: int
     n_failed: int
     n_skipped: int  # indexed already, or being indexed / scanned by another run
+    n_sharded: int = 0  # embeddings put into a new shard of the approximate index
 
 
 def unindexed(con, model: str) -> dict[tuple[int, int], list[str]]:
@@ -64,10 +72,11 @@ def index(options: IndexOptions) -> IndexSummary:
     from lavida_core.clip_query import ClipQuery
     from lavida_core.errors import InputError
 
-    con = duck.connect(options.out, storage_options=options.storage_options)
+    out = duck.open_out(options.out, storage_options=options.storage_options)
+    con = duck.connect(out, storage_options=options.storage_options)
     model = options.model or scan_settings(con)["model"]
     try:
-        ClipQuery.load(model)  # refuses a model without an image tower, before any video is decoded
+        dim = ClipQuery.load(model).dim  # refuses a model without an image tower, before any video is decoded
     except InputError as error:
         raise UserError(str(error)) from None
     groups = unindexed(con, model)
@@ -95,7 +104,9 @@ def index(options: IndexOptions) -> IndexSummary:
             )
         )
         n_ok, n_failed, n_skipped = n_ok + summary.n_ok, n_failed + summary.n_failed, n_skipped + summary.n_skipped
-    return IndexSummary(model, n_ok, n_failed, n_skipped)
+    fresh = duck.connect(out, storage_options=options.storage_options)  # a snapshot with the back-filled rows
+    n_sharded = update_index(out, fresh, model, dim, min_rows=options.min_shard_rows)
+    return IndexSummary(model, n_ok, n_failed, n_skipped, n_sharded)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,11 +114,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="the model whose CLIP image tower embeds the clips (default: the model OUT was scanned with)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the image tower runs (default cpu)")
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
+    parser.add_argument(
+        "--min-shard-rows", type=int, default=DEFAULT_MIN_ROWS, metavar="N",
+        help=f"put the embeddings no index shard holds into a new shard once there are N of them (default {DEFAULT_MIN_ROWS}; "
+        "0: whatever there is); fewer are searched exactly",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.min_shard_rows < 0:
+        raise UserError(f"--min-shard-rows must be >= 0, got {args.min_shard_rows}")
     summary = index(IndexOptions(out=args.out, model=args.model, device=args.device, ray_address=args.ray_address,
-                                 storage_options=storage_options_of(args)))  # fmt: skip
+                                 min_shard_rows=args.min_shard_rows, storage_options=storage_options_of(args)))  # fmt: skip
     line = f"indexed {summary.n_indexed} videos with {summary.model}: {summary.n_failed} failed, {summary.n_skipped} skipped"
+    if summary.n_sharded:
+        line += f"; {summary.n_sharded} clip embeddings into a new index shard"
     print(line)
     return EXIT_FAILED_VIDEOS if summary.n_failed else EXIT_OK

@@ -1,19 +1,24 @@
-"""Retrieve: a description's CLIP embedding -> the best clips of OUT, exact, in DuckDB.
+"""Retrieve: a description's CLIP embedding -> the best clips of OUT.
 
     scope = Scope(uris=None | [...], since=None | datetime, until=None | datetime)
-    coverage(con, model, scope)                -> Coverage(n_videos, n_indexed)
-    top_clips(con, vector, model, scope, k)    -> [Hit], best first
-    clip_selection(con, hits, model)           -> {uri: (clip indices)}: the hits and the clips
-                                                  beside them, so that an event has its extent
+    coverage(con, model, scope, shards)          -> Coverage(n_videos, n_indexed)
+    top_clips(con, vector, model, scope, k, shards) -> [Hit], best first
+    clip_selection(con, hits)                    -> {uri: (clip indices)}: the hits and the clips
+                                                    beside them, so that an event has its extent
 
-Exact cosine similarity over the `embeddings` view (DuckDB's core `array_cosine_similarity` on
-FLOAT[dim]; no extension): the `embeddings` rows are the index, committed with each video's rows,
-so there is no separate index to fall behind the tables. Only embeddings made by the search's
-model (`embedding_model`) are compared: another model's vectors live in another space.
+Without shards (an OUT of up to a few 10^5 clips): exact cosine similarity over the `embeddings` view
+(DuckDB's core `array_cosine_similarity` on FLOAT[dim]; no extension). With the approximate index's
+shards (jobs/out/clip_index.py, built by `lavida index`): each shard's best clips, of which only those
+still shown (their (video_id, run_id) pair is in the snapshot: a re-scan's old rows drop out) and in
+the scope are kept, plus an exact search over the rows no shard holds yet (the newest runs), merged.
+Where the scope or re-scans leave fewer than k of a shard's answers and the shard holds more, it may
+hide better clips: the search is then redone exactly over the scope, and says so. Only embeddings made by the search's model
+(`embedding_model`) are compared: another model's vectors live in another space.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +26,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from jobs.out.clip_index import ShardSet, uncovered_rows_sql
 from jobs.out.duck import fetch
 
+log = logging.getLogger(__name__)
+
 DEFAULT_NEIGHBOURS = 1  # clips on each side of a hit that LAVIDA re-scores with it
+SHARD_K_FACTOR = 4  # each shard answers 4k clips, so that dropping stale or out-of-scope ones leaves its best k
 
 
 @dataclass(frozen=True)
@@ -41,9 +50,7 @@ class Hit:
     video_id: str
     uri: str
     clip_index: int
-    start_s: float
-    end_s: float
-    similarity: float
+    similarity: float  # cosine; from a shard, that of its 8-bit codes (within ~1e-2)
 
 
 @dataclass(frozen=True)
@@ -71,29 +78,76 @@ def _scope_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, dict]
     return "SELECT video_id FROM videos WHERE " + " AND ".join(conditions), params
 
 
-def coverage(con: duckdb.DuckDBPyConnection, model: str, scope: Scope) -> Coverage:
+def coverage(con: duckdb.DuckDBPyConnection, model: str, scope: Scope, shards: ShardSet | None = None) -> Coverage:
     videos, params = _scope_sql(con, scope)
+    if shards is None or not shards.shards:
+        indexed = "SELECT DISTINCT video_id FROM embeddings WHERE embedding_model = $model"
+        params["model"] = model
+    else:  # held by a shard, or with rows no shard holds (reads only the newest runs' partitions)
+        rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=shards.dim, videos=videos, params=params)
+        indexed = f"""
+            SELECT video_id FROM _video_runs SEMI JOIN _covered_pairs USING (video_id, run_id)
+            UNION SELECT DISTINCT video_id FROM ({rows_sql})
+        """
+        params.update(row_params)
     _, rows = fetch(
         con,
         f"""
-        WITH scope AS ({videos}),
-        indexed AS (SELECT DISTINCT video_id FROM embeddings WHERE embedding_model = $model)
-        SELECT count(*), count(i.video_id) FROM scope AS s LEFT JOIN indexed AS i USING (video_id)
+        WITH scope AS ({videos}), indexed AS ({indexed})
+        SELECT count(*), count(i.video_id) FROM scope AS s LEFT JOIN (SELECT DISTINCT video_id FROM indexed) AS i USING (video_id)
         """,
-        {**params, "model": model},
+        params,
     )
     n_videos, n_indexed = rows[0]
     return Coverage(int(n_videos), int(n_indexed))
 
 
-def top_clips(con: duckdb.DuckDBPyConnection, vector: np.ndarray, *, model: str, scope: Scope, k: int) -> list[Hit]:
+def top_clips(
+    con: duckdb.DuckDBPyConnection, vector: np.ndarray, *, model: str, scope: Scope, k: int, shards: ShardSet | None = None
+) -> list[Hit]:
     """The k clips of the scope most similar to `vector` (unit length, [dim]), best first; ties by uri, clip."""
+    if shards is None or not shards.shards:
+        return _exact_top_clips(con, vector, model=model, scope=scope, k=k)
+    dim = int(vector.shape[0])
+    videos, params = _scope_sql(con, scope)
+    rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, videos=videos, params=params)
+    shard_k = SHARD_K_FACTOR * k
+    con.register("_shard_hits", shards.search(vector, shard_k))
+    _, rows = fetch(
+        con,
+        f"""
+        WITH fresh AS (
+            SELECT video_id, run_id, clip_index,
+                   array_cosine_similarity(embedding::FLOAT[{dim}], $q::FLOAT[{dim}])::FLOAT AS similarity, NULL::INT AS shard
+            FROM ({rows_sql}) ORDER BY similarity DESC LIMIT {int(k)}
+        ), held AS (
+            SELECT h.* FROM _shard_hits AS h SEMI JOIN _video_runs AS p USING (video_id, run_id) WHERE h.video_id IN ({videos})
+        ), hits AS (SELECT * FROM held UNION ALL SELECT * FROM fresh)
+        SELECT h.video_id, v.uri, h.clip_index, max(h.similarity) AS similarity
+        FROM hits AS h JOIN videos AS v USING (video_id)
+        GROUP BY ALL ORDER BY similarity DESC, v.uri, h.clip_index LIMIT {int(k)}
+        """,
+        {**params, **row_params, "q": vector.astype(np.float32).tolist()},
+    )
+    _, kept = fetch(con, "SELECT shard, count(*) FROM _shard_hits GROUP BY ALL")
+    live_sql = f"""
+        SELECT shard, count(*) FROM _shard_hits SEMI JOIN _video_runs USING (video_id, run_id) WHERE video_id IN ({videos}) GROUP BY ALL
+    """
+    _, live = fetch(con, live_sql, params)
+    live_of = dict(live)  # a shard that answered fewer than k live clips in the scope, and not all it holds, may hide some
+    if any(live_of.get(shard, 0) < k and n < shards.shards[shard].index.ntotal for shard, n in kept):
+        log.info("the scope (or re-scans) left fewer than %d of a shard's %d best clips: searching the scope exactly", k, shard_k)
+        return _exact_top_clips(con, vector, model=model, scope=scope, k=k)
+    return [Hit(v, u, int(c), float(sim)) for v, u, c, sim in rows]
+
+
+def _exact_top_clips(con: duckdb.DuckDBPyConnection, vector: np.ndarray, *, model: str, scope: Scope, k: int) -> list[Hit]:
     dim = int(vector.shape[0])  # an int of our own model's config: safe in the SQL text
     videos, params = _scope_sql(con, scope)
     _, rows = fetch(
         con,
         f"""
-        SELECT video_id, uri, clip_index, start_s, end_s,
+        SELECT video_id, uri, clip_index,
                array_cosine_similarity(embedding::FLOAT[{dim}], $q::FLOAT[{dim}]) AS similarity
         FROM embeddings
         WHERE embedding_model = $model AND dim = {dim} AND video_id IN ({videos})
@@ -102,27 +156,18 @@ def top_clips(con: duckdb.DuckDBPyConnection, vector: np.ndarray, *, model: str,
         """,
         {**params, "model": model, "q": vector.astype(np.float32).tolist()},
     )
-    return [Hit(v, u, int(c), float(s), float(e), float(sim)) for v, u, c, s, e, sim in rows]
+    return [Hit(v, u, int(c), float(sim)) for v, u, c, sim in rows]
 
 
-def clip_selection(
-    con: duckdb.DuckDBPyConnection, hits: list[Hit], *, model: str, neighbours: int = DEFAULT_NEIGHBOURS
-) -> dict[str, tuple[int, ...]]:
-    """uri -> the hits' clips and up to `neighbours` clips on each side (those the video has)."""
+def clip_selection(con: duckdb.DuckDBPyConnection, hits: list[Hit], *, neighbours: int = DEFAULT_NEIGHBOURS) -> dict[str, tuple[int, ...]]:
+    """uri -> the hits' clips and up to `neighbours` clips on each side (those the video has: 0 .. n_clips - 1)."""
     if not hits:
         return {}
-    wanted: dict[str, set[int]] = {}
-    for hit in hits:
-        wanted.setdefault(hit.video_id, set()).update(range(hit.clip_index - neighbours, hit.clip_index + neighbours + 1))
-    con.register("_hit_videos", pa.table({"video_id": pa.array(sorted(wanted), pa.string())}))
-    _, rows = fetch(
-        con,
-        "SELECT video_id, uri, clip_index FROM embeddings "
-        "WHERE embedding_model = $model AND video_id IN (SELECT video_id FROM _hit_videos)",
-        {"model": model},
-    )
+    con.register("_hit_videos", pa.table({"video_id": pa.array(sorted({hit.video_id for hit in hits}), pa.string())}))
+    _, rows = fetch(con, "SELECT video_id, n_clips FROM videos WHERE video_id IN (SELECT video_id FROM _hit_videos)")
+    n_clips = dict(rows)
     selected: dict[str, set[int]] = {}
-    for video_id, uri, clip_index in rows:
-        if int(clip_index) in wanted[video_id]:
-            selected.setdefault(uri, set()).add(int(clip_index))
+    for hit in hits:
+        beside = range(max(0, hit.clip_index - neighbours), min(int(n_clips[hit.video_id]), hit.clip_index + neighbours + 1))
+        selected.setdefault(hit.uri, set()).update(beside)
     return {uri: tuple(sorted(clips)) for uri, clips in sorted(selected.items())}

@@ -37,6 +37,7 @@ from jobs.common.arguments import add_out_arguments, storage_options_of
 from jobs.common.errors import UserError
 from jobs.common.output import add_format_argument, render
 from jobs.out import duck
+from jobs.out.clip_index import ShardSet
 from jobs.out.duck import fetch
 from jobs.query.events import add_event_arguments, event_params, fetch_events
 from jobs.search.retrieve import Scope, clip_selection, coverage, top_clips
@@ -142,7 +143,8 @@ def search(options: SearchOptions) -> SearchResult:
     description = options.description.strip()
     if not description:
         raise UserError('give a description of the anomaly to search for, e.g. "a person climbing a fence"')
-    con = duck.connect(options.out, storage_options=options.storage_options, sandbox=True)
+    out = duck.open_out(options.out, storage_options=options.storage_options)
+    con = duck.connect(out, storage_options=options.storage_options, sandbox=True)
     settings = scan_settings(con)
     model = options.model or settings["model"]
     if options.exhaustive or options.source is not None:
@@ -150,7 +152,8 @@ def search(options: SearchOptions) -> SearchResult:
         return rescore(options, description, model, settings, uris, only_clips=None)
     query = _query_encoder(model)  # refuses a model without an image tower first
     scope = Scope(uris=candidate_uris(con, options) if options.where is not None else None, since=options.since, until=options.until)
-    covered = coverage(con, model, scope)
+    shards = ShardSet.load(out, model)
+    covered = coverage(con, model, scope, shards)
     if covered.n_videos and not covered.n_indexed:
         raise UserError(
             f"OUT {options.out} has no clip embeddings from model {model!r} for these videos (scanned before search indexing, "
@@ -163,15 +166,16 @@ def search(options: SearchOptions) -> SearchResult:
             covered.n_videos,
             options.out,
         )
-    hits = top_clips(con, _query_vector(query, description), model=model, scope=scope, k=options.candidates)
-    selection = clip_selection(con, hits, model=model)
+    hits = top_clips(con, _query_vector(query, description), model=model, scope=scope, k=options.candidates, shards=shards)
+    selection = clip_selection(con, hits)
     result = rescore(options, description, model, settings, sorted(selection), only_clips=selection)
     log.info(
-        "retrieved %d clips of %d videos (best similarity %s) from %d indexed candidates",
+        "retrieved %d clips of %d videos (best similarity %s) from %d indexed candidates (%s)",
         len(hits),
         len(selection),
         f"{hits[0].similarity:.3f}" if hits else "-",
         covered.n_indexed,
+        f"{len(shards.shards)} index shards of {shards.n_vectors} clips, the rest exact" if shards.shards else "exact",
     )
     return dataclasses.replace(result, n_candidates=covered.n_videos, n_unindexed=covered.n_missing)
 

@@ -1,0 +1,262 @@
+"""The approximate clip index under OUT: faiss IVF-SQ8 shards over the `embeddings` rows, for OUTs
+past a few 10^5 clips, where an exact search in DuckDB no longer answers in a second.
+
+    OUT/clip_index/<model key>/<shard id>/ivf.faiss      faiss IndexIVFScalarQuantizer (SQ8, inner product)
+                                         /pairs.parquet  pair number -> (video_id, run_id) it holds
+                                         /shard.json     written last: a shard without it is unfinished
+
+    update_index(out, model, min_rows=...)   -> shards written: the model's visible `embeddings` rows that no
+                                                shard holds yet, when there are at least min_rows of them
+    ShardSet.load(out, model)               -> the finished shards (remote ones cached locally, read mmapped)
+    ShardSet.search(vector, k)              -> [(video_id, run_id, clip_index, similarity)], each shard's best k
+    ShardSet.covered                        -> Arrow table (video_id, run_id): the pairs the shards hold
+
+A shard holds whole (video_id, run_id) pairs: all rows one run committed for one video, which are complete
+once the video's `videos` row names the run (schemas/views.py), so "rows no shard holds" is a set of pairs,
+and the retrieval (jobs/search/retrieve.py) searches those exactly, beside the shards: a search always
+covers every indexed video, whatever the shards lag. A shard is immutable; a re-scan leaves the old
+pair's rows in it, which the retrieval drops (their pair is no longer visible). Each shard trains its own
+coarse quantizer on its own rows (sqrt(n) lists), so shards never have to agree on one, and writers need no
+lock: two updates at once may both index the same pairs, and the retrieval keeps each clip once.
+faiss ids are `pair << CLIP_BITS | clip_index`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.out.duck import Out, fetch, fetch_arrow
+
+log = logging.getLogger(__name__)
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs each CPU build it tries at INFO
+
+INDEX_FOLDER = "clip_index"
+DEFAULT_MIN_ROWS = 200_000  # exact DuckDB search over this many 512-d rows takes ~0.5 s on 2 cores (bench/RESULTS.md)
+MAX_SHARD_ROWS = 1_000_000  # vectors one shard holds at most (float32 in memory while it is built: 2 GiB at 512-d)
+PROBE_FRACTION = 8  # a search probes 1/8 of a shard's lists (recall@64 >= 0.95 in bench/bench_clip_index.py)
+CLIP_BITS = 24  # clips per video < 2^24
+MARKER = "shard.json"
+PAIRS_SCHEMA = pa.schema([pa.field("video_id", pa.string()), pa.field("run_id", pa.string())])
+
+
+def model_key(model: str) -> str:
+    """The folder name of a model's shards (model names may be paths)."""
+    return hashlib.sha256(model.encode("utf-8")).hexdigest()[:16]
+
+
+def index_root(out: Out, model: str) -> str:
+    return out.join(INDEX_FOLDER, model_key(model))
+
+
+def n_lists(n_vectors: int) -> int:
+    """Inverted lists of a shard of n vectors: sqrt(n), at least 1, trained on 40 vectors a list at least."""
+    return max(1, min(int(math.sqrt(n_vectors)), n_vectors // 40))
+
+
+@dataclass
+class Shard:
+    folder: str  # its URI under OUT
+    index: object  # faiss.IndexIVFScalarQuantizer
+    pairs: pa.Table  # pair (int64), video_id, run_id
+
+
+@dataclass
+class ShardSet:
+    shards: list[Shard]
+
+    @classmethod
+    def load(cls, out: Out, model: str, *, cache: str | None = None) -> ShardSet:
+        """The model's finished shards. Local ones are memory-mapped; remote ones are downloaded once
+        into `cache` (default ~/.cache/lavida/clip_index; a shard never changes) and mapped from there."""
+        folders = _finished(out, model)
+        if not folders:
+            return cls([])
+        import faiss
+
+        shards = []
+        for folder in folders:
+            local = folder if not out.is_remote else _cached(out, folder, cache)
+            index = faiss.read_index(f"{local}/ivf.faiss", faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            index.nprobe = max(1, math.ceil(index.nlist / PROBE_FRACTION))
+            shards.append(Shard(folder, index, pq.read_table(f"{local}/pairs.parquet")))
+        return cls(shards)
+
+    @property
+    def covered(self) -> pa.Table:
+        tables = [shard.pairs.select(["video_id", "run_id"]) for shard in self.shards]
+        return pa.concat_tables(tables) if tables else PAIRS_SCHEMA.empty_table()
+
+    @property
+    def dim(self) -> int:
+        return int(self.shards[0].index.d)
+
+    @property
+    def n_vectors(self) -> int:
+        return sum(int(shard.index.ntotal) for shard in self.shards)
+
+    def search(self, vector: np.ndarray, k: int) -> pa.Table:
+        """Each shard's k best rows for the unit query `vector`: video_id, run_id, clip_index, similarity
+        (the SQ8 codes' inner product, within ~1e-2 of the exact cosine), shard (its number here)."""
+        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        columns: dict[str, list] = {"video_id": [], "run_id": [], "clip_index": [], "similarity": [], "shard": []}
+        for number, shard in enumerate(self.shards):
+            scores, ids = shard.index.search(query, k)
+            found = ids[0] >= 0
+            ids, scores = ids[0][found], scores[0][found]
+            pairs = shard.pairs.take(pa.array(ids >> CLIP_BITS))  # the pair number is the row of pairs.parquet
+            columns["video_id"].extend(pairs.column("video_id").to_pylist())
+            columns["run_id"].extend(pairs.column("run_id").to_pylist())
+            columns["clip_index"].extend((ids & ((1 << CLIP_BITS) - 1)).tolist())
+            columns["similarity"].extend(scores.tolist())
+            columns["shard"].extend([number] * len(ids))
+        return pa.table(
+            {
+                "video_id": pa.array(columns["video_id"], pa.string()),
+                "run_id": pa.array(columns["run_id"], pa.string()),
+                "clip_index": pa.array(columns["clip_index"], pa.int64()),
+                "similarity": pa.array(columns["similarity"], pa.float32()),
+                "shard": pa.array(columns["shard"], pa.int32()),
+            }
+        )
+
+
+def uncovered_rows_sql(
+    con: duckdb.DuckDBPyConnection, covered: pa.Table, *, model: str, dim: int | None, videos: str, params: dict | None = None
+) -> tuple[str, dict]:
+    """A SELECT over `embeddings` of the model's rows whose (video_id, run_id) no shard holds, of the
+    videos `videos` (a SELECT of video_ids) selects; DuckDB reads only the scan_date partitions from the
+    oldest such run's first day on (rows are committed on or after their run started)."""
+    con.register("_covered_pairs", covered)
+    pending = f"""
+        SELECT p.video_id, p.run_id FROM _video_runs AS p
+        WHERE p.video_id IN ({videos})
+          AND NOT EXISTS (SELECT 1 FROM _covered_pairs AS c WHERE c.video_id = p.video_id AND c.run_id = p.run_id)
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pending_pairs AS {pending}", params or {}).fetchall()
+    _, [(n_runs, n_unknown, first_start)] = fetch(
+        con,
+        "SELECT count(*), count(*) FILTER (WHERE r.run_id IS NULL), epoch(min(r.started_at)) "
+        "FROM (SELECT DISTINCT run_id FROM _pending_pairs) AS p LEFT JOIN runs AS r USING (run_id)",
+    )
+    day, params = "", {"model": model}
+    if n_runs == 0:
+        day = "AND false"  # no pending pair: no row to read
+    elif n_unknown == 0:
+        day, params["first_day"] = "AND e.scan_date >= $first_day", datetime.fromtimestamp(first_start, UTC).date()
+    sql = f"""
+        SELECT e.* FROM embeddings AS e SEMI JOIN _pending_pairs AS p USING (video_id, run_id)
+        WHERE e.embedding_model = $model {"" if dim is None else f"AND e.dim = {int(dim)}"} {day}
+    """
+    return sql, params
+
+
+def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int | None = None, *, min_rows: int | None = None) -> int:
+    """Index the model's visible rows that no finished shard holds, if there are at least `min_rows` of
+    them (None: DEFAULT_MIN_ROWS; 0: any), in shards of at most MAX_SHARD_ROWS; returns the vectors
+    indexed. `con`: a snapshot of OUT; dim: the model's embedding width (None: that of most of those rows)."""
+    min_rows = DEFAULT_MIN_ROWS if min_rows is None else min_rows
+    shards = ShardSet.load(out, model)
+    scanned = "SELECT video_id FROM videos WHERE status = 'ok'"
+    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, videos=scanned)
+    _, counts = fetch(con, f"SELECT video_id, run_id, dim, count(*) FROM ({rows_sql}) GROUP BY ALL ORDER BY 1, 2", params)
+    if dim is None and counts:
+        widths: dict[int, int] = {}
+        for *_, width, n in counts:
+            widths[int(width)] = widths.get(int(width), 0) + int(n)
+        dim = max(widths, key=widths.__getitem__)
+    counts = [(video_id, run_id, int(n)) for video_id, run_id, width, n in counts if width == dim]
+    n_rows = sum(n for *_, n in counts)
+    if n_rows == 0 or n_rows < min_rows:
+        if n_rows:
+            log.info("clip index: %d rows are searched exactly (a shard is built from %d)", n_rows, min_rows)
+        return 0
+    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, videos=scanned)
+    groups, group, size = [], [], 0
+    for video_id, run_id, n in counts:
+        if group and size + n > MAX_SHARD_ROWS:
+            groups.append(group)
+            group, size = [], 0
+        group.append((video_id, run_id))
+        size += n
+    groups.append(group)
+    for number, group in enumerate(groups, 1):
+        pairs = pa.table(
+            {
+                "pair": pa.array(range(len(group)), pa.int64()),
+                "video_id": pa.array([v for v, _ in group], pa.string()),
+                "run_id": pa.array([r for _, r in group], pa.string()),
+            }
+        )
+        con.register("_shard_pairs", pairs)
+        table = fetch_arrow(
+            con,
+            f"SELECT s.pair, r.clip_index, r.embedding FROM ({rows_sql}) AS r JOIN _shard_pairs AS s USING (video_id, run_id)",
+            params,
+        )
+        log.info("clip index: shard %d of %d, %d vectors of %d videos", number, len(groups), table.num_rows, len(group))
+        _write_shard(out, model, dim, pairs, table)
+    return n_rows
+
+
+def _write_shard(out: Out, model: str, dim: int, pairs: pa.Table, rows: pa.Table) -> None:
+    import faiss
+
+    vectors = np.asarray(rows.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(-1, dim)
+    ids = (rows.column("pair").to_numpy().astype(np.int64) << CLIP_BITS) | rows.column("clip_index").to_numpy().astype(np.int64)
+    nlist = n_lists(len(vectors))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    index.cp.min_points_per_centroid = 1  # a small shard: fewer lists would do, but faiss warns on stderr
+    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: 64 * nlist]]
+    index.train(sample)
+    index.add_with_ids(vectors, ids)
+    name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+    folder = f"{index_root(out, model)}/{name}"
+    with tempfile.TemporaryDirectory(prefix="lavida-shard-") as tmp:
+        faiss.write_index(index, f"{tmp}/ivf.faiss")
+        pq.write_table(pairs, f"{tmp}/pairs.parquet")
+        marker = {"model": model, "dim": dim, "n_vectors": int(index.ntotal), "n_pairs": pairs.num_rows, "nlist": nlist,
+                  "created_at": datetime.now(UTC).isoformat()}  # fmt: skip
+        Path(f"{tmp}/{MARKER}").write_text(json.dumps(marker, indent=1))
+        out.fs.makedirs(folder, exist_ok=True)
+        for file in ("ivf.faiss", "pairs.parquet", MARKER):  # the marker last: it makes the shard visible
+            out.fs.put_file(f"{tmp}/{file}", f"{folder}/{file}")
+
+
+def _finished(out: Out, model: str) -> list[str]:
+    """The URIs of the model's finished shards, oldest first."""
+    root = index_root(out, model)
+    if not out.fs.exists(root):
+        return []
+    names = sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in out.fs.ls(root, detail=False))
+    return [f"{root}/{name}" for name in names if out.fs.exists(f"{root}/{name}/{MARKER}")]
+
+
+def _cached(out: Out, folder: str, cache: str | None) -> str:
+    """A local copy of a remote shard (downloaded once: a shard never changes)."""
+    base = Path(cache or os.environ.get("LAVIDA_CACHE") or Path.home() / ".cache" / "lavida") / "clip_index"
+    local = base / hashlib.sha256(folder.encode("utf-8")).hexdigest()[:24]
+    if not (local / MARKER).exists():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=local.name + ".", dir=local.parent))
+        for file in ("ivf.faiss", "pairs.parquet", MARKER):
+            out.fs.get_file(f"{folder}/{file}", str(partial / file))
+        try:
+            partial.rename(local)
+        except OSError:  # another process cached it first
+            pass
+    return str(local)
