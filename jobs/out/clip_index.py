@@ -30,6 +30,7 @@ import math
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,8 +71,20 @@ def n_lists(n_vectors: int) -> int:
 @dataclass
 class Shard:
     folder: str  # its URI under OUT
-    index: object  # faiss.IndexIVFScalarQuantizer
+    marker: dict  # shard.json: model, dim, n_vectors, n_pairs, nlist, created_at
     pairs: pa.Table  # pair (int64), video_id, run_id
+    local: Callable[[str], str]  # a file of the shard -> a local path to read it from
+    _index: object = None
+
+    @property
+    def index(self):
+        """The faiss index, memory-mapped on first use (an update needs only the pairs)."""
+        if self._index is None:
+            import faiss
+
+            self._index = faiss.read_index(self.local("ivf.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            self._index.nprobe = max(1, math.ceil(self._index.nlist / PROBE_FRACTION))
+        return self._index
 
 
 @dataclass
@@ -80,19 +93,14 @@ class ShardSet:
 
     @classmethod
     def load(cls, out: Out, model: str, *, cache: str | None = None) -> ShardSet:
-        """The model's finished shards. Local ones are memory-mapped; remote ones are downloaded once
-        into `cache` (default ~/.cache/lavida/clip_index; a shard never changes) and mapped from there."""
-        folders = _finished(out, model)
-        if not folders:
-            return cls([])
-        import faiss
-
+        """The model's finished shards. Local files are read in place; a remote shard's files are
+        downloaded once each, when first needed, into `cache` (default ~/.cache/lavida, or
+        $LAVIDA_CACHE; a shard never changes)."""
         shards = []
-        for folder in folders:
-            local = folder if not out.is_remote else _cached(out, folder, cache)
-            index = faiss.read_index(f"{local}/ivf.faiss", faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-            index.nprobe = max(1, math.ceil(index.nlist / PROBE_FRACTION))
-            shards.append(Shard(folder, index, pq.read_table(f"{local}/pairs.parquet")))
+        for folder in _finished(out, model):
+            local = (lambda name, folder=folder: f"{folder}/{name}") if not out.is_remote else _remote_files(out, folder, cache)
+            marker = json.loads(Path(local(MARKER)).read_text())
+            shards.append(Shard(folder, marker, pq.read_table(local("pairs.parquet")), local))
         return cls(shards)
 
     @property
@@ -102,11 +110,11 @@ class ShardSet:
 
     @property
     def dim(self) -> int:
-        return int(self.shards[0].index.d)
+        return int(self.shards[0].marker["dim"])
 
     @property
     def n_vectors(self) -> int:
-        return sum(int(shard.index.ntotal) for shard in self.shards)
+        return sum(int(shard.marker["n_vectors"]) for shard in self.shards)
 
     def search(self, vector: np.ndarray, k: int) -> pa.Table:
         """Each shard's k best rows for the unit query `vector`: video_id, run_id, clip_index, similarity
@@ -246,17 +254,17 @@ def _finished(out: Out, model: str) -> list[str]:
     return [f"{root}/{name}" for name in names if out.fs.exists(f"{root}/{name}/{MARKER}")]
 
 
-def _cached(out: Out, folder: str, cache: str | None) -> str:
-    """A local copy of a remote shard (downloaded once: a shard never changes)."""
-    base = Path(cache or os.environ.get("LAVIDA_CACHE") or Path.home() / ".cache" / "lavida") / "clip_index"
+def _remote_files(out: Out, folder: str, cache: str | None) -> Callable[[str], str]:
+    """name -> the local copy of a remote shard's file, downloaded on first use."""
+    base = Path(cache or os.environ.get("LAVIDA_CACHE") or Path.home() / ".cache" / "lavida") / INDEX_FOLDER
     local = base / hashlib.sha256(folder.encode("utf-8")).hexdigest()[:24]
-    if not (local / MARKER).exists():
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=local.name + ".", dir=local.parent))
-        for file in ("ivf.faiss", "pairs.parquet", MARKER):
-            out.fs.get_file(f"{folder}/{file}", str(partial / file))
-        try:
-            partial.rename(local)
-        except OSError:  # another process cached it first
-            pass
-    return str(local)
+
+    def path(name: str) -> str:
+        if not (local / name).exists():
+            local.mkdir(parents=True, exist_ok=True)
+            partial = local / f".{name}.{uuid.uuid4().hex[:8]}"
+            out.fs.get_file(f"{folder}/{name}", str(partial))
+            partial.replace(local / name)  # atomic: a reader never sees half a file
+        return str(local / name)
+
+    return path
