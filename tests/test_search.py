@@ -250,6 +250,7 @@ def test_an_index_older_than_the_rows_is_searched_exactly_beside_it(out, tmp_pat
     OutTables(str(partial)).delete("embeddings", "uri LIKE '%cam2%'")
     root = duck.open_out(str(partial))
     assert update_index(root, duck.connect(root), "tiny", ClipQuery.load("tiny").dim, min_rows=0) == 4
+    assert ShardSet.load(root, "tiny").covered.num_rows == 2  # cam2's scan pair too, held with no vector: it stays empty
     assert main(["index", str(partial), "--min-shard-rows", "100"]) == 0
     assert "indexed 1 videos with tiny: 0 failed, 0 skipped\n" in capsys.readouterr().out
     shards = ShardSet.load(root, "tiny")

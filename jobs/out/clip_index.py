@@ -41,12 +41,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.out.duck import Out, fetch, fetch_arrow
+from schemas.views import source_name
 
 log = logging.getLogger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs each CPU build it tries at INFO
 
 INDEX_FOLDER = "clip_index"
-DEFAULT_MIN_ROWS = 200_000  # exact DuckDB search over this many 512-d rows takes ~0.5 s on 2 cores (bench/RESULTS.md)
+DEFAULT_MIN_ROWS = 50_000  # the exact search over the rows no shard holds: ~0.8-1 s per 10^5 512-d rows on 2 cores (bench/RESULTS.md)
 MAX_SHARD_ROWS = 1_000_000  # vectors one shard holds at most (float32 in memory while it is built: 2 GiB at 512-d)
 PROBE_FRACTION = 8  # a search probes 1/8 of a shard's lists (recall@64 >= 0.95 in bench/bench_clip_index.py)
 CLIP_BITS = 24  # clips per video < 2^24
@@ -109,8 +110,9 @@ class ShardSet:
         return pa.concat_tables(tables) if tables else PAIRS_SCHEMA.empty_table()
 
     @property
-    def dim(self) -> int:
-        return int(self.shards[0].marker["dim"])
+    def dim(self) -> int | None:
+        """The width of the shards' vectors (None: no shard holds any)."""
+        return next((int(shard.marker["dim"]) for shard in self.shards if shard.marker["n_vectors"]), None)
 
     @property
     def n_vectors(self) -> int:
@@ -122,6 +124,8 @@ class ShardSet:
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         columns: dict[str, list] = {"video_id": [], "run_id": [], "clip_index": [], "similarity": [], "shard": []}
         for number, shard in enumerate(self.shards):
+            if not shard.marker["n_vectors"]:
+                continue
             scores, ids = shard.index.search(query, k)
             found = ids[0] >= 0
             ids, scores = ids[0][found], scores[0][found]
@@ -145,9 +149,10 @@ class ShardSet:
 def uncovered_rows_sql(
     con: duckdb.DuckDBPyConnection, covered: pa.Table, *, model: str, dim: int | None, videos: str, params: dict | None = None
 ) -> tuple[str, dict]:
-    """A SELECT over `embeddings` of the model's rows whose (video_id, run_id) no shard holds, of the
-    videos `videos` (a SELECT of video_ids) selects; DuckDB reads only the scan_date partitions from the
-    oldest such run's first day on (rows are committed on or after their run started)."""
+    """A SELECT of the model's `embeddings` rows whose (video_id, run_id) is shown and no shard holds (the
+    temp table _pending_pairs), of the videos `videos` (a SELECT of video_ids) selects; DuckDB reads only
+    the scan_date partitions from the oldest such run's first day on (rows are committed on or after
+    their run started). It reads the table's snapshot, not the view: the pending pairs are shown ones."""
     con.register("_covered_pairs", covered)
     pending = f"""
         SELECT p.video_id, p.run_id FROM _video_runs AS p
@@ -166,7 +171,7 @@ def uncovered_rows_sql(
     elif n_unknown == 0:
         day, params["first_day"] = "AND e.scan_date >= $first_day", datetime.fromtimestamp(first_start, UTC).date()
     sql = f"""
-        SELECT e.* FROM embeddings AS e SEMI JOIN _pending_pairs AS p USING (video_id, run_id)
+        SELECT e.* FROM {source_name("embeddings")} AS e SEMI JOIN _pending_pairs AS p USING (video_id, run_id)
         WHERE e.embedding_model = $model {"" if dim is None else f"AND e.dim = {int(dim)}"} {day}
     """
     return sql, params
@@ -175,22 +180,33 @@ def uncovered_rows_sql(
 def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int | None = None, *, min_rows: int | None = None) -> int:
     """Index the model's visible rows that no finished shard holds, if there are at least `min_rows` of
     them (None: DEFAULT_MIN_ROWS; 0: any), in shards of at most MAX_SHARD_ROWS; returns the vectors
-    indexed. `con`: a snapshot of OUT; dim: the model's embedding width (None: that of most of those rows)."""
+    indexed. `con`: a snapshot of OUT; dim: the model's embedding width (None: that of most of those rows).
+
+    Visible pairs without such rows (a video `lavida index` back-filled keeps its scan run's empty pair, a
+    video with no clip, another model's run) go into the shard as held, with no vector, or into a shard of
+    their own when no shard is due: a visible pair's rows are all committed, so it stays empty, and a
+    search need not read its run's partitions again."""
     min_rows = DEFAULT_MIN_ROWS if min_rows is None else min_rows
     shards = ShardSet.load(out, model)
     scanned = "SELECT video_id FROM videos WHERE status = 'ok'"
     rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, videos=scanned)
     _, counts = fetch(con, f"SELECT video_id, run_id, dim, count(*) FROM ({rows_sql}) GROUP BY ALL ORDER BY 1, 2", params)
+    _, pending = fetch(con, "SELECT video_id, run_id FROM _pending_pairs ORDER BY 1, 2")
     if dim is None and counts:
         widths: dict[int, int] = {}
         for *_, width, n in counts:
             widths[int(width)] = widths.get(int(width), 0) + int(n)
         dim = max(widths, key=widths.__getitem__)
     counts = [(video_id, run_id, int(n)) for video_id, run_id, width, n in counts if width == dim]
+    with_rows = {(video_id, run_id) for video_id, run_id, _ in counts}
+    empty = [pair for pair in pending if pair not in with_rows]
     n_rows = sum(n for *_, n in counts)
     if n_rows == 0 or n_rows < min_rows:
         if n_rows:
             log.info("clip index: %d rows are searched exactly (a shard is built from %d)", n_rows, min_rows)
+        if empty:
+            log.info("clip index: %d video runs without embeddings recorded as held", len(empty))
+            _write_shard(out, model, dim, _pairs_table(empty), None)
         return 0
     rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, videos=scanned)
     groups, group, size = [], [], 0
@@ -200,15 +216,9 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
             group, size = [], 0
         group.append((video_id, run_id))
         size += n
-    groups.append(group)
+    groups.append(group + empty)  # pairs without vectors at the end: no faiss id refers to them
     for number, group in enumerate(groups, 1):
-        pairs = pa.table(
-            {
-                "pair": pa.array(range(len(group)), pa.int64()),
-                "video_id": pa.array([v for v, _ in group], pa.string()),
-                "run_id": pa.array([r for _, r in group], pa.string()),
-            }
-        )
+        pairs = _pairs_table(group)
         con.register("_shard_pairs", pairs)
         table = fetch_arrow(
             con,
@@ -220,28 +230,42 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
     return n_rows
 
 
-def _write_shard(out: Out, model: str, dim: int, pairs: pa.Table, rows: pa.Table) -> None:
+def _pairs_table(pairs: list[tuple[str, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "pair": pa.array(range(len(pairs)), pa.int64()),
+            "video_id": pa.array([video_id for video_id, _ in pairs], pa.string()),
+            "run_id": pa.array([run_id for _, run_id in pairs], pa.string()),
+        }
+    )
+
+
+def _write_shard(out: Out, model: str, dim: int | None, pairs: pa.Table, rows: pa.Table | None) -> None:
+    """One shard folder: the faiss index of `rows` (pair, clip_index, embedding; None: pairs only), the
+    pairs, then the marker."""
     import faiss
 
-    vectors = np.asarray(rows.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(-1, dim)
-    ids = (rows.column("pair").to_numpy().astype(np.int64) << CLIP_BITS) | rows.column("clip_index").to_numpy().astype(np.int64)
-    nlist = n_lists(len(vectors))
-    quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-    index.cp.min_points_per_centroid = 1  # a small shard: fewer lists would do, but faiss warns on stderr
-    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: 64 * nlist]]
-    index.train(sample)
-    index.add_with_ids(vectors, ids)
     name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
     folder = f"{index_root(out, model)}/{name}"
+    files, index, nlist = ["pairs.parquet", MARKER], None, 0
+    if rows is not None and rows.num_rows:
+        vectors = np.asarray(rows.column("embedding").combine_chunks().flatten(), dtype=np.float32).reshape(-1, dim)
+        ids = (rows.column("pair").to_numpy().astype(np.int64) << CLIP_BITS) | rows.column("clip_index").to_numpy().astype(np.int64)
+        nlist = n_lists(len(vectors))
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index.cp.min_points_per_centroid = 1  # a small shard: fewer lists would do, but faiss warns on stderr
+        index.train(vectors[np.random.default_rng(0).permutation(len(vectors))[: 64 * nlist]])
+        index.add_with_ids(vectors, ids)
+        files.insert(0, "ivf.faiss")
     with tempfile.TemporaryDirectory(prefix="lavida-shard-") as tmp:
-        faiss.write_index(index, f"{tmp}/ivf.faiss")
+        if index is not None:
+            faiss.write_index(index, f"{tmp}/ivf.faiss")
         pq.write_table(pairs, f"{tmp}/pairs.parquet")
-        marker = {"model": model, "dim": dim, "n_vectors": int(index.ntotal), "n_pairs": pairs.num_rows, "nlist": nlist,
-                  "created_at": datetime.now(UTC).isoformat()}  # fmt: skip
+        marker = {"model": model, "dim": dim, "n_vectors": int(index.ntotal) if index is not None else 0, "n_pairs": pairs.num_rows,
+                  "nlist": nlist, "created_at": datetime.now(UTC).isoformat()}  # fmt: skip
         Path(f"{tmp}/{MARKER}").write_text(json.dumps(marker, indent=1))
         out.fs.makedirs(folder, exist_ok=True)
-        for file in ("ivf.faiss", "pairs.parquet", MARKER):  # the marker last: it makes the shard visible
+        for file in files:  # the marker last: it makes the shard visible
             out.fs.put_file(f"{tmp}/{file}", f"{folder}/{file}")
 
 

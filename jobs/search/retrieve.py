@@ -84,7 +84,7 @@ def coverage(con: duckdb.DuckDBPyConnection, model: str, scope: Scope, shards: S
         indexed = "SELECT DISTINCT video_id FROM embeddings WHERE embedding_model = $model"
         params["model"] = model
     else:  # held by a shard, or with rows no shard holds (reads only the newest runs' partitions)
-        rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=shards.dim, videos=videos, params=params)
+        rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, videos=videos, params=params)
         indexed = f"""
             SELECT video_id FROM _video_runs SEMI JOIN _covered_pairs USING (video_id, run_id)
             UNION SELECT DISTINCT video_id FROM ({rows_sql})
@@ -135,7 +135,7 @@ def top_clips(
     """
     _, live = fetch(con, live_sql, params)
     live_of = dict(live)  # a shard that answered fewer than k live clips in the scope, and not all it holds, may hide some
-    if any(live_of.get(shard, 0) < k and n < shards.shards[shard].index.ntotal for shard, n in kept):
+    if any(live_of.get(shard, 0) < k and n < shards.shards[shard].marker["n_vectors"] for shard, n in kept):
         log.info("the scope (or re-scans) left fewer than %d of a shard's %d best clips: searching the scope exactly", k, shard_k)
         return _exact_top_clips(con, vector, model=model, scope=scope, k=k)
     return [Hit(v, u, int(c), float(sim)) for v, u, c, sim in rows]
