@@ -146,20 +146,15 @@ class ShardSet:
         )
 
 
-def uncovered_rows_sql(
-    con: duckdb.DuckDBPyConnection, covered: pa.Table, *, model: str, dim: int | None, videos: str, params: dict | None = None
-) -> tuple[str, dict]:
-    """A SELECT of the model's `embeddings` rows whose (video_id, run_id) is shown and no shard holds (the
-    temp table _pending_pairs), of the videos `videos` (a SELECT of video_ids) selects; DuckDB reads only
-    the scan_date partitions from the oldest such run's first day on (rows are committed on or after
-    their run started). It reads the table's snapshot, not the view: the pending pairs are shown ones."""
+def uncovered_rows_sql(con: duckdb.DuckDBPyConnection, covered: pa.Table, *, model: str, dim: int | None, pairs: str) -> tuple[str, dict]:
+    """A SELECT of the model's `embeddings` rows (of width `dim`, when given) of the shown (video_id,
+    run_id) pairs that `pairs` (a SELECT) gives and no shard holds (kept in the temp table _pending_pairs),
+    and its parameters. DuckDB reads only the scan_date partitions from the oldest such run's first day
+    on (rows are committed on or after their run started). It reads the table's snapshot, not the view:
+    the pairs are shown ones."""
     con.register("_covered_pairs", covered)
-    pending = f"""
-        SELECT p.video_id, p.run_id FROM _video_runs AS p
-        WHERE p.video_id IN ({videos})
-          AND NOT EXISTS (SELECT 1 FROM _covered_pairs AS c WHERE c.video_id = p.video_id AND c.run_id = p.run_id)
-    """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _pending_pairs AS {pending}", params or {}).fetchall()
+    pending = f"SELECT video_id, run_id FROM ({pairs}) AS p ANTI JOIN _covered_pairs AS c USING (video_id, run_id)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _pending_pairs AS {pending}").fetchall()
     _, [(n_runs, n_unknown, first_start)] = fetch(
         con,
         "SELECT count(*), count(*) FILTER (WHERE r.run_id IS NULL), epoch(min(r.started_at)) "
@@ -188,8 +183,8 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
     search need not read its run's partitions again."""
     min_rows = DEFAULT_MIN_ROWS if min_rows is None else min_rows
     shards = ShardSet.load(out, model)
-    scanned = "SELECT video_id FROM videos WHERE status = 'ok'"
-    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, videos=scanned)
+    scanned = "SELECT video_id, run_id FROM _video_runs WHERE video_id IN (SELECT video_id FROM videos WHERE status = 'ok')"
+    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, pairs=scanned)
     _, counts = fetch(con, f"SELECT video_id, run_id, dim, count(*) FROM ({rows_sql}) GROUP BY ALL ORDER BY 1, 2", params)
     _, pending = fetch(con, "SELECT video_id, run_id FROM _pending_pairs ORDER BY 1, 2")
     if dim is None and counts:
@@ -208,7 +203,7 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
             log.info("clip index: %d video runs without embeddings recorded as held", len(empty))
             _write_shard(out, model, dim, _pairs_table(empty), None)
         return 0
-    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, videos=scanned)
+    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, pairs=scanned)
     groups, group, size = [], [], 0
     for video_id, run_id, n in counts:
         if group and size + n > MAX_SHARD_ROWS:

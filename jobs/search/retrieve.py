@@ -78,18 +78,26 @@ def _scope_sql(con: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, dict]
     return "SELECT video_id FROM videos WHERE " + " AND ".join(conditions), params
 
 
+def _scope_pairs(con: duckdb.DuckDBPyConnection, scope: Scope) -> str:
+    """Materialise the scope's shown (video_id, run_id) pairs, with each video's uri, as the temp table
+    _scope_pairs (the `videos` view is read once per search); returns a SELECT of its pairs."""
+    videos, params = _scope_sql(con, scope)
+    pairs = f"SELECT video_id, uri, unnest(run_ids) AS run_id FROM videos WHERE video_id IN ({videos})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _scope_pairs AS {pairs}", params).fetchall()
+    return "SELECT video_id, run_id FROM _scope_pairs"
+
+
 def coverage(con: duckdb.DuckDBPyConnection, model: str, scope: Scope, shards: ShardSet | None = None) -> Coverage:
     videos, params = _scope_sql(con, scope)
     if shards is None or not shards.shards:
         indexed = "SELECT DISTINCT video_id FROM embeddings WHERE embedding_model = $model"
         params["model"] = model
     else:  # held by a shard, or with rows no shard holds (reads only the newest runs' partitions)
-        rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, videos=videos, params=params)
-        indexed = f"""
-            SELECT video_id FROM _video_runs SEMI JOIN _covered_pairs USING (video_id, run_id)
-            UNION SELECT DISTINCT video_id FROM ({rows_sql})
-        """
-        params.update(row_params)
+        rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, pairs=_scope_pairs(con, scope))
+        indexed = (
+            f"SELECT video_id FROM _scope_pairs SEMI JOIN _covered_pairs USING (video_id, run_id) UNION SELECT video_id FROM ({rows_sql})"
+        )
+        videos = "SELECT DISTINCT video_id FROM _scope_pairs"
     _, rows = fetch(
         con,
         f"""
@@ -109,33 +117,27 @@ def top_clips(
     if shards is None or not shards.shards:
         return _exact_top_clips(con, vector, model=model, scope=scope, k=k)
     dim = int(vector.shape[0])
-    videos, params = _scope_sql(con, scope)
-    rows_sql, row_params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, videos=videos, params=params)
+    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, pairs=_scope_pairs(con, scope))
     shard_k = SHARD_K_FACTOR * k
     con.register("_shard_hits", shards.search(vector, shard_k))
     _, rows = fetch(
         con,
         f"""
         WITH fresh AS (
-            SELECT video_id, run_id, clip_index,
-                   array_cosine_similarity(embedding::FLOAT[{dim}], $q::FLOAT[{dim}])::FLOAT AS similarity, NULL::INT AS shard
+            SELECT video_id, uri, clip_index, array_cosine_similarity(embedding::FLOAT[{dim}], $q::FLOAT[{dim}])::FLOAT AS similarity
             FROM ({rows_sql}) ORDER BY similarity DESC LIMIT {int(k)}
         ), held AS (
-            SELECT h.* FROM _shard_hits AS h SEMI JOIN _video_runs AS p USING (video_id, run_id) WHERE h.video_id IN ({videos})
-        ), hits AS (SELECT * FROM held UNION ALL SELECT * FROM fresh)
-        SELECT h.video_id, v.uri, h.clip_index, max(h.similarity) AS similarity
-        FROM hits AS h JOIN videos AS v USING (video_id)
-        GROUP BY ALL ORDER BY similarity DESC, v.uri, h.clip_index LIMIT {int(k)}
+            SELECT h.video_id, p.uri, h.clip_index, h.similarity FROM _shard_hits AS h JOIN _scope_pairs AS p USING (video_id, run_id)
+        )
+        SELECT video_id, uri, clip_index, max(similarity) AS similarity FROM (SELECT * FROM held UNION ALL SELECT * FROM fresh)
+        GROUP BY ALL ORDER BY similarity DESC, uri, clip_index LIMIT {int(k)}
         """,
-        {**params, **row_params, "q": vector.astype(np.float32).tolist()},
+        {**params, "q": vector.astype(np.float32).tolist()},
     )
-    _, kept = fetch(con, "SELECT shard, count(*) FROM _shard_hits GROUP BY ALL")
-    live_sql = f"""
-        SELECT shard, count(*) FROM _shard_hits SEMI JOIN _video_runs USING (video_id, run_id) WHERE video_id IN ({videos}) GROUP BY ALL
-    """
-    _, live = fetch(con, live_sql, params)
-    live_of = dict(live)  # a shard that answered fewer than k live clips in the scope, and not all it holds, may hide some
-    if any(live_of.get(shard, 0) < k and n < shards.shards[shard].marker["n_vectors"] for shard, n in kept):
+    # a shard that answered fewer than k clips shown in the scope, and not all it holds, may hide some
+    answers = "SELECT shard, count(*), count(p.uri) FROM _shard_hits AS h LEFT JOIN _scope_pairs AS p USING (video_id, run_id) GROUP BY ALL"
+    _, per_shard = fetch(con, answers)
+    if any(live < k and n < shards.shards[shard].marker["n_vectors"] for shard, n, live in per_shard):
         log.info("the scope (or re-scans) left fewer than %d of a shard's %d best clips: searching the scope exactly", k, shard_k)
         return _exact_top_clips(con, vector, model=model, scope=scope, k=k)
     return [Hit(v, u, int(c), float(sim)) for v, u, c, sim in rows]
