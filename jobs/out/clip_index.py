@@ -31,6 +31,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,10 +124,10 @@ class ShardSet:
         (the SQ8 codes' inner product, within ~1e-2 of the exact cosine), shard (its number here)."""
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         columns: dict[str, list] = {"video_id": [], "run_id": [], "clip_index": [], "similarity": [], "shard": []}
-        for number, shard in enumerate(self.shards):
-            if not shard.marker["n_vectors"]:
-                continue
-            scores, ids = shard.index.search(query, k)
+        searched = [(number, shard) for number, shard in enumerate(self.shards) if shard.marker["n_vectors"]]
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # faiss lets go of the GIL while it searches
+            answers = list(pool.map(lambda item: item[1].index.search(query, k), searched))
+        for (number, shard), (scores, ids) in zip(searched, answers):
             found = ids[0] >= 0
             ids, scores = ids[0][found], scores[0][found]
             pairs = shard.pairs.take(pa.array(ids >> CLIP_BITS))  # the pair number is the row of pairs.parquet

@@ -4,7 +4,7 @@
     plan = writer.start(videos, run_row)      # refuse another profile; claim the videos; keep what a
                                               # killed run committed; write the run's first row
     for row in detected_rows: writer.add(row) # commits in batches (every N videos or T seconds)
-    summary = writer.finish(run_row_fn)       # last batch, the run's last row, compaction
+    summary = writer.finish(run_row_fn)       # last batch, the run's last row, compaction, clip index shard
 
 Commit protocol (schemas/tables.py: every table is append-only, one Delta transaction per table):
 
@@ -390,7 +390,8 @@ class OutWriter:
         self.tables.append("runs", self._run_rows, self.run_id)
 
     def finish(self, run_row: Callable[[], dict]) -> list[Committed]:
-        """Commit the last batch, write the run's final row, compact; the lease is released by `close`."""
+        """Commit the last batch, write the run's final row, compact, then index the waiting embeddings if a
+        shard is due (jobs/out/clip_index.py); the lease is released by `close`."""
         committed = self.commit()
         if self.videos:  # never expected: a clip row lost on the way; the next run re-does them
             log.error("%d videos did not receive all their clips and were not committed", len(self.videos))
