@@ -240,6 +240,14 @@ def test_index_shards_answer_as_the_exact_search_and_drop_rows_a_rescan_replaced
     assert coverage(con, "tiny", Scope(), shards) == coverage(con, "tiny", Scope()) == Coverage(2, 1)
     approx = top_clips(con, np.asarray(stored[0][2], np.float32), model="tiny", scope=Scope(), k=7, shards=shards)
     assert sorted(hit_ids(approx)) == [("cam2.avi", c) for c in range(3)]
+    # half of each shard's pairs replaced: the update retires both (the twins) and indexes cam2's rows again
+    before = sorted((copy / "clip_index").glob("*/*"))
+    assert update_index(root, con, "tiny", min_rows=10**6) == 3
+    fresh = ShardSet.load(root, "tiny")
+    assert (len(fresh.shards), fresh.n_vectors) == (1, 3) and not any(folder.exists() for folder in before)
+    assert sorted(hit_ids(top_clips(con, np.asarray(stored[0][2], np.float32), model="tiny", scope=Scope(), k=7, shards=fresh))) == [
+        ("cam2.avi", c) for c in range(3)
+    ]
 
 
 def test_an_index_older_than_the_rows_is_searched_exactly_beside_it(out, tmp_path, capsys):

@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.common.errors import UserError
 from jobs.out.duck import Out, fetch, fetch_arrow
 from schemas.views import source_name
 
@@ -125,6 +126,11 @@ class ShardSet:
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         columns: dict[str, list] = {"video_id": [], "run_id": [], "clip_index": [], "similarity": [], "shard": []}
         searched = [(number, shard) for number, shard in enumerate(self.shards) if shard.marker["n_vectors"]]
+        try:
+            for _, shard in searched:
+                shard.index  # noqa: B018  (maps it now: an update may retire a shard after it was listed)
+        except (OSError, RuntimeError) as error:  # faiss: RuntimeError when the file is gone
+            raise UserError(f"OUT's clip index changed during this search (a shard was replaced): search again ({error})") from None
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # faiss lets go of the GIL while it searches
             answers = list(pool.map(lambda item: item[1].index.search(query, k), searched))
         for (number, shard), (scores, ids) in zip(searched, answers):
@@ -181,9 +187,18 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
     Visible pairs without such rows (a video `lavida index` back-filled keeps its scan run's empty pair, a
     video with no clip, another model's run) go into the shard as held, with no vector, or into a shard of
     their own when no shard is due: a visible pair's rows are all committed, so it stays empty, and a
-    search need not read its run's partitions again."""
+    search need not read its run's partitions again.
+
+    A shard of which at most half the pairs are still shown (re-scans replaced the rest) is retired: its
+    shown pairs are indexed again into the new shard, then its folder is deleted, so that a search is not
+    sent to the exact fallback by a shard full of replaced rows."""
     min_rows = DEFAULT_MIN_ROWS if min_rows is None else min_rows
     shards = ShardSet.load(out, model)
+    retired = _stale(con, shards)
+    if retired:
+        log.info("clip index: %d shards hold mostly replaced rows; their shown rows are indexed again", len(retired))
+        gone = {shard.folder for shard in retired}
+        shards, min_rows = ShardSet([shard for shard in shards.shards if shard.folder not in gone]), 0
     scanned = "SELECT video_id, run_id FROM _video_runs WHERE video_id IN (SELECT video_id FROM videos WHERE status = 'ok')"
     rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=None, pairs=scanned)
     _, counts = fetch(con, f"SELECT video_id, run_id, dim, count(*) FROM ({rows_sql}) GROUP BY ALL ORDER BY 1, 2", params)
@@ -203,6 +218,7 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
         if empty:
             log.info("clip index: %d video runs without embeddings recorded as held", len(empty))
             _write_shard(out, model, dim, _pairs_table(empty), None)
+        _retire(out, retired)
         return 0
     rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, pairs=scanned)
     groups, group, size = [], [], 0
@@ -223,7 +239,25 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
         )
         log.info("clip index: shard %d of %d, %d vectors of %d videos", number, len(groups), table.num_rows, len(group))
         _write_shard(out, model, dim, pairs, table)
+    _retire(out, retired)
     return n_rows
+
+
+def _retire(out: Out, shards: list[Shard]) -> None:
+    for shard in shards:  # the marker first: a search that lists the folder from now on skips it
+        out.fs.rm_file(f"{shard.folder}/{MARKER}")
+        out.fs.rm(shard.folder, recursive=True)
+
+
+def _stale(con: duckdb.DuckDBPyConnection, shards: ShardSet) -> list[Shard]:
+    """The shards of which at most half the pairs are shown in the snapshot."""
+    stale = []
+    for shard in shards.shards:
+        con.register("_shard_pairs", shard.pairs)
+        _, [(n_shown,)] = fetch(con, "SELECT count(*) FROM _shard_pairs SEMI JOIN _video_runs USING (video_id, run_id)")
+        if n_shown * 2 <= shard.pairs.num_rows:
+            stale.append(shard)
+    return stale
 
 
 def _pairs_table(pairs: list[tuple[str, str]]) -> pa.Table:
