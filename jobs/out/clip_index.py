@@ -185,9 +185,9 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
     indexed. `con`: a snapshot of OUT; dim: the model's embedding width (None: that of most of those rows).
 
     Visible pairs without such rows (a video `lavida index` back-filled keeps its scan run's empty pair, a
-    video with no clip, another model's run) go into the shard as held, with no vector, or into a shard of
-    their own when no shard is due: a visible pair's rows are all committed, so it stays empty, and a
-    search need not read its run's partitions again.
+    video with no clip, another model's run) go into the shard as held, with no vector, or, when the
+    index has shards but none is due, into a shard of their own: a visible pair's rows are all committed,
+    so it stays empty, and a search need not read its run's partitions again.
 
     A shard of which at most half the pairs are still shown (re-scans replaced the rest) is retired: its
     shown pairs are indexed again into the new shard, then its folder is deleted, so that a search is not
@@ -215,7 +215,7 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
     if n_rows == 0 or n_rows < min_rows:
         if n_rows:
             log.info("clip index: %d rows are searched exactly (a shard is built from %d)", n_rows, min_rows)
-        if empty:
+        if empty and shards.shards:  # (without shards a search is exact over everything: nothing to prune)
             log.info("clip index: %d video runs without embeddings recorded as held", len(empty))
             _write_shard(out, model, dim, _pairs_table(empty), None)
         _retire(out, retired)
