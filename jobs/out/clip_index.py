@@ -5,19 +5,22 @@ past a few 10^5 clips, where an exact search in DuckDB no longer answers in a se
                                          /pairs.parquet  pair number -> (video_id, run_id) it holds
                                          /shard.json     written last: a shard without it is unfinished
 
-    update_index(out, model, min_rows=...)   -> shards written: the model's visible `embeddings` rows that no
+    update_index(out, con, model, min_rows=...) -> a shard of the model's shown `embeddings` rows that no
                                                 shard holds yet, when there are at least min_rows of them
-    ShardSet.load(out, model)               -> the finished shards (remote ones cached locally, read mmapped)
+                                                (run at the end of a scan and by `lavida index`)
+    ShardSet.load(out, model)               -> the finished shards (their pairs; a remote shard's files are
+                                                cached locally when first read, faiss files memory-mapped)
     ShardSet.search(vector, k)              -> [(video_id, run_id, clip_index, similarity)], each shard's best k
     ShardSet.covered                        -> Arrow table (video_id, run_id): the pairs the shards hold
 
 A shard holds whole (video_id, run_id) pairs: all rows one run committed for one video, which are complete
 once the video's `videos` row names the run (schemas/views.py), so "rows no shard holds" is a set of pairs,
 and the retrieval (jobs/search/retrieve.py) searches those exactly, beside the shards: a search always
-covers every indexed video, whatever the shards lag. A shard is immutable; a re-scan leaves the old
-pair's rows in it, which the retrieval drops (their pair is no longer visible). Each shard trains its own
-coarse quantizer on its own rows (sqrt(n) lists), so shards never have to agree on one, and writers need no
-lock: two updates at once may both index the same pairs, and the retrieval keeps each clip once.
+covers every indexed video, whatever the shards lag. A shown pair without rows is held with no vector.
+A shard is immutable; a re-scan leaves the old pair's rows in it, which the retrieval drops (their pair
+is no longer shown), and the next update retires a shard of mostly replaced pairs. Each shard trains its
+own coarse quantizer on its own rows (sqrt(n) lists), so shards never have to agree on one, and writers
+need no lock: two updates at once may both index the same pairs, and the retrieval keeps each clip once.
 faiss ids are `pair << CLIP_BITS | clip_index`.
 """
 

@@ -8,12 +8,13 @@
 
 Without shards (an OUT of up to a few 10^5 clips): exact cosine similarity over the `embeddings` view
 (DuckDB's core `array_cosine_similarity` on FLOAT[dim]; no extension). With the approximate index's
-shards (jobs/out/clip_index.py, built by `lavida index`): each shard's best clips, of which only those
-still shown (their (video_id, run_id) pair is in the snapshot: a re-scan's old rows drop out) and in
-the scope are kept, plus an exact search over the rows no shard holds yet (the newest runs), merged.
-Where the scope or re-scans leave fewer than k of a shard's answers and the shard holds more, it may
-hide better clips: the search is then redone exactly over the scope, and says so. Only embeddings made by the search's model
-(`embedding_model`) are compared: another model's vectors live in another space.
+shards (jobs/out/clip_index.py, built at a scan's end and by `lavida index`): each shard's best clips,
+of which only those still shown (their (video_id, run_id) pair is in the snapshot: a re-scan's old rows
+drop out) and in the scope are kept, plus an exact search over the rows no shard holds yet (the newest
+runs), merged. Where the scope or re-scans leave fewer than k of a shard's answers and the shard holds
+more, it may hide better clips: the search is then redone exactly over the scope, and says so. Only
+embeddings made by the search's model (`embedding_model`) are compared: another model's vectors live in
+another space.
 """
 
 from __future__ import annotations
