@@ -58,6 +58,9 @@ PROBE_FRACTION = 8  # a search probes 1/8 of a shard's lists (recall@64 >= 0.95 
 CLIP_BITS = 24  # clips per video < 2^24
 MARKER = "shard.json"
 PAIRS_SCHEMA = pa.schema([pa.field("video_id", pa.string()), pa.field("run_id", pa.string())])
+HITS_SCHEMA = pa.schema(
+    [*PAIRS_SCHEMA, pa.field("clip_index", pa.int64()), pa.field("similarity", pa.float32()), pa.field("shard", pa.int32())]
+)
 
 
 def model_key(model: str) -> str:
@@ -127,7 +130,6 @@ class ShardSet:
         """Each shard's k best rows for the unit query `vector`: video_id, run_id, clip_index, similarity
         (the SQ8 codes' inner product, within ~1e-2 of the exact cosine), shard (its number here)."""
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-        columns: dict[str, list] = {"video_id": [], "run_id": [], "clip_index": [], "similarity": [], "shard": []}
         searched = [(number, shard) for number, shard in enumerate(self.shards) if shard.marker["n_vectors"]]
         try:
             for _, shard in searched:
@@ -136,24 +138,14 @@ class ShardSet:
             raise UserError(f"OUT's clip index changed during this search (a shard was replaced): search again ({error})") from None
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # faiss lets go of the GIL while it searches
             answers = list(pool.map(lambda item: item[1].index.search(query, k), searched))
+        tables = [HITS_SCHEMA.empty_table()]
         for (number, shard), (scores, ids) in zip(searched, answers):
             found = ids[0] >= 0
             ids, scores = ids[0][found], scores[0][found]
             pairs = shard.pairs.take(pa.array(ids >> CLIP_BITS))  # the pair number is the row of pairs.parquet
-            columns["video_id"].extend(pairs.column("video_id").to_pylist())
-            columns["run_id"].extend(pairs.column("run_id").to_pylist())
-            columns["clip_index"].extend((ids & ((1 << CLIP_BITS) - 1)).tolist())
-            columns["similarity"].extend(scores.tolist())
-            columns["shard"].extend([number] * len(ids))
-        return pa.table(
-            {
-                "video_id": pa.array(columns["video_id"], pa.string()),
-                "run_id": pa.array(columns["run_id"], pa.string()),
-                "clip_index": pa.array(columns["clip_index"], pa.int64()),
-                "similarity": pa.array(columns["similarity"], pa.float32()),
-                "shard": pa.array(columns["shard"], pa.int32()),
-            }
-        )
+            columns = [pairs["video_id"], pairs["run_id"], ids & ((1 << CLIP_BITS) - 1), scores, np.full(len(ids), number, np.int32)]
+            tables.append(pa.table(columns, schema=HITS_SCHEMA))
+        return pa.concat_tables(tables)
 
 
 def uncovered_rows_sql(con: duckdb.DuckDBPyConnection, covered: pa.Table, *, model: str, dim: int | None, pairs: str) -> tuple[str, dict]:
@@ -223,7 +215,6 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
             _write_shard(out, model, dim, _pairs_table(empty), None)
         _retire(out, retired)
         return 0
-    rows_sql, params = uncovered_rows_sql(con, shards.covered, model=model, dim=dim, pairs=scanned)
     groups, group, size = [], [], 0
     for video_id, run_id, n in counts:
         if group and size + n > MAX_SHARD_ROWS:
@@ -237,7 +228,8 @@ def update_index(out: Out, con: duckdb.DuckDBPyConnection, model: str, dim: int 
         con.register("_shard_pairs", pairs)
         table = fetch_arrow(
             con,
-            f"SELECT s.pair, r.clip_index, r.embedding FROM ({rows_sql}) AS r JOIN _shard_pairs AS s USING (video_id, run_id)",
+            f"SELECT s.pair, r.clip_index, r.embedding FROM ({rows_sql}) AS r JOIN _shard_pairs AS s USING (video_id, run_id) "
+            f"WHERE r.dim = {int(dim)}",
             params,
         )
         log.info("clip index: shard %d of %d, %d vectors of %d videos", number, len(groups), table.num_rows, len(group))
@@ -253,14 +245,18 @@ def _retire(out: Out, shards: list[Shard]) -> None:
 
 
 def _stale(con: duckdb.DuckDBPyConnection, shards: ShardSet) -> list[Shard]:
-    """The shards of which at most half the pairs are shown in the snapshot."""
-    stale = []
-    for shard in shards.shards:
-        con.register("_shard_pairs", shard.pairs)
-        _, [(n_shown,)] = fetch(con, "SELECT count(*) FROM _shard_pairs SEMI JOIN _video_runs USING (video_id, run_id)")
-        if n_shown * 2 <= shard.pairs.num_rows:
-            stale.append(shard)
-    return stale
+    """The shards of which at most half the pairs are shown in the snapshot (one query for all)."""
+    if not shards.shards:
+        return []
+    numbered = [shard.pairs.select(["video_id", "run_id"]).append_column("shard", pa.array([n] * shard.pairs.num_rows, pa.int32()))
+                for n, shard in enumerate(shards.shards)]  # fmt: skip
+    con.register("_held_pairs", pa.concat_tables(numbered))
+    _, rows = fetch(
+        con,
+        "SELECT h.shard, count(*), count(p.run_id) FROM _held_pairs AS h "
+        "LEFT JOIN (SELECT DISTINCT video_id, run_id FROM _video_runs) AS p USING (video_id, run_id) GROUP BY ALL",
+    )
+    return [shards.shards[number] for number, n_pairs, n_shown in sorted(rows) if n_shown * 2 <= n_pairs]
 
 
 def _pairs_table(pairs: list[tuple[str, str]]) -> pa.Table:
